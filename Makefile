@@ -1,0 +1,40 @@
+# Keywarden: `make run` serves the app on SQLite; `make test` runs every test.
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+# npm's wasm-opt (binaryen) must come before Debian's, which breaks hydration.
+export PATH := $(CURDIR)/.tools/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
+export TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
+
+.PHONY: run test setup setup-test build-release unit-and-integration e2e lint postgres
+
+## Install what is missing, build a release and serve http://127.0.0.1:3000 (SQLite in ./data).
+run: setup build-release
+	LEPTOS_SITE_ROOT=target/site exec ./target/release/keywarden serve
+
+## Unit tests, integration tests on SQLite and PostgreSQL, then the browser tests.
+test: setup-test unit-and-integration e2e
+
+setup:
+	bash .ci/setup build
+
+setup-test:
+	bash .ci/setup test
+
+build-release:
+	cargo leptos build --release
+
+postgres:
+	bash .ci/postgres-up
+
+unit-and-integration: postgres
+	cargo test --workspace --exclude frontend
+
+e2e:
+	cargo build -p fake-exchange --bin fake-exchange
+	cargo leptos build
+	cd end2end && npx playwright test
+
+lint:
+	cargo fmt --all --check
+	cargo clippy --workspace --exclude frontend --all-targets -- -D warnings
+	cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings

@@ -1,0 +1,46 @@
+use leptos::prelude::*;
+use leptos::server_fn::codec::{DeleteUrl, GetUrl, Json};
+
+use crate::model::{ApiKeyView, BalanceView, ErrorBody};
+
+#[server(prefix = "/api/v1/ui", endpoint = "api-keys/me", input = GetUrl, output = Json)]
+pub async fn get_api_key() -> Result<ApiKeyView, ErrorBody> {
+    use super::adapter::*;
+    let (keywarden, caller) = caller().await?;
+    keywarden.get_api_key(&caller).await.map_err(fail)
+}
+
+#[server(prefix = "/api/v1/ui", endpoint = "api-keys", input = Json, output = Json)]
+pub async fn create_api_key(
+    api_key: String,
+    secret_key: String,
+    label: Option<String>,
+) -> Result<ApiKeyView, ErrorBody> {
+    use super::adapter::*;
+    let (keywarden, caller) = caller().await?;
+    let input = crate::model::NewApiKey {
+        api_key,
+        secret_key,
+        label,
+    };
+    let key = keywarden
+        .create_api_key(&caller, input)
+        .await
+        .map_err(fail)?;
+    set_status(axum::http::StatusCode::CREATED);
+    Ok(key)
+}
+
+#[server(prefix = "/api/v1/ui", endpoint = "api-keys/me", input = DeleteUrl, output = Json)]
+pub async fn delete_api_key() -> Result<(), ErrorBody> {
+    use super::adapter::*;
+    let (keywarden, caller) = caller().await?;
+    keywarden.delete_api_key(&caller).await.map_err(fail)
+}
+
+#[server(prefix = "/api/v1/ui", endpoint = "api-keys/balance", input = GetUrl, output = Json)]
+pub async fn get_balance() -> Result<BalanceView, ErrorBody> {
+    use super::adapter::*;
+    let (keywarden, caller) = caller().await?;
+    keywarden.balance(&caller).await.map_err(fail)
+}

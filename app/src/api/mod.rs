@@ -1,0 +1,75 @@
+//! Server functions: the browser's only door to the server. Each one is a thin adapter over one
+//! service call, at a stable path under /api/v1/ui/ that REST clients may call with a bearer
+//! token too.
+
+mod auth;
+mod keys;
+
+pub use auth::*;
+pub use keys::*;
+
+#[cfg(feature = "ssr")]
+mod adapter {
+    use axum::http::header::{SET_COOKIE, WWW_AUTHENTICATE};
+    use axum::http::{HeaderValue, StatusCode, request::Parts};
+    use leptos::prelude::use_context;
+    use leptos_axum::ResponseOptions;
+
+    use crate::model::ErrorBody;
+    use crate::service::{Caller, Keywarden, ServiceError};
+
+    pub fn keywarden() -> Result<Keywarden, ErrorBody> {
+        use_context::<Keywarden>().ok_or_else(|| fail(ServiceError::Internal))
+    }
+
+    /// The service and the authenticated caller of this request.
+    pub async fn caller() -> Result<(Keywarden, Caller), ErrorBody> {
+        let keywarden = keywarden()?;
+        let parts = use_context::<Parts>().ok_or_else(|| fail(ServiceError::Internal))?;
+        let token = crate::session::access_token(&parts.headers)
+            .ok_or(ServiceError::NotAuthenticated("not signed in"))
+            .map_err(fail)?;
+        let caller = keywarden.authenticate(token).await.map_err(fail)?;
+        Ok((keywarden, caller))
+    }
+
+    /// Server functions also run inside page rendering; only a call over HTTP sets the status,
+    /// so a page that shows "no key yet" is still a 200.
+    fn called_over_http() -> bool {
+        use_context::<Parts>().is_some_and(|parts| parts.uri.path().starts_with("/api/"))
+    }
+
+    /// Answers with the error's status and JSON body.
+    pub fn fail(err: ServiceError) -> ErrorBody {
+        if !called_over_http() {
+            return err.body();
+        }
+        if let Some(response) = use_context::<ResponseOptions>() {
+            response.set_status(
+                StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            );
+            if err.status() == 401 {
+                response.insert_header(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+        }
+        err.body()
+    }
+
+    pub fn set_status(status: StatusCode) {
+        if !called_over_http() {
+            return;
+        }
+        if let Some(response) = use_context::<ResponseOptions>() {
+            response.set_status(status);
+        }
+    }
+
+    pub fn set_cookie(cookie: String) {
+        if let (Some(response), Ok(value)) = (
+            use_context::<ResponseOptions>(),
+            HeaderValue::from_str(&cookie),
+        ) {
+            response.append_header(SET_COOKIE, value);
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! The Binance spot REST client: signs requests and turns Binance's answers into typed results.
+//! It knows nothing of users, storage or HTTP routes.
+
+mod binance;
+
+pub use binance::{Account, Exchange, ExchangeError, ExchangeSettings, KeyPair, sign_hmac_sha256};

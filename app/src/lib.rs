@@ -1,0 +1,68 @@
+//! Keywarden's shared crate: the pages and server functions (compiled to WASM and to native),
+//! and, behind the `ssr` feature, the service layer and everything it needs on the server.
+
+pub mod api;
+pub mod model;
+mod pages;
+
+#[cfg(feature = "ssr")]
+pub mod exchange;
+#[cfg(feature = "ssr")]
+pub mod service;
+#[cfg(feature = "ssr")]
+pub mod session;
+#[cfg(feature = "ssr")]
+pub mod store;
+#[cfg(feature = "ssr")]
+pub mod vault;
+
+use leptos::prelude::*;
+use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_router::components::{A, Route, Router, Routes};
+use leptos_router::{SsrMode, path};
+
+use pages::{ApiKeysPage, LoginPage, RegisterPage};
+
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    // Set once the WASM has taken over the page; browser tests wait for it before clicking.
+    let (hydrated, set_hydrated) = signal(false);
+    Effect::new(move |_| set_hydrated.set(true));
+    view! {
+        <Stylesheet id="leptos" href="/pkg/keywarden.css"/>
+        <Title text="Keywarden"/>
+        <Router>
+            <div class="app" data-hydrated=move || hydrated.get().to_string()>
+                <header class="topbar">
+                    <A href="/">"Keywarden"</A>
+                </header>
+                <main>
+                    <Routes fallback=|| view! { <p>"Page not found."</p> }>
+                        <Route path=path!("/") view=ApiKeysPage ssr=SsrMode::Async/>
+                        <Route path=path!("/login") view=LoginPage/>
+                        <Route path=path!("/register") view=RegisterPage/>
+                    </Routes>
+                </main>
+            </div>
+        </Router>
+    }
+}

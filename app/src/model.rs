@@ -1,0 +1,142 @@
+//! The types that cross the wire, shared by the browser, the server functions and the REST API.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct UserView {
+    pub id: i64,
+    pub email: String,
+    pub is_active: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A stored Binance key as users see it: masked, never with its secret.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct ApiKeyView {
+    pub id: i64,
+    pub label: Option<String>,
+    /// First 4 characters, 8 asterisks, last 4.
+    #[cfg_attr(feature = "ssr", schema(example = "vmPU********Eh8A"))]
+    pub api_key_masked: String,
+    pub is_valid: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct BotConfigView {
+    pub id: i64,
+    pub api_key_id: i64,
+    pub name: String,
+    pub symbol: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// One asset of the account; amounts are decimal strings exactly as Binance sent them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct AssetBalance {
+    pub asset: String,
+    pub free: String,
+    pub locked: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct BalanceView {
+    pub balances: Vec<AssetBalance>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct TokenView {
+    pub access_token: String,
+    /// Always `bearer`.
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Credentials {
+    pub email: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("email", &self.email)
+            .field("password", &"[redacted]")
+            .finish()
+    }
+}
+
+/// A Binance key pair as a user submits it.
+#[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct NewApiKey {
+    pub api_key: String,
+    pub secret_key: String,
+    #[serde(default)]
+    pub label: Option<String>,
+}
+
+impl std::fmt::Debug for NewApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewApiKey")
+            .field("api_key", &"[redacted]")
+            .field("secret_key", &"[redacted]")
+            .field("label", &self.label)
+            .finish()
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct NewBotConfig {
+    pub name: String,
+    pub symbol: String,
+}
+
+/// The body of every error response.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, thiserror::Error)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[error("{detail}")]
+pub struct ErrorBody {
+    /// A message for a person. For errors from Binance, Binance's own message.
+    pub detail: String,
+    /// A stable snake_case code for programs.
+    pub code: String,
+    /// Binance's error code, when the error came from Binance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binance_code: Option<i64>,
+}
+
+impl ErrorBody {
+    pub fn new(code: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self {
+            detail: detail.into(),
+            code: code.into(),
+            binance_code: None,
+        }
+    }
+}
+
+impl leptos::server_fn::error::FromServerFnError for ErrorBody {
+    type Encoder = leptos::server_fn::codec::JsonEncoding;
+
+    fn from_server_fn_error(value: leptos::server_fn::error::ServerFnErrorErr) -> Self {
+        use leptos::server_fn::error::ServerFnErrorErr as E;
+        match value {
+            E::Args(msg) | E::Deserialization(msg) => ErrorBody::new("invalid_request", msg),
+            E::Request(msg) => ErrorBody::new("network_error", msg),
+            other => ErrorBody::new("request_failed", other.to_string()),
+        }
+    }
+}

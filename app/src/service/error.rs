@@ -1,0 +1,141 @@
+use crate::exchange::ExchangeError;
+use crate::model::ErrorBody;
+
+/// Every way an operation can fail, with the HTTP status and code each adapter answers with.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("an account with this email already exists")]
+    EmailTaken,
+    #[error("incorrect email or password")]
+    InvalidCredentials,
+    #[error("{0}")]
+    NotAuthenticated(&'static str),
+    #[error("this account is inactive")]
+    InactiveUser,
+    #[error("you already have an API key; delete it before adding another")]
+    ApiKeyExists,
+    #[error("you have no API key")]
+    ApiKeyNotFound,
+    #[error("add an API key before creating a bot configuration")]
+    NoApiKey,
+    #[error("bot configuration not found")]
+    BotConfigNotFound,
+    /// Binance refused the key; its own code and message are passed on untouched.
+    #[error("{message}")]
+    BinanceRejected { code: i64, message: String },
+    #[error("Binance could not be reached or answered unexpectedly; try again later")]
+    ExchangeUnavailable,
+    #[error("Binance did not answer in time; try again later")]
+    ExchangeTimeout,
+    /// The cause has been logged where it happened; the caller learns nothing more.
+    #[error("internal error")]
+    Internal,
+}
+
+impl ServiceError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ServiceError::Invalid(_) => "validation_error",
+            ServiceError::EmailTaken => "email_taken",
+            ServiceError::InvalidCredentials => "invalid_credentials",
+            ServiceError::NotAuthenticated(_) => "not_authenticated",
+            ServiceError::InactiveUser => "inactive_user",
+            ServiceError::ApiKeyExists => "api_key_exists",
+            ServiceError::ApiKeyNotFound => "api_key_not_found",
+            ServiceError::NoApiKey => "no_api_key",
+            ServiceError::BotConfigNotFound => "bot_config_not_found",
+            ServiceError::BinanceRejected { .. } => "binance_rejected",
+            ServiceError::ExchangeUnavailable => "exchange_unavailable",
+            ServiceError::ExchangeTimeout => "exchange_timeout",
+            ServiceError::Internal => "internal_error",
+        }
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            ServiceError::Invalid(_) => 422,
+            ServiceError::EmailTaken => 409,
+            ServiceError::InvalidCredentials | ServiceError::NotAuthenticated(_) => 401,
+            ServiceError::InactiveUser => 403,
+            ServiceError::ApiKeyExists
+            | ServiceError::NoApiKey
+            | ServiceError::BinanceRejected { .. } => 400,
+            ServiceError::ApiKeyNotFound | ServiceError::BotConfigNotFound => 404,
+            ServiceError::ExchangeUnavailable => 502,
+            ServiceError::ExchangeTimeout => 504,
+            ServiceError::Internal => 500,
+        }
+    }
+
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            detail: self.to_string(),
+            code: self.code().to_owned(),
+            binance_code: match self {
+                ServiceError::BinanceRejected { code, .. } => Some(*code),
+                _ => None,
+            },
+        }
+    }
+
+    /// Logs an unexpected failure and hides it from the caller.
+    pub fn internal(context: &str, err: impl std::fmt::Display) -> Self {
+        tracing::error!("{context}: {err}");
+        ServiceError::Internal
+    }
+}
+
+impl From<sqlx::Error> for ServiceError {
+    fn from(err: sqlx::Error) -> Self {
+        ServiceError::internal("database", err)
+    }
+}
+
+impl From<ExchangeError> for ServiceError {
+    fn from(err: ExchangeError) -> Self {
+        match err {
+            ExchangeError::Rejected { code, message } => {
+                ServiceError::BinanceRejected { code, message }
+            }
+            ExchangeError::Timeout => {
+                tracing::warn!("Binance timed out");
+                ServiceError::ExchangeTimeout
+            }
+            ExchangeError::Unavailable(_) | ExchangeError::InvalidResponse(_) => {
+                tracing::warn!("{err}");
+                ServiceError::ExchangeUnavailable
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binance_errors_keep_their_code_and_message() {
+        let err = ServiceError::from(ExchangeError::Rejected {
+            code: -2015,
+            message: "Invalid API-key, IP, or permissions for action.".into(),
+        });
+        assert_eq!(err.status(), 400);
+        let body = err.body();
+        assert_eq!(body.code, "binance_rejected");
+        assert_eq!(body.binance_code, Some(-2015));
+        assert_eq!(
+            body.detail,
+            "Invalid API-key, IP, or permissions for action."
+        );
+    }
+
+    #[test]
+    fn upstream_faults_map_to_gateway_statuses() {
+        assert_eq!(ServiceError::from(ExchangeError::Timeout).status(), 504);
+        let garbage = ExchangeError::InvalidResponse("not json".into());
+        assert_eq!(ServiceError::from(garbage).status(), 502);
+        assert_eq!(ServiceError::Internal.body().binance_code, None);
+    }
+}

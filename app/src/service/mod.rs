@@ -1,0 +1,74 @@
+//! The domain core: every operation a user can perform, called by both the REST routes and the
+//! server functions. It knows nothing of HTTP.
+
+mod auth;
+mod bot_configs;
+mod error;
+mod keys;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+pub use auth::{Tokens, validate_email};
+pub use error::ServiceError;
+pub use keys::mask_api_key;
+
+use crate::exchange::Exchange;
+use crate::store::Store;
+use crate::vault::Vault;
+
+/// Where the service reads the time, so tests can set it.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// The service: one instance per process, shared by every request.
+#[derive(Clone)]
+pub struct Keywarden {
+    inner: Arc<Parts>,
+}
+
+pub struct Parts {
+    pub store: Store,
+    pub vault: Vault,
+    pub exchange: Exchange,
+    pub tokens: Tokens,
+    pub clock: Arc<dyn Clock>,
+    /// Mark session cookies `Secure` (the public URL is https).
+    pub secure_cookies: bool,
+}
+
+impl Keywarden {
+    pub fn new(parts: Parts) -> Self {
+        Self {
+            inner: Arc::new(parts),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn secure_cookies(&self) -> bool {
+        self.inner.secure_cookies
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.inner.clock.now()
+    }
+}
+
+/// The authenticated caller of an operation.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub user_id: i64,
+}

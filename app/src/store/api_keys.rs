@@ -1,0 +1,69 @@
+use chrono::{DateTime, Utc};
+
+use super::{Store, on_pool};
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct ApiKeyRow {
+    pub id: i64,
+    pub user_id: i64,
+    pub encrypted_api_key: String,
+    pub encrypted_secret_key: String,
+    pub api_key_masked: String,
+    pub label: Option<String>,
+    pub is_valid: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+pub struct NewApiKeyRow<'a> {
+    pub user_id: i64,
+    pub encrypted_api_key: &'a str,
+    pub encrypted_secret_key: &'a str,
+    pub api_key_masked: &'a str,
+    pub label: Option<&'a str>,
+}
+
+const COLUMNS: &str = "id, user_id, encrypted_api_key, encrypted_secret_key, api_key_masked, \
+                       label, is_valid, created_at, updated_at";
+
+impl Store {
+    /// Fails with a unique violation when the user already has a key.
+    pub async fn insert_api_key(
+        &self,
+        row: NewApiKeyRow<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<ApiKeyRow, sqlx::Error> {
+        let sql = format!(
+            "INSERT INTO api_keys (user_id, encrypted_api_key, encrypted_secret_key, \
+             api_key_masked, label, is_valid, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, TRUE, $6, $6) RETURNING {COLUMNS}"
+        );
+        on_pool!(self, pool => sqlx::query_as(&sql)
+            .bind(row.user_id)
+            .bind(row.encrypted_api_key)
+            .bind(row.encrypted_secret_key)
+            .bind(row.api_key_masked)
+            .bind(row.label)
+            .bind(now)
+            .fetch_one(pool)
+            .await)
+    }
+
+    pub async fn find_api_key_of_user(
+        &self,
+        user_id: i64,
+    ) -> Result<Option<ApiKeyRow>, sqlx::Error> {
+        let sql = format!("SELECT {COLUMNS} FROM api_keys WHERE user_id = $1");
+        on_pool!(self, pool => sqlx::query_as(&sql).bind(user_id).fetch_optional(pool).await)
+    }
+
+    /// Deletes the user's key; its bot configs go with it (ON DELETE CASCADE).
+    pub async fn delete_api_key_of_user(&self, user_id: i64) -> Result<bool, sqlx::Error> {
+        let sql = "DELETE FROM api_keys WHERE user_id = $1";
+        on_pool!(self, pool => sqlx::query(sql)
+            .bind(user_id)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected() > 0))
+    }
+}

@@ -1,0 +1,90 @@
+import { expect, test, type Page } from '@playwright/test';
+
+// Binance's official example key pair, which the fake exchange knows.
+const API_KEY = 'vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A';
+const SECRET_KEY = 'NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j';
+const PASSWORD = 'correct horse battery';
+
+async function hydrated(page: Page) {
+  await expect(page.locator('.app[data-hydrated="true"]')).toBeVisible();
+}
+
+async function registerAndSignIn(page: Page, email: string) {
+  await page.goto('/register');
+  await hydrated(page);
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel(/^Password/).fill(PASSWORD);
+  await page.getByRole('button', { name: 'Register' }).click();
+  await expect(page.getByRole('status')).toContainText(`Account created for ${email}`);
+
+  await page.getByRole('link', { name: 'Sign in' }).first().click();
+  await expect(page).toHaveURL(/\/login$/);
+  await hydrated(page);
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page.getByRole('heading', { name: 'Your Binance API key' })).toBeVisible();
+}
+
+async function addKey(page: Page, apiKey: string, secretKey: string, label: string) {
+  await page.getByLabel('API key').fill(apiKey);
+  await page.getByLabel('Secret key').fill(secretKey);
+  await page.getByLabel('Label (optional)').fill(label);
+  await page.getByRole('button', { name: 'Add key' }).click();
+}
+
+test('register, sign in, add a key, see it masked, delete it through the dialog', async ({ page }) => {
+  const errors: string[] = [];
+  page.on('pageerror', (err) => errors.push(err.message));
+  await registerAndSignIn(page, `trader-${Date.now()}@example.com`);
+
+  await addKey(page, API_KEY, SECRET_KEY, 'main account');
+  await expect(page.getByRole('status')).toContainText('verified with Binance');
+  await expect(page.getByTestId('masked-key')).toHaveText('vmPU********Eh8A');
+  await expect(page.getByTestId('stored-key')).toContainText('main account');
+  await expect(page.getByTestId('stored-key')).toContainText('valid');
+  const html = await page.content();
+  expect(html).not.toContain(SECRET_KEY);
+  expect(html).not.toContain(API_KEY);
+
+  await page.getByRole('button', { name: 'Show balances' }).click();
+  await expect(page.getByRole('table')).toContainText('1000.00000000');
+  await page.screenshot({ path: 'test-results/api-keys-page.png', fullPage: true });
+
+  // The key survives a reload: it is stored, and the page renders it on the server too.
+  await page.reload();
+  await hydrated(page);
+  await expect(page.getByTestId('masked-key')).toHaveText('vmPU********Eh8A');
+
+  await page.getByRole('button', { name: 'Delete key' }).click();
+  const dialog = page.getByRole('dialog');
+  await expect(dialog).toContainText('bot configuration');
+  await dialog.getByRole('button', { name: 'Cancel' }).click();
+  await expect(dialog).toHaveCount(0);
+  await expect(page.getByTestId('masked-key')).toBeVisible();
+
+  await page.getByRole('button', { name: 'Delete key' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
+  await expect(page.getByRole('status')).toContainText('Key deleted');
+  await expect(page.getByTestId('masked-key')).toHaveCount(0);
+  await expect(page.getByRole('button', { name: 'Add key' })).toBeVisible();
+  await page.reload();
+  await hydrated(page);
+  await expect(page.getByRole('button', { name: 'Add key' })).toBeVisible();
+  expect(errors).toEqual([]);
+});
+
+test("a key Binance rejects shows Binance's message and is not stored", async ({ page }) => {
+  await registerAndSignIn(page, `rejected-${Date.now()}@example.com`);
+  await addKey(page, 'B'.repeat(64), SECRET_KEY, 'unknown key');
+  await expect(page.getByRole('alert')).toHaveText('Invalid API-key, IP, or permissions for action.');
+  await expect(page.getByTestId('masked-key')).toHaveCount(0);
+  await page.reload();
+  await hydrated(page);
+  await expect(page.getByRole('button', { name: 'Add key' })).toBeVisible();
+});
+
+test('the keys page sends a signed-out visitor to sign in', async ({ page }) => {
+  await page.goto('/');
+  await expect(page).toHaveURL(/\/login$/);
+});

@@ -1,0 +1,333 @@
+//! The one typed configuration, read once from the environment at start.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use base64::Engine;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+#[derive(Clone)]
+pub struct Config {
+    pub environment: Environment,
+    pub addr: SocketAddr,
+    pub public_url: String,
+    pub database_url: String,
+    pub data_dir: PathBuf,
+    pub fernet_key: String,
+    pub jwt_secret: String,
+    pub token_ttl: Duration,
+    pub binance_base_url: String,
+    pub binance_timeout: Duration,
+    pub binance_recv_window_ms: u64,
+    /// Where cargo-leptos put the compiled site (WASM, CSS, assets).
+    pub site_root: String,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("environment", &self.environment)
+            .field("addr", &self.addr)
+            .field("database_url", &redact_url_password(&self.database_url))
+            .field("fernet_key", &"[redacted]")
+            .field("jwt_secret", &"[redacted]")
+            .field("binance_base_url", &self.binance_base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{name}={value:?} is not valid: {reason}")]
+    Invalid {
+        name: &'static str,
+        value: String,
+        reason: &'static str,
+    },
+    #[error(
+        "KEYWARDEN_ENV=production needs {0}; set it (or {0}_FILE), e.g. from `keywarden gen-key`"
+    )]
+    MissingInProduction(String),
+    #[error("cannot read or write {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Secrets generated into the data directory for development when none are configured.
+const FERNET_KEY_FILE: &str = "fernet.key";
+const JWT_SECRET_FILE: &str = "jwt.secret";
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+    }
+
+    /// Reads every setting through `var`, so tests can supply their own environment.
+    pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let environment = match var("KEYWARDEN_ENV").as_deref() {
+            None | Some("development") => Environment::Development,
+            Some("production") => Environment::Production,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "KEYWARDEN_ENV",
+                    value: other.into(),
+                    reason: "expected development or production",
+                });
+            }
+        };
+        let addr_text = var("KEYWARDEN_ADDR").unwrap_or_else(|| "127.0.0.1:3000".into());
+        let addr = addr_text.parse().map_err(|_| ConfigError::Invalid {
+            name: "KEYWARDEN_ADDR",
+            value: addr_text.clone(),
+            reason: "expected host:port, e.g. 127.0.0.1:3000",
+        })?;
+        let data_dir = PathBuf::from(var("KEYWARDEN_DATA_DIR").unwrap_or_else(|| "data".into()));
+        let database_url = var("DATABASE_URL")
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("keywarden.db").display()));
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
+        {
+            return Err(ConfigError::Invalid {
+                name: "DATABASE_URL",
+                value: redact_url_password(&database_url),
+                reason: "expected sqlite:<path> or postgres://...",
+            });
+        }
+        let fernet_key = secret(&var, "FERNET_KEY")?;
+        let jwt_secret = secret(&var, "JWT_SECRET")?;
+        if environment == Environment::Production {
+            let missing: Vec<&str> = [("FERNET_KEY", &fernet_key), ("JWT_SECRET", &jwt_secret)]
+                .into_iter()
+                .filter(|(_, value)| value.is_none())
+                .map(|(name, _)| name)
+                .collect();
+            if !missing.is_empty() {
+                return Err(ConfigError::MissingInProduction(missing.join(" and ")));
+            }
+        }
+        let fernet_key = match fernet_key {
+            Some(key) => key,
+            None => dev_secret(&data_dir, FERNET_KEY_FILE, app::vault::Vault::generate_key)?,
+        };
+        if app::vault::Vault::new(&fernet_key).is_err() {
+            return Err(ConfigError::Invalid {
+                name: "FERNET_KEY",
+                value: "[redacted]".into(),
+                reason: "expected 32 bytes of URL-safe base64, as `keywarden gen-key` prints",
+            });
+        }
+        let jwt_secret = match jwt_secret {
+            Some(secret) => secret,
+            None => dev_secret(&data_dir, JWT_SECRET_FILE, random_jwt_secret)?,
+        };
+        if jwt_secret.len() < 32 {
+            return Err(ConfigError::Invalid {
+                name: "JWT_SECRET",
+                value: "[redacted]".into(),
+                reason: "must be at least 32 characters",
+            });
+        }
+        let public_url = var("KEYWARDEN_PUBLIC_URL").unwrap_or_else(|| format!("http://{addr}"));
+        Ok(Config {
+            environment,
+            addr,
+            public_url,
+            database_url,
+            data_dir,
+            fernet_key,
+            jwt_secret,
+            token_ttl: Duration::from_secs(60 * number(&var, "JWT_EXPIRES_MINUTES", 15)?),
+            binance_base_url: var("BINANCE_BASE_URL")
+                .unwrap_or_else(|| "https://api.binance.com".into())
+                .trim_end_matches('/')
+                .to_owned(),
+            binance_timeout: Duration::from_millis(number(&var, "BINANCE_TIMEOUT_MS", 10_000)?),
+            binance_recv_window_ms: number(&var, "BINANCE_RECV_WINDOW_MS", 5_000)?,
+            site_root: var("LEPTOS_SITE_ROOT").unwrap_or_else(|| "target/site".into()),
+        })
+    }
+
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+}
+
+/// `NAME`, or the contents of the file `NAME_FILE` names.
+fn secret(
+    var: &impl Fn(&str) -> Option<String>,
+    name: &str,
+) -> Result<Option<String>, ConfigError> {
+    if let Some(value) = var(name) {
+        return Ok(Some(value.trim().to_owned()));
+    }
+    let Some(path) = var(&format!("{name}_FILE")) else {
+        return Ok(None);
+    };
+    std::fs::read_to_string(&path)
+        .map(|text| Some(text.trim().to_owned()))
+        .map_err(|source| ConfigError::Io {
+            path: path.into(),
+            source,
+        })
+}
+
+fn number(
+    var: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: u64,
+) -> Result<u64, ConfigError> {
+    match var(name) {
+        None => Ok(default),
+        Some(text) => match text.parse::<u64>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(ConfigError::Invalid {
+                name,
+                value: text,
+                reason: "expected a positive whole number",
+            }),
+        },
+    }
+}
+
+/// Reads a development secret from the data directory, creating it (mode 0600) if absent.
+fn dev_secret(
+    data_dir: &Path,
+    file: &str,
+    generate: impl FnOnce() -> String,
+) -> Result<String, ConfigError> {
+    let path = data_dir.join(file);
+    let io = |source| ConfigError::Io {
+        path: path.clone(),
+        source,
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => return Ok(text.trim().to_owned()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(e)),
+    }
+    std::fs::create_dir_all(data_dir).map_err(io)?;
+    let value = generate();
+    write_private(&path, &value).map_err(io)?;
+    tracing::warn!(
+        "no {} configured: generated one into {} for development; set it explicitly in production",
+        file,
+        path.display()
+    );
+    Ok(value)
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, value: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(value.as_bytes())?;
+    file.write_all(b"\n")
+}
+
+fn random_jwt_secret() -> String {
+    let mut bytes = [0u8; 48];
+    getrandom::getrandom(&mut bytes).expect("the OS random source works");
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// `postgres://user:pass@host/db` without its password, for messages.
+fn redact_url_password(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:[redacted]{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn production_names_every_missing_secret() {
+        let err = config(&[("KEYWARDEN_ENV", "production")]).unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("FERNET_KEY and JWT_SECRET"), "{message}");
+    }
+
+    #[test]
+    fn development_generates_private_secrets_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let vars = [("KEYWARDEN_DATA_DIR", data.to_str().unwrap())];
+        let first = config(&vars).unwrap();
+        let second = config(&vars).unwrap();
+        assert_eq!(first.fernet_key, second.fernet_key);
+        assert_eq!(first.jwt_secret, second.jwt_secret);
+        assert!(first.database_url.ends_with("data/keywarden.db"));
+        use std::os::unix::fs::PermissionsExt;
+        for file in [FERNET_KEY_FILE, JWT_SECRET_FILE] {
+            let mode = std::fs::metadata(data.join(file))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{file}");
+        }
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let key = app::vault::Vault::generate_key();
+        let secret = "x".repeat(40);
+        let base = [
+            ("FERNET_KEY", key.as_str()),
+            ("JWT_SECRET", secret.as_str()),
+        ];
+        let with = |extra: (&'static str, &'static str)| {
+            let mut vars = base.to_vec();
+            vars.push(extra);
+            config(&vars)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        assert!(with(("KEYWARDEN_ADDR", "nope")).contains("KEYWARDEN_ADDR"));
+        assert!(with(("BINANCE_TIMEOUT_MS", "-1")).contains("BINANCE_TIMEOUT_MS"));
+        assert!(with(("DATABASE_URL", "mysql://x")).contains("DATABASE_URL"));
+        let short_jwt = config(&[("FERNET_KEY", key.as_str()), ("JWT_SECRET", "short")]);
+        assert!(short_jwt.unwrap_err().to_string().contains("JWT_SECRET"));
+        let bad_key = config(&[("FERNET_KEY", "short"), ("JWT_SECRET", secret.as_str())]);
+        assert!(bad_key.unwrap_err().to_string().contains("FERNET_KEY"));
+    }
+
+    #[test]
+    fn database_passwords_are_redacted() {
+        assert_eq!(
+            redact_url_password("postgres://kw:hunter2@db/kw"),
+            "postgres://kw:[redacted]@db/kw"
+        );
+    }
+}

@@ -1,0 +1,135 @@
+//! The Keywarden server: configuration, the REST routes, the Leptos site, and the ops CLI.
+
+pub mod cli;
+pub mod config;
+pub mod rest;
+
+use std::sync::Arc;
+
+use app::exchange::{Exchange, ExchangeSettings};
+use app::service::{Keywarden, Parts, SystemClock, Tokens};
+use app::store::{PoolSettings, Store};
+use app::vault::Vault;
+use axum::Router;
+use axum::extract::FromRef;
+use leptos::prelude::*;
+use leptos_axum::{LeptosRoutes, generate_route_list};
+use tokio::net::TcpListener;
+
+use config::Config;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub keywarden: Keywarden,
+    pub leptos: LeptosOptions,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos.clone()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot open the database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("cannot apply migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Opens the database (applying migrations) and assembles the service.
+pub async fn open_store(config: &Config) -> Result<Store, StartError> {
+    if let Some(path) = config.database_url.strip_prefix("sqlite://")
+        && let Some(parent) = std::path::Path::new(path).parent()
+        && !parent.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(parent).map_err(|e| StartError::Other(e.to_string()))?;
+    }
+    let store = Store::connect(&config.database_url, PoolSettings::default()).await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+pub async fn build_keywarden(config: &Config) -> Result<Keywarden, StartError> {
+    let store = open_store(config).await?;
+    let vault = Vault::new(&config.fernet_key).map_err(|e| StartError::Other(e.to_string()))?;
+    let exchange = Exchange::new(ExchangeSettings {
+        base_url: config.binance_base_url.clone(),
+        timeout: config.binance_timeout,
+        recv_window_ms: config.binance_recv_window_ms,
+    })
+    .map_err(|e| StartError::Other(e.to_string()))?;
+    let ttl = chrono::Duration::from_std(config.token_ttl)
+        .map_err(|e| StartError::Other(e.to_string()))?;
+    Ok(Keywarden::new(Parts {
+        store,
+        vault,
+        exchange,
+        tokens: Tokens::new(config.jwt_secret.as_bytes(), ttl),
+        clock: Arc::new(SystemClock),
+        secure_cookies: config.secure_cookies(),
+    }))
+}
+
+/// The whole HTTP surface: REST API, OpenAPI docs, server functions and pages.
+pub fn router(keywarden: Keywarden, config: &Config) -> Router {
+    let leptos = LeptosOptions::builder()
+        .output_name("keywarden")
+        .site_root(config.site_root.clone())
+        .site_pkg_dir("pkg")
+        .site_addr(config.addr)
+        .build();
+    let state = AppState {
+        keywarden: keywarden.clone(),
+        leptos,
+    };
+    let routes = generate_route_list(app::App);
+    let site = Router::new()
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            move || provide_context(keywarden.clone()),
+            {
+                let options = state.leptos.clone();
+                move || app::shell(options.clone())
+            },
+        )
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
+            app::shell,
+        ));
+    rest::routes()
+        .merge(site)
+        .layer(axum::middleware::from_fn(rest::log_request))
+        .with_state(state)
+}
+
+/// Serves until the process receives Ctrl-C or SIGTERM.
+pub async fn serve(listener: TcpListener, router: Router) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut sig) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            sig.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

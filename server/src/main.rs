@@ -1,0 +1,58 @@
+use server::cli::{self, Command};
+use server::config::Config;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")),
+        )
+        .init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let command = match cli::parse(&args) {
+        Ok(command) => command,
+        Err(message) => exit_with(&format!("{message}\n\n{}", cli::USAGE)),
+    };
+    if let Command::Help = command {
+        println!("{}", cli::USAGE);
+        return;
+    }
+    if let Command::GenKey = command {
+        println!("{}", app::vault::Vault::generate_key());
+        return;
+    }
+    let config = Config::from_env().unwrap_or_else(|e| exit_with(&format!("configuration: {e}")));
+    let outcome = match command {
+        Command::Migrate => cli::migrate(&config).await,
+        Command::CreateUser { email } => cli::create_user(&config, &email).await,
+        Command::DeactivateUser { email } => cli::deactivate_user(&config, &email).await,
+        _ => serve(config).await,
+    };
+    if let Err(message) = outcome {
+        exit_with(&message);
+    }
+}
+
+async fn serve(config: Config) -> Result<(), String> {
+    let keywarden = server::build_keywarden(&config)
+        .await
+        .map_err(|e| e.to_string())?;
+    let listener = tokio::net::TcpListener::bind(config.addr)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.addr))?;
+    tracing::info!(
+        "Keywarden listening on http://{} ({} database)",
+        config.addr,
+        keywarden.store().backend()
+    );
+    let router = server::router(keywarden, &config);
+    server::serve(listener, router)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+fn exit_with(message: &str) -> ! {
+    eprintln!("keywarden: {message}");
+    std::process::exit(2);
+}

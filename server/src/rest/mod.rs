@@ -1,0 +1,139 @@
+//! The REST API under /api/v1: thin adapters that extract the caller, call one service
+//! function and map its result. The OpenAPI document lives in `openapi`.
+
+mod auth;
+mod bot_configs;
+mod keys;
+mod openapi;
+
+use std::time::Instant;
+
+use app::model::ErrorBody;
+use app::service::{Caller, ServiceError};
+use axum::Router;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header::WWW_AUTHENTICATE;
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, delete, get, post};
+use serde::de::DeserializeOwned;
+
+use crate::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/auth/register", post(auth::register))
+        .route("/api/v1/auth/login", post(auth::login))
+        .route("/api/v1/users/me", get(auth::me))
+        .route("/api/v1/api-keys", post(keys::create))
+        .route("/api/v1/api-keys/", post(keys::create))
+        .route("/api/v1/api-keys/me", get(keys::get).delete(keys::delete))
+        .route("/api/v1/api-keys/balance", get(keys::balance))
+        .route(
+            "/api/v1/bot-configs",
+            post(bot_configs::create).get(bot_configs::list),
+        )
+        .route(
+            "/api/v1/bot-configs/",
+            post(bot_configs::create).get(bot_configs::list),
+        )
+        .route("/api/v1/bot-configs/{id}", delete(bot_configs::delete))
+        .merge(openapi::routes())
+        .route("/api/{*rest}", any(not_found))
+}
+
+/// An error answered as `{detail, code[, binance_code]}` with its status.
+pub struct ApiError {
+    status: StatusCode,
+    body: ErrorBody,
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(err: ServiceError) -> Self {
+        ApiError {
+            status: StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            body: err.body(),
+        }
+    }
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &str, detail: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            body: ErrorBody::new(code, detail),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, axum::Json(self.body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+}
+
+/// A JSON request body whose rejections are answered in the API's error format.
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(JsonBody(value)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> ApiError {
+    let code = match &rejection {
+        JsonRejection::JsonDataError(_) => "validation_error",
+        JsonRejection::JsonSyntaxError(_) => "invalid_json",
+        JsonRejection::MissingJsonContentType(_) => "unsupported_media_type",
+        _ => "invalid_body",
+    };
+    ApiError::new(rejection.status(), code, rejection.body_text())
+}
+
+/// The caller named by the request's bearer token (or session cookie).
+pub struct Authenticated(pub Caller);
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = app::session::access_token(&parts.headers)
+            .ok_or(ServiceError::NotAuthenticated("missing bearer token"))?;
+        Ok(Authenticated(state.keywarden.authenticate(token).await?))
+    }
+}
+
+/// One line per request: method, path (never the query), status and duration.
+pub async fn log_request(req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let started = Instant::now();
+    let response = next.run(req).await;
+    tracing::info!(
+        %method,
+        path,
+        status = response.status().as_u16(),
+        ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    response
+}

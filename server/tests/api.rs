@@ -1,0 +1,644 @@
+//! The REST contract, line by line, against the real server on both backends.
+
+mod harness;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use fake_exchange::{DEMO_API_KEY, DEMO_SECRET_KEY, Fault};
+use harness::{Backend, JWT_SECRET, TestServer};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+on_both_backends!(
+    register_login_and_me,
+    registration_refuses_duplicates_and_bad_input,
+    wrong_credentials_get_one_answer,
+    every_endpoint_needs_a_valid_token,
+    inactive_users_are_forbidden,
+    create_validates_masks_and_encrypts,
+    binance_rejections_store_nothing,
+    exchange_faults_store_nothing,
+    unreachable_exchange_is_a_bad_gateway,
+    one_key_per_user,
+    missing_key_is_404,
+    balance_shows_non_zero_assets_as_sent,
+    bot_configs_follow_their_key,
+    users_see_only_their_own,
+    server_functions_share_the_service,
+    openapi_document_and_docs_page,
+);
+
+async fn register_login_and_me(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let credentials = json!({"email": "Ann@Example.com", "password": "long enough pw"});
+    let (status, user) = server
+        .call(
+            Method::POST,
+            "/api/v1/auth/register",
+            None,
+            Some(credentials),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(user["email"], "ann@example.com");
+    assert_eq!(user["is_active"], true);
+    assert!(user["id"].as_i64().is_some());
+    assert!(
+        user["created_at"].as_str().unwrap().ends_with('Z'),
+        "{user}"
+    );
+    assert!(user.get("hashed_password").is_none());
+
+    let (status, token) = server
+        .call(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"email": "ann@example.com", "password": "long enough pw"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(token["token_type"], "bearer");
+    assert_eq!(token["expires_in"], 900);
+    let access = token["access_token"].as_str().unwrap();
+    let (status, me) = server.get("/api/v1/users/me", access).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(me, user);
+
+    // The OAuth2 password flow FastAPI clients use: form-encoded username/password.
+    let response = server
+        .http
+        .post(server.url("/api/v1/auth/login"))
+        .form(&[
+            ("username", "ann@example.com"),
+            ("password", "long enough pw"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["token_type"], "bearer");
+    server.finish().await;
+}
+
+async fn registration_refuses_duplicates_and_bad_input(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let register =
+        |body: Value| server.call(Method::POST, "/api/v1/auth/register", None, Some(body));
+    let (status, _) = register(json!({"email": "bo@example.com", "password": "12345678"})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, body) = register(json!({"email": "BO@example.com", "password": "12345678"})).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::CONFLICT, Some("email_taken"))
+    );
+    for bad in [
+        json!({"email": "not-an-email", "password": "12345678"}),
+        json!({"email": "cy@example.com", "password": "1234567"}),
+        json!({"email": "cy@example.com"}),
+        json!({"email": 5, "password": "12345678"}),
+    ] {
+        let (status, body) = register(bad.clone()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad} -> {body}");
+        assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()));
+        assert_eq!(body["code"], "validation_error");
+    }
+    let response = server
+        .http
+        .post(server.url("/api/v1/auth/register"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "invalid_json");
+    assert_eq!(server.count("users").await, 1);
+    server.finish().await;
+}
+
+async fn wrong_credentials_get_one_answer(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    server.user("dee@example.com").await;
+    let login = |email: &str, password: &str| {
+        server.call(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"email": email, "password": password})),
+        )
+    };
+    let wrong_password = login("dee@example.com", "not the password").await;
+    let unknown_email = login("nobody@example.com", "not the password").await;
+    assert_eq!(wrong_password.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(wrong_password, unknown_email);
+    assert_eq!(wrong_password.1["code"], "invalid_credentials");
+    server.finish().await;
+}
+
+fn token_signed_with(secret: &str, sub: &str, exp_offset_secs: i64) -> String {
+    let now = chrono::Utc::now().timestamp();
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &json!({"sub": sub, "iat": now, "exp": now + exp_offset_secs}),
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap()
+}
+
+async fn every_endpoint_needs_a_valid_token(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let token = server.user("eve@example.com").await;
+    let (_, me) = server.get("/api/v1/users/me", &token).await;
+    let id = me["id"].to_string();
+    let protected = [
+        (Method::GET, "/api/v1/users/me"),
+        (Method::POST, "/api/v1/api-keys/"),
+        (Method::POST, "/api/v1/api-keys"),
+        (Method::GET, "/api/v1/api-keys/me"),
+        (Method::DELETE, "/api/v1/api-keys/me"),
+        (Method::GET, "/api/v1/api-keys/balance"),
+        (Method::POST, "/api/v1/bot-configs"),
+        (Method::GET, "/api/v1/bot-configs"),
+        (Method::DELETE, "/api/v1/bot-configs/1"),
+    ];
+    let bad_tokens = [
+        None,
+        Some("not-a-jwt".to_owned()),
+        Some(token_signed_with(
+            "some-other-secret-of-enough-length-xx",
+            &id,
+            600,
+        )),
+        Some(token_signed_with(JWT_SECRET, &id, -3600)),
+        Some(token_signed_with(JWT_SECRET, "999999", 600)),
+    ];
+    for (method, path) in protected {
+        for bad in &bad_tokens {
+            let mut request = server.http.request(method.clone(), server.url(path));
+            if let Some(bad) = bad {
+                request = request.bearer_auth(bad);
+            }
+            let response = request.json(&json!({})).send().await.unwrap();
+            assert_eq!(
+                response.status(),
+                StatusCode::UNAUTHORIZED,
+                "{method} {path} {bad:?}"
+            );
+            assert_eq!(response.headers()["www-authenticate"], "Bearer");
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["code"], "not_authenticated");
+        }
+    }
+    server.finish().await;
+}
+
+async fn inactive_users_are_forbidden(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let token = server.user("fay@example.com").await;
+    server.add_demo_key(&token).await;
+    assert!(
+        server
+            .store
+            .set_user_active("fay@example.com", false)
+            .await
+            .unwrap()
+    );
+    for path in [
+        "/api/v1/users/me",
+        "/api/v1/api-keys/me",
+        "/api/v1/bot-configs",
+    ] {
+        let (status, body) = server.get(path, &token).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+        assert_eq!(body["code"], "inactive_user");
+    }
+    let (status, _) = server.delete("/api/v1/api-keys/me", &token).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(server.count("api_keys").await, 1);
+    server.finish().await;
+}
+
+async fn create_validates_masks_and_encrypts(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let token = server.user("gus@example.com").await;
+    let created = server.add_demo_key(&token).await;
+    assert_eq!(created["api_key_masked"], "vmPU********Eh8A");
+    assert_eq!(created["label"], "main");
+    assert_eq!(created["is_valid"], true);
+    for field in ["id", "created_at", "updated_at"] {
+        assert!(!created[field].is_null(), "{field}");
+    }
+    let text = created.to_string();
+    assert!(!text.contains(DEMO_SECRET_KEY) && !text.contains(DEMO_API_KEY));
+    assert_eq!(server.exchange.calls(), 1, "validated with Binance once");
+
+    let (status, fetched) = server.get("/api/v1/api-keys/me", &token).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(fetched, created);
+
+    // Nothing readable at rest, and the ciphertexts are standard Fernet tokens.
+    let raw = server.raw_database_text().await;
+    assert!(
+        !raw.contains(DEMO_API_KEY),
+        "plaintext api key in the database"
+    );
+    assert!(
+        !raw.contains(DEMO_SECRET_KEY),
+        "plaintext secret in the database"
+    );
+    let (enc_key, enc_secret) = server.stored_ciphertexts().await;
+    let fernet = fernet::Fernet::new(&server.fernet_key).unwrap();
+    assert_eq!(fernet.decrypt(&enc_key).unwrap(), DEMO_API_KEY.as_bytes());
+    assert_eq!(
+        fernet.decrypt(&enc_secret).unwrap(),
+        DEMO_SECRET_KEY.as_bytes()
+    );
+
+    // Without the trailing slash, for another user.
+    let other = server.user("hal@example.com").await;
+    let (status, body) = server
+        .post(
+            "/api/v1/api-keys",
+            &other,
+            json!({"api_key": DEMO_API_KEY, "secret_key": DEMO_SECRET_KEY}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["label"], Value::Null);
+    server.finish().await;
+}
+
+async fn binance_rejections_store_nothing(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let token = server.user("ivy@example.com").await;
+    let unknown_key = "A".repeat(64);
+    let cases = [
+        (
+            unknown_key.as_str(),
+            DEMO_SECRET_KEY,
+            -2015,
+            "Invalid API-key, IP, or permissions for action.",
+        ),
+        (
+            DEMO_API_KEY,
+            "wrong-secret",
+            -1022,
+            "Signature for this request is not valid.",
+        ),
+        (
+            "short-key",
+            DEMO_SECRET_KEY,
+            -2014,
+            "API-key format invalid.",
+        ),
+    ];
+    for (api_key, secret_key, code, message) in cases {
+        let (status, body) = server
+            .post(
+                "/api/v1/api-keys/",
+                &token,
+                json!({"api_key": api_key, "secret_key": secret_key}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(body["binance_code"], code);
+        assert_eq!(body["detail"], message);
+        assert_eq!(body["code"], "binance_rejected");
+        assert!(!body.to_string().contains("wrong-secret"));
+    }
+    server.exchange.set_fault(Fault::ClockSkew(60_000));
+    let (status, body) = server
+        .post(
+            "/api/v1/api-keys/",
+            &token,
+            json!({"api_key": DEMO_API_KEY, "secret_key": DEMO_SECRET_KEY}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["binance_code"].as_i64()),
+        (StatusCode::BAD_REQUEST, Some(-1021))
+    );
+    assert_eq!(server.count("api_keys").await, 0);
+    let (status, _) = server.get("/api/v1/api-keys/me", &token).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    server.finish().await;
+}
+
+async fn exchange_faults_store_nothing(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let token = server.user("jo@example.com").await;
+    let cases = [
+        (
+            Fault::ServerError,
+            StatusCode::BAD_GATEWAY,
+            "exchange_unavailable",
+        ),
+        (
+            Fault::Garbage,
+            StatusCode::BAD_GATEWAY,
+            "exchange_unavailable",
+        ),
+        (
+            Fault::Delay(Duration::from_millis(1500)),
+            StatusCode::GATEWAY_TIMEOUT,
+            "exchange_timeout",
+        ),
+    ];
+    for (fault, expected, code) in cases {
+        server.exchange.set_fault(fault.clone());
+        let (status, body) = server
+            .post(
+                "/api/v1/api-keys/",
+                &token,
+                json!({"api_key": DEMO_API_KEY, "secret_key": DEMO_SECRET_KEY}),
+            )
+            .await;
+        assert_eq!(status, expected, "{fault:?}: {body}");
+        assert_eq!(body["code"], code);
+        assert_eq!(server.count("api_keys").await, 0, "{fault:?}");
+    }
+    server.finish().await;
+}
+
+async fn unreachable_exchange_is_a_bad_gateway(backend: Backend) {
+    // A port nothing listens on: bind one, then free it.
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let server = TestServer::start_with(backend, HashMap::from([("BINANCE_BASE_URL", url)])).await;
+    let token = server.user("kit@example.com").await;
+    let (status, body) = server
+        .post(
+            "/api/v1/api-keys/",
+            &token,
+            json!({"api_key": DEMO_API_KEY, "secret_key": DEMO_SECRET_KEY}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    assert_eq!(server.count("api_keys").await, 0);
+    server.finish().await;
+}
+
+async fn one_key_per_user(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let token = server.user("lee@example.com").await;
+    server.add_demo_key(&token).await;
+    let (status, body) = server
+        .post(
+            "/api/v1/api-keys/",
+            &token,
+            json!({"api_key": DEMO_API_KEY, "secret_key": DEMO_SECRET_KEY}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("api_key_exists"))
+    );
+    assert_eq!(
+        server.exchange.calls(),
+        1,
+        "the second pair was not sent to Binance"
+    );
+    assert_eq!(server.count("api_keys").await, 1);
+    server.finish().await;
+}
+
+async fn missing_key_is_404(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let token = server.user("max@example.com").await;
+    for (method, path) in [
+        (Method::GET, "/api/v1/api-keys/me"),
+        (Method::DELETE, "/api/v1/api-keys/me"),
+        (Method::GET, "/api/v1/api-keys/balance"),
+    ] {
+        let (status, body) = server.call(method, path, Some(&token), None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(body["code"], "api_key_not_found");
+    }
+    server.finish().await;
+}
+
+async fn balance_shows_non_zero_assets_as_sent(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let token = server.user("ned@example.com").await;
+    server.add_demo_key(&token).await;
+    let (status, body) = server.get("/api/v1/api-keys/balance", &token).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body,
+        json!({"balances": [
+            {"asset": "BTC", "free": "0.50000000", "locked": "0.10000000"},
+            {"asset": "USDT", "free": "1000.00000000", "locked": "0.00000000"},
+        ]})
+    );
+    server.exchange.set_fault(Fault::ServerError);
+    let (status, _) = server.get("/api/v1/api-keys/balance", &token).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    server.finish().await;
+}
+
+async fn bot_configs_follow_their_key(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let token = server.user("ola@example.com").await;
+    let config = json!({"name": "grid", "symbol": "btcusdt"});
+    let (status, body) = server
+        .post("/api/v1/bot-configs", &token, config.clone())
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("no_api_key"))
+    );
+
+    let key = server.add_demo_key(&token).await;
+    let (status, first) = server.post("/api/v1/bot-configs", &token, config).await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    assert_eq!(first["api_key_id"], key["id"]);
+    assert_eq!(first["symbol"], "BTCUSDT");
+    assert_eq!(first["name"], "grid");
+    assert!(first["created_at"].is_string());
+    let (status, _) = server
+        .post(
+            "/api/v1/bot-configs",
+            &token,
+            json!({"name": "dca", "symbol": "ETHUSDT"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, body) = server
+        .post(
+            "/api/v1/bot-configs",
+            &token,
+            json!({"name": "", "symbol": "ETH/USDT"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (_, list) = server.get("/api/v1/bot-configs", &token).await;
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    assert_eq!(list[0], first);
+
+    let path = format!("/api/v1/bot-configs/{}", first["id"]);
+    let (status, _) = server.delete(&path, &token).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = server.delete(&path, &token).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Deleting the key takes its remaining configs with it.
+    let (status, body) = server.delete("/api/v1/api-keys/me", &token).await;
+    assert_eq!((status, body), (StatusCode::NO_CONTENT, Value::Null));
+    assert_eq!(server.count("bot_configs").await, 0);
+    assert_eq!(server.count("api_keys").await, 0);
+    let (_, list) = server.get("/api/v1/bot-configs", &token).await;
+    assert_eq!(list, json!([]));
+    server.finish().await;
+}
+
+async fn users_see_only_their_own(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let ann = server.user("pam@example.com").await;
+    let bob = server.user("quin@example.com").await;
+    server.add_demo_key(&ann).await;
+    let (_, config) = server
+        .post(
+            "/api/v1/bot-configs",
+            &ann,
+            json!({"name": "grid", "symbol": "BTCUSDT"}),
+        )
+        .await;
+    let (status, _) = server.get("/api/v1/api-keys/me", &bob).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, list) = server.get("/api/v1/bot-configs", &bob).await;
+    assert_eq!(list, json!([]));
+    let (status, _) = server
+        .delete(&format!("/api/v1/bot-configs/{}", config["id"]), &bob)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = server.delete("/api/v1/api-keys/me", &bob).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = server.get("/api/v1/api-keys/balance", &bob).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(server.count("bot_configs").await, 1);
+    let (status, _) = server.get("/api/v1/api-keys/me", &ann).await;
+    assert_eq!(status, StatusCode::OK);
+    server.finish().await;
+}
+
+async fn server_functions_share_the_service(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let token = server.user("rae@example.com").await;
+    // Bearer token on a server function path.
+    let (status, body) = server
+        .post(
+            "/api/v1/ui/api-keys",
+            &token,
+            json!({"api_key": DEMO_API_KEY, "secret_key": DEMO_SECRET_KEY, "label": "ui"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["api_key_masked"], "vmPU********Eh8A");
+    let (status, body) = server.get("/api/v1/ui/api-keys/me", &token).await;
+    assert_eq!(
+        (status, body["label"].as_str()),
+        (StatusCode::OK, Some("ui"))
+    );
+    let (status, body) = server
+        .post(
+            "/api/v1/ui/api-keys",
+            &token,
+            json!({"api_key": DEMO_API_KEY, "secret_key": DEMO_SECRET_KEY, "label": null}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("api_key_exists"))
+    );
+
+    // The browser's session: login sets an HttpOnly, SameSite=Strict cookie.
+    let response = server
+        .http
+        .post(server.url("/api/v1/ui/auth/login"))
+        .json(&json!({"email": "rae@example.com", "password": "correct horse battery"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(cookie.starts_with("keywarden_session="), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let session = cookie.split(';').next().unwrap().to_owned();
+    let response = server
+        .http
+        .get(server.url("/api/v1/ui/users/me"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let response = server
+        .http
+        .delete(server.url("/api/v1/ui/api-keys/me"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    assert_eq!(server.count("api_keys").await, 0);
+
+    let (status, body) = server
+        .call(Method::GET, "/api/v1/ui/api-keys/me", None, None)
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("not_authenticated"))
+    );
+    server.finish().await;
+}
+
+async fn openapi_document_and_docs_page(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (status, doc) = server
+        .call(Method::GET, "/api/openapi.json", None, None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    for path in [
+        "/api/v1/auth/register",
+        "/api/v1/auth/login",
+        "/api/v1/users/me",
+        "/api/v1/api-keys/",
+        "/api/v1/api-keys/me",
+        "/api/v1/api-keys/balance",
+        "/api/v1/bot-configs",
+        "/api/v1/bot-configs/{id}",
+    ] {
+        assert!(
+            doc["paths"].get(path).is_some(),
+            "{path} missing from the document"
+        );
+    }
+    let response = server
+        .http
+        .get(server.url("/api/docs/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.text().await.unwrap().contains("swagger"));
+    let (status, body) = server
+        .call(Method::GET, "/api/v1/nothing-here", None, None)
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
+    server.finish().await;
+}

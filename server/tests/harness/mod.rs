@@ -1,0 +1,271 @@
+//! Starts the real Keywarden server on an ephemeral port, on SQLite or PostgreSQL, against a
+//! fake Binance, and talks to it over HTTP.
+
+use std::collections::HashMap;
+
+use app::store::Store;
+use fake_exchange::FakeExchange;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use server::config::Config;
+
+#[derive(Clone, Copy, Debug)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub const JWT_SECRET: &str = "integration-tests-jwt-secret-of-enough-length";
+
+/// Runs each named `async fn(Backend)` once per backend.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name($crate::harness::Backend::Sqlite).await })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name($crate::harness::Backend::Postgres).await })*
+        }
+    };
+}
+
+enum Database {
+    Sqlite {
+        _dir: tempfile::TempDir,
+        path: std::path::PathBuf,
+    },
+    Postgres {
+        admin_url: String,
+        name: String,
+    },
+}
+
+pub struct TestServer {
+    pub base: String,
+    pub exchange: FakeExchange,
+    pub store: Store,
+    pub fernet_key: String,
+    pub http: reqwest::Client,
+    database: Database,
+    _data_dir: tempfile::TempDir,
+}
+
+fn postgres_admin_url() -> String {
+    std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+impl TestServer {
+    pub async fn start(backend: Backend) -> Self {
+        Self::start_with(backend, HashMap::new()).await
+    }
+
+    /// `overrides` replace the environment the server is configured from.
+    pub async fn start_with(backend: Backend, overrides: HashMap<&'static str, String>) -> Self {
+        let exchange = FakeExchange::start().await.expect("fake exchange starts");
+        let database = match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let path = dir.path().join("keywarden.db");
+                Database::Sqlite { _dir: dir, path }
+            }
+            Backend::Postgres => {
+                let admin_url = postgres_admin_url();
+                let name = format!("keywarden_test_{}", random_suffix());
+                let admin = sqlx::PgPool::connect(&admin_url).await.unwrap_or_else(|e| {
+                    panic!("PostgreSQL at {admin_url} is required for these tests (make test starts it): {e}")
+                });
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&admin)
+                    .await
+                    .expect("create the test database");
+                admin.close().await;
+                Database::Postgres { admin_url, name }
+            }
+        };
+        let database_url = match &database {
+            Database::Sqlite { path, .. } => format!("sqlite://{}", path.display()),
+            Database::Postgres { admin_url, name } => {
+                let base = admin_url
+                    .rsplit_once('/')
+                    .map(|(b, _)| b)
+                    .unwrap_or(admin_url);
+                format!("{base}/{name}")
+            }
+        };
+        let data_dir = tempfile::tempdir().unwrap();
+        let fernet_key = app::vault::Vault::generate_key();
+        let mut env: HashMap<&'static str, String> = HashMap::from([
+            ("DATABASE_URL", database_url),
+            ("FERNET_KEY", fernet_key.clone()),
+            ("JWT_SECRET", JWT_SECRET.into()),
+            ("BINANCE_BASE_URL", exchange.url()),
+            ("BINANCE_TIMEOUT_MS", "1000".into()),
+            ("KEYWARDEN_ADDR", "127.0.0.1:0".into()),
+            ("KEYWARDEN_DATA_DIR", data_dir.path().display().to_string()),
+        ]);
+        env.extend(overrides);
+        let config = Config::from_lookup(|name| env.get(name).cloned()).expect("valid config");
+        let keywarden = server::build_keywarden(&config)
+            .await
+            .expect("server builds");
+        let store = keywarden.store().clone();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let router = server::router(keywarden, &config);
+        tokio::spawn(server::serve(listener, router));
+        TestServer {
+            base,
+            exchange,
+            store,
+            fernet_key,
+            http: reqwest::Client::new(),
+            database,
+            _data_dir: data_dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Sends a request, with a JSON body and bearer token if given; returns status and JSON.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.http.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("server answers");
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        let json = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"))
+        };
+        (status, json)
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.call(Method::DELETE, path, Some(token), None).await
+    }
+
+    /// Registers `email` with a fixed password and returns an access token.
+    pub async fn user(&self, email: &str) -> String {
+        let credentials = json!({ "email": email, "password": "correct horse battery" });
+        let (status, body) = self
+            .call(
+                Method::POST,
+                "/api/v1/auth/register",
+                None,
+                Some(credentials.clone()),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let (status, body) = self
+            .call(Method::POST, "/api/v1/auth/login", None, Some(credentials))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// Stores the demo key (Binance's official example pair) for the token's user.
+    pub async fn add_demo_key(&self, token: &str) -> Value {
+        let (status, body) = self
+            .post(
+                "/api/v1/api-keys/",
+                token,
+                json!({
+                    "api_key": fake_exchange::DEMO_API_KEY,
+                    "secret_key": fake_exchange::DEMO_SECRET_KEY,
+                    "label": "main",
+                }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body
+    }
+
+    pub async fn count(&self, table: &str) -> i64 {
+        let sql = format!("SELECT COUNT(*) FROM {table}");
+        match &self.store {
+            Store::Sqlite(pool) => sqlx::query_scalar(&sql).fetch_one(pool).await.unwrap(),
+            Store::Postgres(pool) => sqlx::query_scalar(&sql).fetch_one(pool).await.unwrap(),
+        }
+    }
+
+    /// Every byte the database holds for Keywarden's tables, as text.
+    pub async fn raw_database_text(&self) -> String {
+        match (&self.database, &self.store) {
+            (Database::Sqlite { path, .. }, _) => {
+                let mut bytes = std::fs::read(path).unwrap();
+                let wal = path.with_extension("db-wal");
+                bytes.extend(std::fs::read(wal).unwrap_or_default());
+                String::from_utf8_lossy(&bytes).into_owned()
+            }
+            (Database::Postgres { .. }, Store::Postgres(pool)) => {
+                let rows: Vec<String> = sqlx::query_scalar(
+                    "SELECT row_to_json(t)::text FROM (SELECT * FROM api_keys) t \
+                     UNION ALL SELECT row_to_json(t)::text FROM (SELECT * FROM users) t \
+                     UNION ALL SELECT row_to_json(t)::text FROM (SELECT * FROM bot_configs) t",
+                )
+                .fetch_all(pool)
+                .await
+                .unwrap();
+                rows.join("\n")
+            }
+            _ => unreachable!("store and database agree"),
+        }
+    }
+
+    /// The stored ciphertexts of the only api_keys row.
+    pub async fn stored_ciphertexts(&self) -> (String, String) {
+        let sql = "SELECT encrypted_api_key, encrypted_secret_key FROM api_keys";
+        match &self.store {
+            Store::Sqlite(pool) => sqlx::query_as(sql).fetch_one(pool).await.unwrap(),
+            Store::Postgres(pool) => sqlx::query_as(sql).fetch_one(pool).await.unwrap(),
+        }
+    }
+
+    pub async fn finish(self) {
+        self.store.close().await;
+        if let Database::Postgres { admin_url, name } = &self.database {
+            let admin = sqlx::PgPool::connect(admin_url).await.unwrap();
+            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&admin)
+                .await
+                .unwrap();
+            admin.close().await;
+        }
+    }
+}
+
+fn random_suffix() -> String {
+    let mut bytes = [0u8; 6];
+    getrandom::getrandom(&mut bytes).unwrap();
+    hex_lower(&bytes)
+}
+
+fn hex_lower(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
