@@ -132,8 +132,14 @@ fn now_ms() -> i64 {
         .unwrap_or_default()
 }
 
-fn binance_error(status: StatusCode, code: i64, msg: &str) -> Response {
-    (status, axum::Json(json!({ "code": code, "msg": msg }))).into_response()
+/// An error as Binance answers it: HTTP status, Binance code, message.
+struct Rejection(StatusCode, i64, &'static str);
+
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        let Rejection(status, code, msg) = self;
+        (status, axum::Json(json!({ "code": code, "msg": msg }))).into_response()
+    }
 }
 
 async fn server_time() -> Response {
@@ -183,7 +189,7 @@ async fn account(
             }))
             .into_response()
         }
-        Err(response) => response,
+        Err(rejection) => rejection.into_response(),
     }
 }
 
@@ -193,20 +199,20 @@ fn check_signed_request(
     headers: &HeaderMap,
     query: &str,
     skew_ms: i64,
-) -> Result<Account, Response> {
+) -> Result<Account, Rejection> {
     let api_key = headers
         .get("X-MBX-APIKEY")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     if api_key.len() != 64 || !api_key.chars().all(|c| c.is_ascii_alphanumeric()) {
-        return Err(binance_error(
+        return Err(Rejection(
             StatusCode::UNAUTHORIZED,
             -2014,
             "API-key format invalid.",
         ));
     }
     let Some(account) = inner.accounts.lock().unwrap().get(api_key).cloned() else {
-        return Err(binance_error(
+        return Err(Rejection(
             StatusCode::UNAUTHORIZED,
             -2015,
             "Invalid API-key, IP, or permissions for action.",
@@ -217,7 +223,7 @@ fn check_signed_request(
         .filter_map(|pair| pair.split_once('='))
         .collect();
     let Some(timestamp) = params.get("timestamp").and_then(|t| t.parse::<i64>().ok()) else {
-        return Err(binance_error(
+        return Err(Rejection(
             StatusCode::BAD_REQUEST,
             -1102,
             "Mandatory parameter 'timestamp' was not sent, was empty/null, or malformed.",
@@ -229,7 +235,7 @@ fn check_signed_request(
         .unwrap_or(5000);
     let server_time = now_ms() + skew_ms;
     if timestamp >= server_time + 1000 || server_time - timestamp > recv_window {
-        return Err(binance_error(
+        return Err(Rejection(
             StatusCode::BAD_REQUEST,
             -1021,
             "Timestamp for this request is outside of the recvWindow.",
@@ -238,7 +244,7 @@ fn check_signed_request(
     let (signed, signature) = match query.rsplit_once("&signature=") {
         Some(parts) => parts,
         None => {
-            return Err(binance_error(
+            return Err(Rejection(
                 StatusCode::BAD_REQUEST,
                 -1102,
                 "Mandatory parameter 'signature' was not sent, was empty/null, or malformed.",
@@ -246,7 +252,7 @@ fn check_signed_request(
         }
     };
     if !signature_matches(&account.secret_key, signed, signature) {
-        return Err(binance_error(
+        return Err(Rejection(
             StatusCode::BAD_REQUEST,
             -1022,
             "Signature for this request is not valid.",
