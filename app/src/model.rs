@@ -21,9 +21,12 @@ pub struct ApiKeyView {
     /// First 4 characters, 8 asterisks, last 4.
     #[cfg_attr(feature = "ssr", schema(example = "vmPU********Eh8A"))]
     pub api_key_masked: String,
+    /// Whether Binance accepted the key when it was last checked.
     pub is_valid: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// When Binance last checked the key.
+    pub last_validated_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

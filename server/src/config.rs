@@ -24,6 +24,7 @@ pub struct Config {
     pub token_ttl: Duration,
     pub binance_base_url: String,
     pub binance_timeout: Duration,
+    pub binance_connect_timeout: Duration,
     pub binance_recv_window_ms: u64,
     /// Where cargo-leptos put the compiled site (WASM, CSS, assets).
     pub site_root: String,
@@ -151,6 +152,11 @@ impl Config {
                 .trim_end_matches('/')
                 .to_owned(),
             binance_timeout: Duration::from_millis(number(&var, "BINANCE_TIMEOUT_MS", 10_000)?),
+            binance_connect_timeout: Duration::from_millis(number(
+                &var,
+                "BINANCE_CONNECT_TIMEOUT_MS",
+                3_000,
+            )?),
             binance_recv_window_ms: number(&var, "BINANCE_RECV_WINDOW_MS", 5_000)?,
             site_root: var("LEPTOS_SITE_ROOT").unwrap_or_else(|| "target/site".into()),
         })

@@ -57,9 +57,10 @@ pub async fn build_keywarden(config: &Config) -> Result<Keywarden, StartError> {
     let store = open_store(config).await?;
     let vault = Vault::new(&config.fernet_key).map_err(|e| StartError::Other(e.to_string()))?;
     let exchange = Exchange::new(ExchangeSettings {
-        base_url: config.binance_base_url.clone(),
         timeout: config.binance_timeout,
+        connect_timeout: config.binance_connect_timeout,
         recv_window_ms: config.binance_recv_window_ms,
+        ..ExchangeSettings::new(config.binance_base_url.clone())
     })
     .map_err(|e| StartError::Other(e.to_string()))?;
     let ttl = chrono::Duration::from_std(config.token_ttl)

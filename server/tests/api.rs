@@ -21,6 +21,11 @@ on_both_backends!(
     exchange_faults_store_nothing,
     unreachable_exchange_is_a_bad_gateway,
     one_key_per_user,
+    clock_skew_resynchronises_once,
+    reads_are_retried_on_transient_faults,
+    rate_limits_and_bans_answer_503_with_retry_after,
+    request_weight_is_watched,
+    revalidation_marks_refused_keys_invalid,
     missing_key_is_404,
     balance_shows_non_zero_assets_as_sent,
     bot_configs_follow_their_key,
@@ -161,6 +166,7 @@ async fn every_endpoint_needs_a_valid_token(backend: Backend) {
         (Method::GET, "/api/v1/api-keys/me"),
         (Method::DELETE, "/api/v1/api-keys/me"),
         (Method::GET, "/api/v1/api-keys/balance"),
+        (Method::POST, "/api/v1/api-keys/me/validate"),
         (Method::POST, "/api/v1/bot-configs"),
         (Method::GET, "/api/v1/bot-configs"),
         (Method::DELETE, "/api/v1/bot-configs/1"),
@@ -297,30 +303,17 @@ async fn binance_rejections_store_nothing(backend: Backend) {
         ),
     ];
     for (api_key, secret_key, code, message) in cases {
-        let (status, body) = server
-            .post(
-                "/api/v1/api-keys/",
-                &token,
-                json!({"api_key": api_key, "secret_key": secret_key}),
-            )
-            .await;
+        let (status, body) = server.create_key(&token, api_key, secret_key).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
         assert_eq!(body["binance_code"], code);
         assert_eq!(body["detail"], message);
         assert_eq!(body["code"], "binance_rejected");
         assert!(!body.to_string().contains("wrong-secret"));
     }
-    server.exchange.set_fault(Fault::ClockSkew(60_000));
-    let (status, body) = server
-        .post(
-            "/api/v1/api-keys/",
-            &token,
-            json!({"api_key": DEMO_API_KEY, "secret_key": DEMO_SECRET_KEY}),
-        )
-        .await;
     assert_eq!(
-        (status, body["binance_code"].as_i64()),
-        (StatusCode::BAD_REQUEST, Some(-1021))
+        server.exchange.calls(),
+        3,
+        "Binance's 4xx answers are never retried"
     );
     assert_eq!(server.count("api_keys").await, 0);
     let (status, _) = server.get("/api/v1/api-keys/me", &token).await;
@@ -351,11 +344,7 @@ async fn exchange_faults_store_nothing(backend: Backend) {
     for (fault, expected, code) in cases {
         server.exchange.set_fault(fault.clone());
         let (status, body) = server
-            .post(
-                "/api/v1/api-keys/",
-                &token,
-                json!({"api_key": DEMO_API_KEY, "secret_key": DEMO_SECRET_KEY}),
-            )
+            .create_key(&token, DEMO_API_KEY, DEMO_SECRET_KEY)
             .await;
         assert_eq!(status, expected, "{fault:?}: {body}");
         assert_eq!(body["code"], code);
@@ -372,11 +361,7 @@ async fn unreachable_exchange_is_a_bad_gateway(backend: Backend) {
     let server = TestServer::start_with(backend, HashMap::from([("BINANCE_BASE_URL", url)])).await;
     let token = server.user("kit@example.com").await;
     let (status, body) = server
-        .post(
-            "/api/v1/api-keys/",
-            &token,
-            json!({"api_key": DEMO_API_KEY, "secret_key": DEMO_SECRET_KEY}),
-        )
+        .create_key(&token, DEMO_API_KEY, DEMO_SECRET_KEY)
         .await;
     assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
     assert_eq!(server.count("api_keys").await, 0);
@@ -388,11 +373,7 @@ async fn one_key_per_user(backend: Backend) {
     let token = server.user("lee@example.com").await;
     server.add_demo_key(&token).await;
     let (status, body) = server
-        .post(
-            "/api/v1/api-keys/",
-            &token,
-            json!({"api_key": DEMO_API_KEY, "secret_key": DEMO_SECRET_KEY}),
-        )
+        .create_key(&token, DEMO_API_KEY, DEMO_SECRET_KEY)
         .await;
     assert_eq!(
         (status, body["code"].as_str()),
@@ -616,6 +597,7 @@ async fn openapi_document_and_docs_page(backend: Backend) {
         "/api/v1/users/me",
         "/api/v1/api-keys/",
         "/api/v1/api-keys/me",
+        "/api/v1/api-keys/me/validate",
         "/api/v1/api-keys/balance",
         "/api/v1/bot-configs",
         "/api/v1/bot-configs/{id}",
@@ -640,5 +622,155 @@ async fn openapi_document_and_docs_page(backend: Backend) {
         (status, body["code"].as_str()),
         (StatusCode::NOT_FOUND, Some("not_found"))
     );
+    server.finish().await;
+}
+
+async fn clock_skew_resynchronises_once(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let token = server.user("sam@example.com").await;
+    // Binance's clock is a minute ahead: the first try gets -1021, then we learn the offset.
+    server.exchange.set_fault(Fault::ClockSkew(60_000));
+    let (status, body) = server
+        .create_key(&token, DEMO_API_KEY, DEMO_SECRET_KEY)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(server.exchange.calls(), 2);
+    let (status, _) = server.get("/api/v1/api-keys/balance", &token).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(server.exchange.calls(), 3, "the offset is kept");
+    server.finish().await;
+}
+
+async fn reads_are_retried_on_transient_faults(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let token = server.user("tia@example.com").await;
+    server
+        .exchange
+        .fail_next([Fault::ServerError, Fault::ResetMidResponse]);
+    let (status, body) = server
+        .create_key(&token, DEMO_API_KEY, DEMO_SECRET_KEY)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(server.exchange.calls(), 3);
+
+    // Faults that last beyond the retries end as 502, and change nothing.
+    for fault in [Fault::ServerError, Fault::ResetMidResponse] {
+        server.exchange.set_fault(fault.clone());
+        let before = server.exchange.calls();
+        let (status, body) = server.get("/api/v1/api-keys/balance", &token).await;
+        assert_eq!(status, StatusCode::BAD_GATEWAY, "{fault:?}: {body}");
+        assert_eq!(body["code"], "exchange_unavailable");
+        assert_eq!(
+            server.exchange.calls() - before,
+            3,
+            "{fault:?}: three tries"
+        );
+    }
+    assert_eq!(server.count("api_keys").await, 1);
+    server.finish().await;
+}
+
+async fn rate_limits_and_bans_answer_503_with_retry_after(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let token = server.user("uma@example.com").await;
+    let cases = [
+        // A short Retry-After is waited out twice, then given up: three tries.
+        (Fault::RateLimited(1), "exchange_rate_limited", "1", 3),
+        // A long one is handed to the client at once.
+        (Fault::RateLimited(30), "exchange_rate_limited", "30", 1),
+        // A ban is never retried.
+        (Fault::Banned(120), "exchange_ip_banned", "120", 1),
+    ];
+    for (fault, code, retry_after, tries) in cases {
+        server.exchange.set_fault(fault.clone());
+        let before = server.exchange.calls();
+        let response = server
+            .http
+            .post(server.url("/api/v1/api-keys/"))
+            .bearer_auth(&token)
+            .json(&json!({"api_key": DEMO_API_KEY, "secret_key": DEMO_SECRET_KEY}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{fault:?}"
+        );
+        assert_eq!(response.headers()["retry-after"], retry_after, "{fault:?}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["code"], code);
+        assert_eq!(server.exchange.calls() - before, tries, "{fault:?}");
+        assert_eq!(server.count("api_keys").await, 0);
+    }
+    server.finish().await;
+}
+
+async fn request_weight_is_watched(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let token = server.user("val@example.com").await;
+    // Binance counts weight per calendar minute; keep both calls inside one.
+    let second = chrono::Utc::now().timestamp() % 60;
+    if second >= 55 {
+        tokio::time::sleep(Duration::from_secs((61 - second) as u64)).await;
+    }
+    // Binance reports 5500 of 6000 used this minute: we stop before it bans us.
+    server.exchange.fail_next([Fault::UsedWeight(5_500)]);
+    server.add_demo_key(&token).await;
+    let before = server.exchange.calls();
+    let (status, body) = server.get("/api/v1/api-keys/balance", &token).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["code"], "exchange_rate_limited");
+    assert_eq!(server.exchange.calls(), before, "Binance was not called");
+    server.finish().await;
+}
+
+async fn revalidation_marks_refused_keys_invalid(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let token = server.user("wes@example.com").await;
+    let created = server.add_demo_key(&token).await;
+    assert_eq!(created["last_validated_at"], created["created_at"]);
+    let validate = "/api/v1/api-keys/me/validate";
+
+    let (status, checked) = server.post(validate, &token, json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{checked}");
+    assert_eq!(checked["is_valid"], true);
+    assert!(checked["last_validated_at"].as_str() >= created["last_validated_at"].as_str());
+
+    // The user deleted the key on Binance: it is marked invalid, not deleted.
+    server.exchange.remove_account(DEMO_API_KEY);
+    let (status, checked) = server.post(validate, &token, json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{checked}");
+    assert_eq!(checked["is_valid"], false);
+    let (_, fetched) = server.get("/api/v1/api-keys/me", &token).await;
+    assert_eq!(fetched, checked);
+
+    // Faults say nothing about the key: the row stays as it was.
+    server.exchange.set_fault(Fault::Garbage);
+    let (status, _) = server.post(validate, &token, json!({})).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    let (_, unchanged) = server.get("/api/v1/api-keys/me", &token).await;
+    assert_eq!(unchanged, checked);
+
+    // The same operation as a server function.
+    server.exchange.set_fault(Fault::None);
+    server.exchange.add_account(
+        DEMO_API_KEY,
+        fake_exchange::Account {
+            secret_key: DEMO_SECRET_KEY.into(),
+            balances: vec![],
+        },
+    );
+    let (status, body) = server
+        .post("/api/v1/ui/api-keys/me/validate", &token, json!({}))
+        .await;
+    assert_eq!(
+        (status, body["is_valid"].as_bool()),
+        (StatusCode::OK, Some(true))
+    );
+    let (status, _) = server
+        .post(validate, &server.user("xan@example.com").await, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
     server.finish().await;
 }

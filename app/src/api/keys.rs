@@ -38,6 +38,13 @@ pub async fn delete_api_key() -> Result<(), ErrorBody> {
     keywarden.delete_api_key(&caller).await.map_err(fail)
 }
 
+#[server(prefix = "/api/v1/ui", endpoint = "api-keys/me/validate", input = Json, output = Json)]
+pub async fn validate_api_key() -> Result<ApiKeyView, ErrorBody> {
+    use super::adapter::*;
+    let (keywarden, caller) = caller().await?;
+    keywarden.validate_api_key(&caller).await.map_err(fail)
+}
+
 #[server(prefix = "/api/v1/ui", endpoint = "api-keys/balance", input = GetUrl, output = Json)]
 pub async fn get_balance() -> Result<BalanceView, ErrorBody> {
     use super::adapter::*;

@@ -10,7 +10,7 @@ pub use keys::*;
 
 #[cfg(feature = "ssr")]
 mod adapter {
-    use axum::http::header::{SET_COOKIE, WWW_AUTHENTICATE};
+    use axum::http::header::{RETRY_AFTER, SET_COOKIE, WWW_AUTHENTICATE};
     use axum::http::{HeaderValue, StatusCode, request::Parts};
     use leptos::prelude::use_context;
     use leptos_axum::ResponseOptions;
@@ -50,6 +50,9 @@ mod adapter {
             );
             if err.status() == 401 {
                 response.insert_header(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            if let Some(seconds) = err.retry_after_secs() {
+                response.insert_header(RETRY_AFTER, HeaderValue::from(seconds));
             }
         }
         err.body()

@@ -3,7 +3,7 @@ use leptos_router::components::Redirect;
 use leptos_router::hooks::use_navigate;
 
 use super::{ErrorAlert, input_value};
-use crate::api::{CreateApiKey, DeleteApiKey, Logout, get_api_key, get_balance};
+use crate::api::{CreateApiKey, DeleteApiKey, Logout, ValidateApiKey, get_api_key, get_balance};
 use crate::model::{ApiKeyView, BalanceView, ErrorBody};
 
 #[component]
@@ -11,8 +11,15 @@ pub fn ApiKeysPage() -> impl IntoView {
     let create = ServerAction::<CreateApiKey>::new();
     let delete = ServerAction::<DeleteApiKey>::new();
     let logout = ServerAction::<Logout>::new();
+    let validate = ServerAction::<ValidateApiKey>::new();
     let key = Resource::new(
-        move || (create.version().get(), delete.version().get()),
+        move || {
+            (
+                create.version().get(),
+                delete.version().get(),
+                validate.version().get(),
+            )
+        },
         |_| get_api_key(),
     );
     let navigate = use_navigate();
@@ -30,11 +37,11 @@ pub fn ApiKeysPage() -> impl IntoView {
                     "Sign out"
                 </button>
             </div>
-            <Outcome create delete/>
+            <Outcome create delete validate/>
             <Transition fallback=|| view! { <p>"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match key.await {
-                        Ok(key) => view! { <StoredKey key delete/> }.into_any(),
+                        Ok(key) => view! { <StoredKey key delete validate/> }.into_any(),
                         Err(error) if error.code == "api_key_not_found" => {
                             view! { <AddKeyForm create/> }.into_any()
                         }
@@ -54,8 +61,20 @@ pub fn ApiKeysPage() -> impl IntoView {
 fn Outcome(
     create: ServerAction<CreateApiKey>,
     delete: ServerAction<DeleteApiKey>,
+    validate: ServerAction<ValidateApiKey>,
 ) -> impl IntoView {
     let notice = RwSignal::new(None::<Result<&'static str, ErrorBody>>);
+    Effect::new(move |_| {
+        if let Some(result) = validate.value().get() {
+            notice.set(Some(result.map(|key| {
+                if key.is_valid {
+                    "Binance accepts the key."
+                } else {
+                    "Binance no longer accepts this key. Replace it with a working one."
+                }
+            })));
+        }
+    });
     Effect::new(move |_| {
         if let Some(result) = create.value().get() {
             notice.set(Some(
@@ -111,7 +130,11 @@ fn AddKeyForm(create: ServerAction<CreateApiKey>) -> impl IntoView {
 }
 
 #[component]
-fn StoredKey(key: ApiKeyView, delete: ServerAction<DeleteApiKey>) -> impl IntoView {
+fn StoredKey(
+    key: ApiKeyView,
+    delete: ServerAction<DeleteApiKey>,
+    validate: ServerAction<ValidateApiKey>,
+) -> impl IntoView {
     let (confirming, set_confirming) = signal(false);
     let validity = if key.is_valid {
         "valid"
@@ -130,8 +153,21 @@ fn StoredKey(key: ApiKeyView, delete: ServerAction<DeleteApiKey>) -> impl IntoVi
             <dd>{key.created_at.format("%Y-%m-%d %H:%M UTC").to_string()}</dd>
             <dt>"Updated"</dt>
             <dd>{key.updated_at.format("%Y-%m-%d %H:%M UTC").to_string()}</dd>
+            <dt>"Last checked"</dt>
+            <dd data-testid="last-checked">
+                {key
+                    .last_validated_at
+                    .map(|at| at.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+                    .unwrap_or_else(|| "never".into())}
+            </dd>
         </dl>
         <div class="actions">
+            <button
+                on:click=move |_| { validate.dispatch(ValidateApiKey {}); }
+                disabled=move || validate.pending().get()
+            >
+                "Check again"
+            </button>
             <button class="danger" on:click=move |_| set_confirming.set(true)>"Delete key"</button>
         </div>
         <Balances/>

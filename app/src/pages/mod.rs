@@ -20,3 +20,44 @@ pub fn ErrorAlert(error: ErrorBody) -> impl IntoView {
 pub fn input_value(node: NodeRef<leptos::html::Input>) -> String {
     node.get().map(|input| input.value()).unwrap_or_default()
 }
+
+/// Email and password fields with a submit button; hands the two values to `on_submit`.
+/// The form posts nowhere useful before hydration, so credentials never land in a URL.
+#[component]
+pub fn CredentialsForm(
+    submit_label: &'static str,
+    /// A new password: say its limits and let the browser offer to generate one.
+    new_password: bool,
+    #[prop(into)] pending: Signal<bool>,
+    on_submit: Callback<(String, String)>,
+) -> impl IntoView {
+    let email = NodeRef::new();
+    let password = NodeRef::new();
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        on_submit.run((input_value(email), input_value(password)));
+    };
+    let (password_label, autocomplete) = if new_password {
+        ("Password (8 to 128 characters)", "new-password")
+    } else {
+        ("Password", "current-password")
+    };
+    view! {
+        <form method="post" on:submit=submit>
+            <label>"Email" <input type="email" name="email" node_ref=email autocomplete="email" required/></label>
+            <label>
+                {password_label}
+                <input
+                    type="password"
+                    name="password"
+                    node_ref=password
+                    autocomplete=autocomplete
+                    minlength=if new_password { "8" } else { "1" }
+                    maxlength="128"
+                    required
+                />
+            </label>
+            <button type="submit" disabled=move || pending.get()>{submit_label}</button>
+        </form>
+    }
+}

@@ -1,32 +1,24 @@
 use leptos::prelude::*;
 use leptos_router::components::A;
 
-use super::{ErrorAlert, input_value};
+use super::{CredentialsForm, ErrorAlert};
 use crate::api::Register;
 
 #[component]
 pub fn RegisterPage() -> impl IntoView {
     let register = ServerAction::<Register>::new();
-    let email = NodeRef::new();
-    let password = NodeRef::new();
-    let submit = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        register.dispatch(Register {
-            email: input_value(email),
-            password: input_value(password),
-        });
-    };
+    let submit = Callback::new(move |(email, password)| {
+        register.dispatch(Register { email, password });
+    });
     view! {
         <section class="card narrow">
             <h1>"Create an account"</h1>
-            <form method="post" on:submit=submit>
-                <label>"Email" <input type="email" name="email" node_ref=email required/></label>
-                <label>
-                    "Password (8 to 128 characters)"
-                    <input type="password" name="password" node_ref=password minlength="8" maxlength="128" required/>
-                </label>
-                <button type="submit" disabled=move || register.pending().get()>"Register"</button>
-            </form>
+            <CredentialsForm
+                submit_label="Register"
+                new_password=true
+                pending=register.pending()
+                on_submit=submit
+            />
             {move || {
                 register
                     .value()

@@ -29,6 +29,10 @@ pub enum ServiceError {
     ExchangeUnavailable,
     #[error("Binance did not answer in time; try again later")]
     ExchangeTimeout,
+    #[error("Binance's rate limit is reached; try again in {retry_after_secs} s")]
+    ExchangeRateLimited { retry_after_secs: u64 },
+    #[error("Binance has temporarily banned this server's IP; try again in {retry_after_secs} s")]
+    ExchangeBanned { retry_after_secs: u64 },
     /// The cause has been logged where it happened; the caller learns nothing more.
     #[error("internal error")]
     Internal,
@@ -49,6 +53,8 @@ impl ServiceError {
             ServiceError::BinanceRejected { .. } => "binance_rejected",
             ServiceError::ExchangeUnavailable => "exchange_unavailable",
             ServiceError::ExchangeTimeout => "exchange_timeout",
+            ServiceError::ExchangeRateLimited { .. } => "exchange_rate_limited",
+            ServiceError::ExchangeBanned { .. } => "exchange_ip_banned",
             ServiceError::Internal => "internal_error",
         }
     }
@@ -65,6 +71,7 @@ impl ServiceError {
             ServiceError::ApiKeyNotFound | ServiceError::BotConfigNotFound => 404,
             ServiceError::ExchangeUnavailable => 502,
             ServiceError::ExchangeTimeout => 504,
+            ServiceError::ExchangeRateLimited { .. } | ServiceError::ExchangeBanned { .. } => 503,
             ServiceError::Internal => 500,
         }
     }
@@ -77,6 +84,15 @@ impl ServiceError {
                 ServiceError::BinanceRejected { code, .. } => Some(*code),
                 _ => None,
             },
+        }
+    }
+
+    /// Seconds a client should wait before trying again (`Retry-After`), where that is known.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            ServiceError::ExchangeRateLimited { retry_after_secs }
+            | ServiceError::ExchangeBanned { retry_after_secs } => Some(*retry_after_secs),
+            _ => None,
         }
     }
 
@@ -102,6 +118,18 @@ impl From<ExchangeError> for ServiceError {
             ExchangeError::Timeout => {
                 tracing::warn!("Binance timed out");
                 ServiceError::ExchangeTimeout
+            }
+            ExchangeError::RateLimited { retry_after } => {
+                tracing::warn!("{err}");
+                ServiceError::ExchangeRateLimited {
+                    retry_after_secs: retry_after.as_secs().max(1),
+                }
+            }
+            ExchangeError::Banned { retry_after } => {
+                tracing::warn!("{err}");
+                ServiceError::ExchangeBanned {
+                    retry_after_secs: retry_after.as_secs().max(1),
+                }
             }
             ExchangeError::Unavailable(_) | ExchangeError::InvalidResponse(_) => {
                 tracing::warn!("{err}");
@@ -137,5 +165,12 @@ mod tests {
         let garbage = ExchangeError::InvalidResponse("not json".into());
         assert_eq!(ServiceError::from(garbage).status(), 502);
         assert_eq!(ServiceError::Internal.body().binance_code, None);
+        let banned = ServiceError::from(ExchangeError::Banned {
+            retry_after: std::time::Duration::from_secs(120),
+        });
+        assert_eq!(
+            (banned.status(), banned.retry_after_secs()),
+            (503, Some(120))
+        );
     }
 }

@@ -1,5 +1,5 @@
 use super::{Caller, Keywarden, ServiceError};
-use crate::exchange::KeyPair;
+use crate::exchange::{Account, KeyPair};
 use crate::model::{ApiKeyView, BalanceView, NewApiKey};
 use crate::store::{ApiKeyRow, NewApiKeyRow, is_unique_violation};
 
@@ -61,8 +61,13 @@ fn api_key_view(row: ApiKeyRow) -> ApiKeyView {
         is_valid: row.is_valid,
         created_at: row.created_at,
         updated_at: row.updated_at,
+        last_validated_at: row.last_validated_at,
     }
 }
+
+/// Binance codes that mean the stored pair no longer works (deleted, disabled, malformed,
+/// or its secret no longer matches).
+const KEY_REFUSED: [i64; 3] = [-2015, -2014, -1022];
 
 impl Keywarden {
     /// Checks the pair with Binance, and only then stores it encrypted.
@@ -107,12 +112,7 @@ impl Keywarden {
     }
 
     pub async fn get_api_key(&self, caller: &Caller) -> Result<ApiKeyView, ServiceError> {
-        self.inner
-            .store
-            .find_api_key_of_user(caller.user_id)
-            .await?
-            .map(api_key_view)
-            .ok_or(ServiceError::ApiKeyNotFound)
+        self.stored_key(caller).await.map(api_key_view)
     }
 
     /// Deletes the key and, with it, every bot config that uses it.
@@ -129,28 +129,53 @@ impl Keywarden {
         Ok(())
     }
 
-    /// The account's non-zero balances, read live from Binance with the stored key.
-    pub async fn balance(&self, caller: &Caller) -> Result<BalanceView, ServiceError> {
-        let parts = &self.inner;
-        let row = parts
+    /// Asks Binance about the stored key now and records the answer: a key Binance refuses is
+    /// marked invalid, not deleted. Faults (unreachable, rate limits, timeouts) change nothing.
+    pub async fn validate_api_key(&self, caller: &Caller) -> Result<ApiKeyView, ServiceError> {
+        let row = self.stored_key(caller).await?;
+        let is_valid = match self.read_account(&row).await {
+            Ok(_) => true,
+            Err(ServiceError::BinanceRejected { code, .. }) if KEY_REFUSED.contains(&code) => false,
+            Err(other) => return Err(other),
+        };
+        tracing::info!(user_id = caller.user_id, is_valid, "api key revalidated");
+        self.inner
+            .store
+            .record_validation(caller.user_id, is_valid, self.now())
+            .await?
+            .map(api_key_view)
+            .ok_or(ServiceError::ApiKeyNotFound)
+    }
+
+    async fn stored_key(&self, caller: &Caller) -> Result<ApiKeyRow, ServiceError> {
+        self.inner
             .store
             .find_api_key_of_user(caller.user_id)
             .await?
-            .ok_or(ServiceError::ApiKeyNotFound)?;
+            .ok_or(ServiceError::ApiKeyNotFound)
+    }
+
+    /// Decrypts the stored pair for this one call; the plaintexts are dropped on return.
+    async fn read_account(&self, row: &ApiKeyRow) -> Result<Account, ServiceError> {
+        let vault = &self.inner.vault;
         let undecryptable = |e| ServiceError::internal("decrypting a stored key", e);
-        let api_key = parts
-            .vault
+        let api_key = vault
             .decrypt(&row.encrypted_api_key)
             .map_err(undecryptable)?;
-        let secret_key = parts
-            .vault
+        let secret_key = vault
             .decrypt(&row.encrypted_secret_key)
             .map_err(undecryptable)?;
         let pair = KeyPair {
             api_key: api_key.expose(),
             secret_key: secret_key.expose(),
         };
-        let account = parts.exchange.account(&pair, self.now()).await?;
+        Ok(self.inner.exchange.account(&pair, self.now()).await?)
+    }
+
+    /// The account's non-zero balances, read live from Binance with the stored key.
+    pub async fn balance(&self, caller: &Caller) -> Result<BalanceView, ServiceError> {
+        let row = self.stored_key(caller).await?;
+        let account = self.read_account(&row).await?;
         let balances = account
             .balances
             .into_iter()

@@ -13,6 +13,7 @@ pub struct ApiKeyRow {
     pub is_valid: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub last_validated_at: Option<DateTime<Utc>>,
 }
 
 pub struct NewApiKeyRow<'a> {
@@ -24,7 +25,7 @@ pub struct NewApiKeyRow<'a> {
 }
 
 const COLUMNS: &str = "id, user_id, encrypted_api_key, encrypted_secret_key, api_key_masked, \
-                       label, is_valid, created_at, updated_at";
+                       label, is_valid, created_at, updated_at, last_validated_at";
 
 impl Store {
     /// Fails with a unique violation when the user already has a key.
@@ -35,8 +36,8 @@ impl Store {
     ) -> Result<ApiKeyRow, sqlx::Error> {
         let sql = format!(
             "INSERT INTO api_keys (user_id, encrypted_api_key, encrypted_secret_key, \
-             api_key_masked, label, is_valid, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, TRUE, $6, $6) RETURNING {COLUMNS}"
+             api_key_masked, label, is_valid, created_at, updated_at, last_validated_at) \
+             VALUES ($1, $2, $3, $4, $5, TRUE, $6, $6, $6) RETURNING {COLUMNS}"
         );
         on_pool!(self, pool => sqlx::query_as(&sql)
             .bind(row.user_id)
@@ -55,6 +56,25 @@ impl Store {
     ) -> Result<Option<ApiKeyRow>, sqlx::Error> {
         let sql = format!("SELECT {COLUMNS} FROM api_keys WHERE user_id = $1");
         on_pool!(self, pool => sqlx::query_as(&sql).bind(user_id).fetch_optional(pool).await)
+    }
+
+    /// Records what Binance said of the key just now; `None` if the key is gone.
+    pub async fn record_validation(
+        &self,
+        user_id: i64,
+        is_valid: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ApiKeyRow>, sqlx::Error> {
+        let sql = format!(
+            "UPDATE api_keys SET is_valid = $2, last_validated_at = $3 \
+             WHERE user_id = $1 RETURNING {COLUMNS}"
+        );
+        on_pool!(self, pool => sqlx::query_as(&sql)
+            .bind(user_id)
+            .bind(is_valid)
+            .bind(now)
+            .fetch_optional(pool)
+            .await)
     }
 
     /// Deletes the user's key; its bot configs go with it (ON DELETE CASCADE).

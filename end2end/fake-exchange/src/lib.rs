@@ -34,6 +34,14 @@ pub enum Fault {
     Garbage,
     /// The exchange's clock runs this many milliseconds ahead of ours (negative: behind).
     ClockSkew(i64),
+    /// Answer 429 with `Retry-After` (seconds), as Binance does past its rate limit.
+    RateLimited(u64),
+    /// Answer 418 with `Retry-After` (seconds): the IP is banned.
+    Banned(u64),
+    /// Start a 200 response and break the connection halfway through the body.
+    ResetMidResponse,
+    /// Report this much used request weight in `X-MBX-USED-WEIGHT-1M`.
+    UsedWeight(u32),
 }
 
 #[derive(Clone)]
@@ -47,7 +55,23 @@ pub struct Account {
 struct Inner {
     accounts: Mutex<HashMap<String, Account>>,
     fault: Mutex<Option<Fault>>,
+    /// Faults for the next requests, one each, before `fault` applies again.
+    next_faults: Mutex<std::collections::VecDeque<Fault>>,
     calls: AtomicUsize,
+}
+
+impl Inner {
+    fn current_fault(&self) -> Option<Fault> {
+        let queued = self.next_faults.lock().unwrap().pop_front();
+        queued.or_else(|| self.fault.lock().unwrap().clone())
+    }
+
+    fn skew_ms(&self) -> i64 {
+        match *self.fault.lock().unwrap() {
+            Some(Fault::ClockSkew(ms)) => ms,
+            _ => 0,
+        }
+    }
 }
 
 /// A running fake exchange; it stops when the handle is dropped.
@@ -115,8 +139,14 @@ impl FakeExchange {
         self.inner.accounts.lock().unwrap().remove(api_key);
     }
 
+    /// A fault for every request from now on.
     pub fn set_fault(&self, fault: Fault) {
         *self.inner.fault.lock().unwrap() = Some(fault);
+    }
+
+    /// Faults for the next requests, one each; then the standing fault applies again.
+    pub fn fail_next(&self, faults: impl IntoIterator<Item = Fault>) {
+        self.inner.next_faults.lock().unwrap().extend(faults);
     }
 
     /// How many signed account requests reached the exchange.
@@ -142,8 +172,8 @@ impl IntoResponse for Rejection {
     }
 }
 
-async fn server_time() -> Response {
-    axum::Json(json!({ "serverTime": now_ms() })).into_response()
+async fn server_time(State(inner): State<Arc<Inner>>) -> Response {
+    axum::Json(json!({ "serverTime": now_ms() + inner.skew_ms() })).into_response()
 }
 
 async fn account(
@@ -151,9 +181,9 @@ async fn account(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    inner.calls.fetch_add(1, Ordering::SeqCst);
-    let fault = inner.fault.lock().unwrap().clone();
-    match fault {
+    let call = inner.calls.fetch_add(1, Ordering::SeqCst) + 1;
+    let mut used_weight = (call as u32).saturating_mul(20);
+    match inner.current_fault() {
         Some(Fault::Delay(delay)) => tokio::time::sleep(delay).await,
         Some(Fault::ServerError) => {
             return (
@@ -163,13 +193,50 @@ async fn account(
                 .into_response();
         }
         Some(Fault::Garbage) => return (StatusCode::OK, "<html>not json</html>").into_response(),
+        Some(Fault::RateLimited(seconds)) => {
+            let mut response = Rejection(
+                StatusCode::TOO_MANY_REQUESTS,
+                -1003,
+                "Too much request weight used; current limit is 6000 request weight per 1 MINUTE.",
+            )
+            .into_response();
+            response.headers_mut().insert("retry-after", seconds.into());
+            return response;
+        }
+        Some(Fault::Banned(seconds)) => {
+            let mut response = Rejection(
+                StatusCode::IM_A_TEAPOT,
+                -1003,
+                "Way too much request weight used; IP banned.",
+            )
+            .into_response();
+            response.headers_mut().insert("retry-after", seconds.into());
+            return response;
+        }
+        Some(Fault::ResetMidResponse) => {
+            let chunks: Vec<Result<&'static str, std::io::Error>> = vec![
+                Ok("{\"makerCommission\":10,\"balan"),
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "reset",
+                )),
+            ];
+            let body = axum::body::Body::from_stream(futures_util::stream::iter(chunks));
+            return (StatusCode::OK, [("content-type", "application/json")], body).into_response();
+        }
+        Some(Fault::UsedWeight(weight)) => used_weight = weight,
         Some(Fault::None | Fault::ClockSkew(_)) | None => {}
     }
-    let skew_ms = match fault {
-        Some(Fault::ClockSkew(ms)) => ms,
-        _ => 0,
-    };
-    match check_signed_request(&inner, &headers, query.as_deref().unwrap_or(""), skew_ms) {
+    let skew_ms = inner.skew_ms();
+    let mut response = account_response(&inner, &headers, query.as_deref().unwrap_or(""), skew_ms);
+    response
+        .headers_mut()
+        .insert("x-mbx-used-weight-1m", used_weight.into());
+    response
+}
+
+fn account_response(inner: &Inner, headers: &HeaderMap, query: &str, skew_ms: i64) -> Response {
+    match check_signed_request(inner, headers, query, skew_ms) {
         Ok(account) => {
             let balances: Vec<_> = account
                 .balances

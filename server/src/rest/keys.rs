@@ -55,3 +55,15 @@ pub async fn balance(
 ) -> Result<Json<BalanceView>, ApiError> {
     Ok(Json(state.keywarden.balance(&caller).await?))
 }
+
+#[utoipa::path(post, path = "/api/v1/api-keys/me/validate", tag = "api-keys", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "checked now; `is_valid` false if Binance refuses the key", body = ApiKeyView),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 502, body = ErrorBody), (status = 503, body = ErrorBody), (status = 504, body = ErrorBody)))]
+pub async fn validate(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+) -> Result<Json<ApiKeyView>, ApiError> {
+    Ok(Json(state.keywarden.validate_api_key(&caller).await?))
+}

@@ -13,7 +13,7 @@ use app::service::{Caller, ServiceError};
 use axum::Router;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::header::WWW_AUTHENTICATE;
+use axum::http::header::{RETRY_AFTER, WWW_AUTHENTICATE};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
@@ -31,6 +31,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/api-keys", post(keys::create))
         .route("/api/v1/api-keys/", post(keys::create))
         .route("/api/v1/api-keys/me", get(keys::get).delete(keys::delete))
+        .route("/api/v1/api-keys/me/validate", post(keys::validate))
         .route("/api/v1/api-keys/balance", get(keys::balance))
         .route(
             "/api/v1/bot-configs",
@@ -49,6 +50,7 @@ pub fn routes() -> Router<AppState> {
 pub struct ApiError {
     status: StatusCode,
     body: ErrorBody,
+    retry_after_secs: Option<u64>,
 }
 
 impl From<ServiceError> for ApiError {
@@ -56,6 +58,7 @@ impl From<ServiceError> for ApiError {
         ApiError {
             status: StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             body: err.body(),
+            retry_after_secs: err.retry_after_secs(),
         }
     }
 }
@@ -65,6 +68,7 @@ impl ApiError {
         ApiError {
             status,
             body: ErrorBody::new(code, detail),
+            retry_after_secs: None,
         }
     }
 }
@@ -76,6 +80,11 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(seconds) = self.retry_after_secs {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

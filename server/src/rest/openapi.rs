@@ -15,6 +15,7 @@ use crate::AppState;
         super::keys::create,
         super::keys::get,
         super::keys::delete,
+        super::keys::validate,
         super::keys::balance,
         super::bot_configs::create,
         super::bot_configs::list,

@@ -189,6 +189,17 @@ impl TestServer {
         body["access_token"].as_str().unwrap().to_owned()
     }
 
+    /// Asks the server to store a key pair (no label) for the token's user.
+    pub async fn create_key(
+        &self,
+        token: &str,
+        api_key: &str,
+        secret_key: &str,
+    ) -> (StatusCode, Value) {
+        let body = json!({"api_key": api_key, "secret_key": secret_key});
+        self.post("/api/v1/api-keys/", token, body).await
+    }
+
     /// Stores the demo key (Binance's official example pair) for the token's user.
     pub async fn add_demo_key(&self, token: &str) -> Value {
         let (status, body) = self
