@@ -47,6 +47,10 @@ test('register, sign in, add a key, see it masked, delete it through the dialog'
   expect(html).not.toContain(SECRET_KEY);
   expect(html).not.toContain(API_KEY);
 
+  await page.getByRole('button', { name: 'Check again' }).click();
+  await expect(page.getByRole('status')).toHaveText('Binance accepts the key.');
+  await expect(page.getByTestId('last-checked')).toContainText('UTC');
+
   await page.getByRole('button', { name: 'Show balances' }).click();
   await expect(page.getByRole('table')).toContainText('1000.00000000');
   await page.screenshot({ path: 'test-results/api-keys-page.png', fullPage: true });
