@@ -117,7 +117,12 @@ impl Config {
         }
         let fernet_key = match fernet_key {
             Some(key) => key,
-            None => dev_secret(&data_dir, FERNET_KEY_FILE, app::vault::Vault::generate_key)?,
+            None => dev_secret(
+                &data_dir,
+                "FERNET_KEY",
+                FERNET_KEY_FILE,
+                app::vault::Vault::generate_key,
+            )?,
         };
         if app::vault::Vault::new(&fernet_key).is_err() {
             return Err(ConfigError::Invalid {
@@ -128,7 +133,7 @@ impl Config {
         }
         let jwt_secret = match jwt_secret {
             Some(secret) => secret,
-            None => dev_secret(&data_dir, JWT_SECRET_FILE, random_jwt_secret)?,
+            None => dev_secret(&data_dir, "JWT_SECRET", JWT_SECRET_FILE, random_jwt_secret)?,
         };
         if jwt_secret.len() < 32 {
             return Err(ConfigError::Invalid {
@@ -207,6 +212,7 @@ fn number(
 /// Reads a development secret from the data directory, creating it (mode 0600) if absent.
 fn dev_secret(
     data_dir: &Path,
+    name: &str,
     file: &str,
     generate: impl FnOnce() -> String,
 ) -> Result<String, ConfigError> {
@@ -224,8 +230,8 @@ fn dev_secret(
     let value = generate();
     write_private(&path, &value).map_err(io)?;
     tracing::warn!(
-        "no {} configured: generated one into {} for development; set it explicitly in production",
-        file,
+        "no {name} configured: generated one into {} (mode 0600) for development; \
+         set {name} explicitly in production",
         path.display()
     );
     Ok(value)
