@@ -12,6 +12,73 @@ pub struct UserView {
     pub created_at: DateTime<Utc>,
 }
 
+/// How a key signs: an HMAC secret, or an Ed25519 or RSA private key (PEM).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum KeyType {
+    #[default]
+    Hmac,
+    Ed25519,
+    Rsa,
+}
+
+/// Which Binance a key belongs to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    #[default]
+    Mainnet,
+    Testnet,
+}
+
+impl Environment {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Environment::Mainnet => "mainnet",
+            Environment::Testnet => "testnet",
+        }
+    }
+
+    pub fn other(self) -> Self {
+        match self {
+            Environment::Mainnet => Environment::Testnet,
+            Environment::Testnet => Environment::Mainnet,
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "mainnet" => Some(Environment::Mainnet),
+            "testnet" => Some(Environment::Testnet),
+            _ => None,
+        }
+    }
+}
+
+/// What Binance lets the key do.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(default)]
+pub struct Permissions {
+    pub reading: bool,
+    pub spot_trading: bool,
+    pub withdrawals: bool,
+    pub futures: bool,
+    pub margin: bool,
+    /// Whether the key only works from allow-listed IPs.
+    pub ip_restricted: bool,
+}
+
+/// Something the user should know about an accepted key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Warning {
+    pub code: String,
+    pub detail: String,
+}
+
 /// A stored Binance key as users see it: masked, never with its secret.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
@@ -27,6 +94,12 @@ pub struct ApiKeyView {
     pub updated_at: DateTime<Utc>,
     /// When Binance last checked the key.
     pub last_validated_at: Option<DateTime<Utc>>,
+    pub key_type: KeyType,
+    pub environment: Environment,
+    pub permissions: Permissions,
+    /// When Binance takes spot trading away from a key without an IP restriction.
+    pub trading_expires_at: Option<DateTime<Utc>>,
+    pub warnings: Vec<Warning>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -52,6 +125,10 @@ pub struct AssetBalance {
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct BalanceView {
     pub balances: Vec<AssetBalance>,
+    /// The Binance environment of the key.
+    pub environment: Environment,
+    /// When Binance reported these balances.
+    pub updated_at: DateTime<Utc>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -85,9 +162,12 @@ impl std::fmt::Debug for Credentials {
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct NewApiKey {
     pub api_key: String,
+    /// The HMAC secret, or the Ed25519 or RSA private key as PEM.
     pub secret_key: String,
     #[serde(default)]
     pub label: Option<String>,
+    #[serde(default)]
+    pub environment: Environment,
 }
 
 impl std::fmt::Debug for NewApiKey {
@@ -96,6 +176,7 @@ impl std::fmt::Debug for NewApiKey {
             .field("api_key", &"[redacted]")
             .field("secret_key", &"[redacted]")
             .field("label", &self.label)
+            .field("environment", &self.environment)
             .finish()
     }
 }

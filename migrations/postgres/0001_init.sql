@@ -16,7 +16,12 @@ CREATE TABLE api_keys (
     label                TEXT,
     is_valid             BOOLEAN     NOT NULL DEFAULT TRUE,
     created_at           TIMESTAMPTZ NOT NULL,
-    updated_at           TIMESTAMPTZ NOT NULL
+    updated_at           TIMESTAMPTZ NOT NULL,
+    last_validated_at    TIMESTAMPTZ,
+    key_type             TEXT        NOT NULL DEFAULT 'hmac',
+    environment          TEXT        NOT NULL DEFAULT 'mainnet',
+    permissions          TEXT        NOT NULL DEFAULT '{}',
+    trading_expires_at   TIMESTAMPTZ
 );
 
 CREATE TABLE bot_configs (

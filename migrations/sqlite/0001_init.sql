@@ -16,7 +16,12 @@ CREATE TABLE api_keys (
     label                TEXT,
     is_valid             BOOLEAN NOT NULL DEFAULT TRUE,
     created_at           TEXT    NOT NULL,
-    updated_at           TEXT    NOT NULL
+    updated_at           TEXT    NOT NULL,
+    last_validated_at    TEXT,
+    key_type             TEXT    NOT NULL DEFAULT 'hmac',
+    environment          TEXT    NOT NULL DEFAULT 'mainnet',
+    permissions          TEXT    NOT NULL DEFAULT '{}',
+    trading_expires_at   TEXT
 );
 
 CREATE TABLE bot_configs (

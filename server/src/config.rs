@@ -23,6 +23,9 @@ pub struct Config {
     pub jwt_secret: String,
     pub token_ttl: Duration,
     pub binance_base_url: String,
+    pub binance_testnet_base_url: String,
+    /// Accept keys that can withdraw funds.
+    pub allow_withdrawal_keys: bool,
     pub binance_timeout: Duration,
     pub binance_connect_timeout: Duration,
     pub binance_recv_window_ms: u64,
@@ -156,6 +159,11 @@ impl Config {
                 .unwrap_or_else(|| "https://api.binance.com".into())
                 .trim_end_matches('/')
                 .to_owned(),
+            binance_testnet_base_url: var("BINANCE_TESTNET_BASE_URL")
+                .unwrap_or_else(|| "https://testnet.binance.vision".into())
+                .trim_end_matches('/')
+                .to_owned(),
+            allow_withdrawal_keys: flag(&var, "KEYWARDEN_ALLOW_WITHDRAWAL_KEYS")?,
             binance_timeout: Duration::from_millis(number(&var, "BINANCE_TIMEOUT_MS", 10_000)?),
             binance_connect_timeout: Duration::from_millis(number(
                 &var,
@@ -206,6 +214,18 @@ fn number(
                 reason: "expected a positive whole number",
             }),
         },
+    }
+}
+
+fn flag(var: &impl Fn(&str) -> Option<String>, name: &'static str) -> Result<bool, ConfigError> {
+    match var(name).as_deref() {
+        None | Some("false") | Some("0") => Ok(false),
+        Some("true") | Some("1") => Ok(true),
+        Some(other) => Err(ConfigError::Invalid {
+            name,
+            value: other.into(),
+            reason: "expected true or false",
+        }),
     }
 }
 

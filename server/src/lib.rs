@@ -60,7 +60,10 @@ pub async fn build_keywarden(config: &Config) -> Result<Keywarden, StartError> {
         timeout: config.binance_timeout,
         connect_timeout: config.binance_connect_timeout,
         recv_window_ms: config.binance_recv_window_ms,
-        ..ExchangeSettings::new(config.binance_base_url.clone())
+        ..ExchangeSettings::new(
+            config.binance_base_url.clone(),
+            config.binance_testnet_base_url.clone(),
+        )
     })
     .map_err(|e| StartError::Other(e.to_string()))?;
     let ttl = chrono::Duration::from_std(config.token_ttl)
@@ -72,6 +75,7 @@ pub async fn build_keywarden(config: &Config) -> Result<Keywarden, StartError> {
         tokens: Tokens::new(config.jwt_secret.as_bytes(), ttl),
         clock: Arc::new(SystemClock),
         secure_cookies: config.secure_cookies(),
+        allow_withdrawal_keys: config.allow_withdrawal_keys,
     }))
 }
 

@@ -5,7 +5,10 @@ mod harness;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use fake_exchange::{DEMO_API_KEY, DEMO_SECRET_KEY, Fault};
+use fake_exchange::{
+    Account, DEMO_API_KEY, DEMO_ED25519_API_KEY, DEMO_ED25519_PRIVATE_KEY, DEMO_RSA_API_KEY,
+    DEMO_RSA_PRIVATE_KEY, DEMO_SECRET_KEY, Fault, Restrictions,
+};
 use harness::{Backend, JWT_SECRET, TestServer};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -26,6 +29,10 @@ on_both_backends!(
     rate_limits_and_bans_answer_503_with_retry_after,
     request_weight_is_watched,
     revalidation_marks_refused_keys_invalid,
+    ed25519_and_rsa_keys_sign_as_binance_checks,
+    permissions_and_warnings_are_reported,
+    keys_that_can_withdraw_are_refused,
+    testnet_keys_and_wrong_environment,
     missing_key_is_404,
     balance_shows_non_zero_assets_as_sent,
     bot_configs_follow_their_key,
@@ -410,12 +417,14 @@ async fn balance_shows_non_zero_assets_as_sent(backend: Backend) {
     let (status, body) = server.get("/api/v1/api-keys/balance", &token).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(
-        body,
-        json!({"balances": [
+        body["balances"],
+        json!([
             {"asset": "BTC", "free": "0.50000000", "locked": "0.10000000"},
             {"asset": "USDT", "free": "1000.00000000", "locked": "0.00000000"},
-        ]})
+        ])
     );
+    assert_eq!(body["environment"], "mainnet");
+    assert!(body["updated_at"].as_str().unwrap().ends_with('Z'));
     server.exchange.set_fault(Fault::ServerError);
     let (status, _) = server.get("/api/v1/api-keys/balance", &token).await;
     assert_eq!(status, StatusCode::BAD_GATEWAY);
@@ -709,14 +718,16 @@ async fn rate_limits_and_bans_answer_503_with_retry_after(backend: Backend) {
 async fn request_weight_is_watched(backend: Backend) {
     let server = TestServer::start(backend).await;
     let token = server.user("val@example.com").await;
-    // Binance counts weight per calendar minute; keep both calls inside one.
+    // Binance counts weight per calendar minute; keep the calls inside one.
     let second = chrono::Utc::now().timestamp() % 60;
     if second >= 55 {
         tokio::time::sleep(Duration::from_secs((61 - second) as u64)).await;
     }
+    server.add_demo_key(&token).await;
     // Binance reports 5500 of 6000 used this minute: we stop before it bans us.
     server.exchange.fail_next([Fault::UsedWeight(5_500)]);
-    server.add_demo_key(&token).await;
+    let (status, _) = server.get("/api/v1/api-keys/balance", &token).await;
+    assert_eq!(status, StatusCode::OK);
     let before = server.exchange.calls();
     let (status, body) = server.get("/api/v1/api-keys/balance", &token).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
@@ -754,13 +765,9 @@ async fn revalidation_marks_refused_keys_invalid(backend: Backend) {
 
     // The same operation as a server function.
     server.exchange.set_fault(Fault::None);
-    server.exchange.add_account(
-        DEMO_API_KEY,
-        fake_exchange::Account {
-            secret_key: DEMO_SECRET_KEY.into(),
-            balances: vec![],
-        },
-    );
+    server
+        .exchange
+        .add_account(DEMO_API_KEY, Account::hmac(DEMO_SECRET_KEY));
     let (status, body) = server
         .post("/api/v1/ui/api-keys/me/validate", &token, json!({}))
         .await;
@@ -772,5 +779,191 @@ async fn revalidation_marks_refused_keys_invalid(backend: Backend) {
         .post(validate, &server.user("xan@example.com").await, json!({}))
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    server.finish().await;
+}
+
+async fn ed25519_and_rsa_keys_sign_as_binance_checks(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let cases = [
+        (
+            "ed25519",
+            DEMO_ED25519_API_KEY,
+            DEMO_ED25519_PRIVATE_KEY.to_owned(),
+            "sBRX********pZJb",
+        ),
+        // A PEM pasted into a single-line field arrives without its line breaks.
+        (
+            "ed25519",
+            DEMO_ED25519_API_KEY,
+            DEMO_ED25519_PRIVATE_KEY.replace('\n', ""),
+            "sBRX********pZJb",
+        ),
+        (
+            "rsa",
+            DEMO_RSA_API_KEY,
+            DEMO_RSA_PRIVATE_KEY.to_owned(),
+            "CAvI********TRTQ",
+        ),
+    ];
+    for (i, (key_type, api_key, pem, masked)) in cases.into_iter().enumerate() {
+        let token = server.user(&format!("{key_type}{i}@example.com")).await;
+        let (status, body) = server.create_key(&token, api_key, &pem).await;
+        assert_eq!(status, StatusCode::CREATED, "{key_type}: {body}");
+        assert_eq!(body["key_type"], key_type);
+        assert_eq!(body["api_key_masked"], masked);
+        let (status, balance) = server.get("/api/v1/api-keys/balance", &token).await;
+        assert_eq!(status, StatusCode::OK, "{key_type}: {balance}");
+        assert_eq!(balance["balances"].as_array().unwrap().len(), 2);
+        assert_eq!(balance["environment"], "mainnet");
+        assert!(balance["updated_at"].is_string());
+        let raw = server.raw_database_text().await;
+        assert!(
+            !raw.contains("MC4CAQAwBQYDK2VwBCIEIIJEYWtGBrhACmb9Dvy"),
+            "PEM body at rest"
+        );
+    }
+    // A PEM signed by another key is refused by Binance's signature check.
+    let other = DEMO_ED25519_PRIVATE_KEY.replace("IIJEYWtGBrhACmb9", "IIJEYWtGBrhACmb8");
+    let token = server.user("forger@example.com").await;
+    let (status, body) = server
+        .create_key(&token, DEMO_ED25519_API_KEY, &other)
+        .await;
+    assert_eq!(
+        (status, body["binance_code"].as_i64()),
+        (StatusCode::BAD_REQUEST, Some(-1022))
+    );
+    let bad_pem = "-----BEGIN PRIVATE KEY-----\nnot base64!\n-----END PRIVATE KEY-----";
+    let (status, body) = server
+        .create_key(&token, DEMO_ED25519_API_KEY, bad_pem)
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(server.count("api_keys").await, 3);
+    server.finish().await;
+}
+
+async fn permissions_and_warnings_are_reported(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let token = server.user("yul@example.com").await;
+    let key = server.add_demo_key(&token).await;
+    assert_eq!(
+        key["permissions"],
+        json!({"reading": true, "spot_trading": true, "withdrawals": false,
+               "futures": false, "margin": false, "ip_restricted": false})
+    );
+    let codes: Vec<&str> = key["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["no_ip_restriction", "trading_expires"]);
+    let expires =
+        chrono::DateTime::parse_from_rfc3339(key["trading_expires_at"].as_str().unwrap()).unwrap();
+    let days = (expires.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_days();
+    assert!((29..=30).contains(&days), "{days}");
+
+    // An IP-restricted key keeps trading and earns no warning.
+    let restricted = "R".repeat(64);
+    server.exchange.add_account(
+        &restricted,
+        Account::hmac("restricted-secret").with_restrictions(Restrictions {
+            ip_restrict: true,
+            ..Restrictions::default()
+        }),
+    );
+    let token = server.user("zed@example.com").await;
+    let (status, key) = server
+        .create_key(&token, &restricted, "restricted-secret")
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{key}");
+    assert_eq!(key["permissions"]["ip_restricted"], true);
+    assert_eq!(key["warnings"], json!([]));
+    assert_eq!(key["trading_expires_at"], Value::Null);
+    server.finish().await;
+}
+
+async fn keys_that_can_withdraw_are_refused(backend: Backend) {
+    let withdrawing = "W".repeat(64);
+    let account = Account::hmac("withdraw-secret").with_restrictions(Restrictions {
+        enable_withdrawals: true,
+        ..Restrictions::default()
+    });
+    let server = TestServer::start(backend).await;
+    server.exchange.add_account(&withdrawing, account.clone());
+    let token = server.user("amy@example.com").await;
+    let (status, body) = server
+        .create_key(&token, &withdrawing, "withdraw-secret")
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("withdrawals_enabled"))
+    );
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("disable withdrawals")
+    );
+    assert_eq!(server.count("api_keys").await, 0);
+    server.finish().await;
+
+    let allow = HashMap::from([("KEYWARDEN_ALLOW_WITHDRAWAL_KEYS", "true".to_owned())]);
+    let server = TestServer::start_with(backend, allow).await;
+    server.exchange.add_account(&withdrawing, account);
+    let token = server.user("amy@example.com").await;
+    let (status, body) = server
+        .create_key(&token, &withdrawing, "withdraw-secret")
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["permissions"]["withdrawals"], true);
+    server.finish().await;
+}
+
+async fn testnet_keys_and_wrong_environment(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let testnet_key = "T".repeat(64);
+    server
+        .testnet
+        .add_account(&testnet_key, Account::hmac("testnet-secret"));
+    let token = server.user("ben@example.com").await;
+
+    // Sent to mainnet: Binance says -2015, and a probe finds it on the testnet.
+    let (status, body) = server
+        .create_key(&token, &testnet_key, "testnet-secret")
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("wrong_environment"))
+    );
+    assert!(
+        body["detail"].as_str().unwrap().contains("testnet"),
+        "{body}"
+    );
+    assert_eq!(server.count("api_keys").await, 0);
+
+    let (status, key) = server
+        .post(
+            "/api/v1/api-keys/",
+            &token,
+            json!({"api_key": testnet_key, "secret_key": "testnet-secret", "environment": "testnet"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{key}");
+    assert_eq!(key["environment"], "testnet");
+    assert_eq!(key["permissions"]["spot_trading"], true);
+    assert_eq!(key["warnings"], json!([]));
+    let (status, balance) = server.get("/api/v1/api-keys/balance", &token).await;
+    assert_eq!(
+        (status, balance["environment"].as_str()),
+        (StatusCode::OK, Some("testnet"))
+    );
+
+    // A key neither environment knows is Binance's own -2015.
+    let other = server.user("cal@example.com").await;
+    let (status, body) = server.create_key(&other, &"U".repeat(64), "x").await;
+    assert_eq!(
+        (status, body["binance_code"].as_i64()),
+        (StatusCode::BAD_REQUEST, Some(-2015))
+    );
     server.finish().await;
 }

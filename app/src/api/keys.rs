@@ -1,7 +1,7 @@
 use leptos::prelude::*;
 use leptos::server_fn::codec::{DeleteUrl, GetUrl, Json};
 
-use crate::model::{ApiKeyView, BalanceView, ErrorBody};
+use crate::model::{ApiKeyView, BalanceView, Environment, ErrorBody};
 
 #[server(prefix = "/api/v1/ui", endpoint = "api-keys/me", input = GetUrl, output = Json)]
 pub async fn get_api_key() -> Result<ApiKeyView, ErrorBody> {
@@ -15,6 +15,7 @@ pub async fn create_api_key(
     api_key: String,
     secret_key: String,
     label: Option<String>,
+    environment: Option<Environment>,
 ) -> Result<ApiKeyView, ErrorBody> {
     use super::adapter::*;
     let (keywarden, caller) = caller().await?;
@@ -22,6 +23,7 @@ pub async fn create_api_key(
         api_key,
         secret_key,
         label,
+        environment: environment.unwrap_or_default(),
     };
     let key = keywarden
         .create_api_key(&caller, input)

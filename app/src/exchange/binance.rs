@@ -3,19 +3,20 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use hmac::{Hmac, Mac};
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use sha2::Sha256;
 
-use crate::model::AssetBalance;
+use super::signing::Signer;
+use crate::model::{AssetBalance, Environment, Permissions};
 
 #[derive(Clone, Debug)]
 pub struct ExchangeSettings {
     /// e.g. `https://api.binance.com`, without a trailing slash.
-    pub base_url: String,
+    pub mainnet_url: String,
+    /// e.g. `https://testnet.binance.vision`, without a trailing slash.
+    pub testnet_url: String,
     /// Total time allowed for one HTTP exchange with Binance.
     pub timeout: Duration,
     /// Time allowed to open the connection.
@@ -31,9 +32,10 @@ pub struct ExchangeSettings {
 }
 
 impl ExchangeSettings {
-    pub fn new(base_url: impl Into<String>) -> Self {
+    pub fn new(mainnet_url: impl Into<String>, testnet_url: impl Into<String>) -> Self {
         Self {
-            base_url: base_url.into(),
+            mainnet_url: mainnet_url.into(),
+            testnet_url: testnet_url.into(),
             timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(3),
             recv_window_ms: 5_000,
@@ -44,10 +46,38 @@ impl ExchangeSettings {
     }
 }
 
-/// An API key pair, borrowed for the one call that needs it.
+/// An API key and its signer, borrowed for the one call that needs them.
 pub struct KeyPair<'a> {
     pub api_key: &'a str,
-    pub secret_key: &'a str,
+    pub signer: &'a Signer<'a>,
+}
+
+/// What Binance says a key is and may do.
+pub struct KeyCheck {
+    pub account: Account,
+    pub permissions: Permissions,
+    pub trading_expires_at: Option<DateTime<Utc>>,
+}
+
+/// `GET /sapi/v1/account/apiRestrictions` (mainnet only).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ApiRestrictions {
+    #[serde(default)]
+    ip_restrict: bool,
+    #[serde(default)]
+    enable_reading: bool,
+    #[serde(default)]
+    enable_spot_and_margin_trading: bool,
+    #[serde(default)]
+    enable_withdrawals: bool,
+    #[serde(default)]
+    enable_futures: bool,
+    #[serde(default)]
+    enable_margin: bool,
+    /// Milliseconds since the epoch; absent or 0 when trading does not lapse.
+    #[serde(default)]
+    trading_authority_expiration_time: Option<i64>,
 }
 
 /// What `GET /api/v3/account` says about an account.
@@ -92,10 +122,27 @@ enum Attempt {
 pub struct Exchange {
     http: reqwest::Client,
     settings: ExchangeSettings,
+    mainnet: Venue,
+    testnet: Venue,
+}
+
+/// What we track of one Binance environment.
+struct Venue {
+    base_url: String,
     /// Binance's clock minus ours, in milliseconds, learned from `GET /api/v3/time`.
     time_offset_ms: AtomicI64,
     /// The last `X-MBX-USED-WEIGHT-1M` seen, and the minute (Unix minutes) it was seen in.
     used_weight: Mutex<(i64, u32)>,
+}
+
+impl Venue {
+    fn new(base_url: &str) -> Self {
+        Self {
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            time_offset_ms: AtomicI64::new(0),
+            used_weight: Mutex::new((0, 0)),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -123,9 +170,58 @@ impl Exchange {
             .map_err(|e| ExchangeError::Unavailable(e.to_string()))?;
         Ok(Self {
             http,
+            mainnet: Venue::new(&settings.mainnet_url),
+            testnet: Venue::new(&settings.testnet_url),
             settings,
-            time_offset_ms: AtomicI64::new(0),
-            used_weight: Mutex::new((0, 0)),
+        })
+    }
+
+    fn venue(&self, environment: Environment) -> &Venue {
+        match environment {
+            Environment::Mainnet => &self.mainnet,
+            Environment::Testnet => &self.testnet,
+        }
+    }
+
+    /// Proves the key works and reads what it may do: `apiRestrictions` on mainnet; the
+    /// testnet lacks that endpoint, so there the account's `canTrade`/`canWithdraw` tell.
+    pub async fn check_key(
+        &self,
+        environment: Environment,
+        key: &KeyPair<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<KeyCheck, ExchangeError> {
+        let account = self.account(environment, key, now).await?;
+        if environment == Environment::Testnet {
+            let permissions = Permissions {
+                reading: true,
+                spot_trading: account.can_trade,
+                withdrawals: account.can_withdraw,
+                ..Permissions::default()
+            };
+            return Ok(KeyCheck {
+                account,
+                permissions,
+                trading_expires_at: None,
+            });
+        }
+        let restrictions: ApiRestrictions = self
+            .signed_get(environment, "/sapi/v1/account/apiRestrictions", key, now)
+            .await?;
+        Ok(KeyCheck {
+            account,
+            permissions: Permissions {
+                reading: restrictions.enable_reading,
+                spot_trading: restrictions.enable_spot_and_margin_trading,
+                withdrawals: restrictions.enable_withdrawals,
+                futures: restrictions.enable_futures,
+                margin: restrictions.enable_margin,
+                ip_restricted: restrictions.ip_restrict,
+            },
+            trading_expires_at: restrictions
+                .trading_authority_expiration_time
+                .filter(|ms| *ms > 0)
+                .and_then(DateTime::from_timestamp_millis),
         })
     }
 
@@ -133,62 +229,72 @@ impl Exchange {
     /// A -1021 (clock skew) resynchronises with Binance's clock once and tries again.
     pub async fn account(
         &self,
+        environment: Environment,
         key: &KeyPair<'_>,
         now: DateTime<Utc>,
     ) -> Result<Account, ExchangeError> {
-        match self.signed_get("/api/v3/account", key, now).await {
+        match self
+            .signed_get(environment, "/api/v3/account", key, now)
+            .await
+        {
             Err(ExchangeError::Rejected {
                 code: INVALID_TIMESTAMP,
                 ..
             }) => {
-                self.sync_time(now).await?;
-                self.signed_get("/api/v3/account", key, now).await
+                self.sync_time(environment, now).await?;
+                self.signed_get(environment, "/api/v3/account", key, now)
+                    .await
             }
             other => other,
         }
     }
 
     /// Learns the offset between Binance's clock and `now`.
-    pub async fn sync_time(&self, now: DateTime<Utc>) -> Result<(), ExchangeError> {
-        let url = format!("{}/api/v3/time", self.settings.base_url);
-        let time: ServerTime = self.get(&url, None, now).await?;
+    pub async fn sync_time(
+        &self,
+        environment: Environment,
+        now: DateTime<Utc>,
+    ) -> Result<(), ExchangeError> {
+        let venue = self.venue(environment);
+        let url = format!("{}/api/v3/time", venue.base_url);
+        let time: ServerTime = self.get(venue, &url, None, now).await?;
         let offset = time.server_time - now.timestamp_millis();
-        self.time_offset_ms.store(offset, Ordering::Relaxed);
+        venue.time_offset_ms.store(offset, Ordering::Relaxed);
         tracing::info!(offset_ms = offset, "synchronised with Binance's clock");
         Ok(())
     }
 
     async fn signed_get<T: DeserializeOwned>(
         &self,
+        environment: Environment,
         path: &str,
         key: &KeyPair<'_>,
         now: DateTime<Utc>,
     ) -> Result<T, ExchangeError> {
-        let timestamp = now.timestamp_millis() + self.time_offset_ms.load(Ordering::Relaxed);
+        let venue = self.venue(environment);
+        let timestamp = now.timestamp_millis() + venue.time_offset_ms.load(Ordering::Relaxed);
         let query = format!(
             "recvWindow={}&timestamp={timestamp}",
             self.settings.recv_window_ms
         );
-        let signature = sign_hmac_sha256(key.secret_key, &query);
-        let url = format!(
-            "{}{path}?{query}&signature={signature}",
-            self.settings.base_url
-        );
-        self.get(&url, Some(key.api_key), now).await
+        let signature = key.signer.sign_for_query(&query);
+        let url = format!("{}{path}?{query}&signature={signature}", venue.base_url);
+        self.get(venue, &url, Some(key.api_key), now).await
     }
 
     /// A read, retried on 5xx, 429 and broken connections with capped exponential backoff
     /// that honours `Retry-After`; never retried on other 4xx, timeouts or garbage.
     async fn get<T: DeserializeOwned>(
         &self,
+        venue: &Venue,
         url: &str,
         api_key: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<T, ExchangeError> {
-        self.check_weight_budget(now)?;
+        self.check_weight_budget(venue, now)?;
         let mut attempt = 1;
         loop {
-            let (error, retry_after) = match self.get_once(url, api_key, now).await {
+            let (error, retry_after) = match self.get_once(venue, url, api_key, now).await {
                 Ok(value) => return Ok(value),
                 Err(Attempt::Final(error)) => return Err(error),
                 Err(Attempt::Retry(error, retry_after)) => (error, retry_after),
@@ -205,6 +311,7 @@ impl Exchange {
 
     async fn get_once<T: DeserializeOwned>(
         &self,
+        venue: &Venue,
         url: &str,
         api_key: Option<&str>,
         now: DateTime<Utc>,
@@ -215,7 +322,7 @@ impl Exchange {
         }
         let response = request.send().await.map_err(transport_error)?;
         let status = response.status();
-        self.record_weight(response.headers(), now);
+        record_weight(venue, response.headers(), now);
         let retry_after = retry_after(response.headers());
         let body = response.bytes().await.map_err(transport_error)?;
         if status.is_success() {
@@ -251,20 +358,9 @@ impl Exchange {
         }
     }
 
-    fn record_weight(&self, headers: &HeaderMap, now: DateTime<Utc>) {
-        let used = headers
-            .get("x-mbx-used-weight-1m")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u32>().ok());
-        if let Some(used) = used {
-            *self.used_weight.lock().unwrap_or_else(|e| e.into_inner()) =
-                (now.timestamp() / 60, used);
-        }
-    }
-
     /// Refuses locally, before Binance would, once 90% of this minute's weight is used.
-    fn check_weight_budget(&self, now: DateTime<Utc>) -> Result<(), ExchangeError> {
-        let (minute, used) = *self.used_weight.lock().unwrap_or_else(|e| e.into_inner());
+    fn check_weight_budget(&self, venue: &Venue, now: DateTime<Utc>) -> Result<(), ExchangeError> {
+        let (minute, used) = *venue.used_weight.lock().unwrap_or_else(|e| e.into_inner());
         let threshold = u64::from(self.settings.weight_limit) * 9 / 10;
         if minute == now.timestamp() / 60 && u64::from(used) >= threshold {
             let seconds_left = 60 - now.timestamp().rem_euclid(60);
@@ -273,6 +369,16 @@ impl Exchange {
             });
         }
         Ok(())
+    }
+}
+
+fn record_weight(venue: &Venue, headers: &HeaderMap, now: DateTime<Utc>) {
+    let used = headers
+        .get("x-mbx-used-weight-1m")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u32>().ok());
+    if let Some(used) = used {
+        *venue.used_weight.lock().unwrap_or_else(|e| e.into_inner()) = (now.timestamp() / 60, used);
     }
 }
 
@@ -304,28 +410,9 @@ fn transport_error(err: reqwest::Error) -> Attempt {
     Attempt::Retry(ExchangeError::Unavailable(err.to_string()), None)
 }
 
-/// Binance's HMAC-SHA256 signature: lowercase hex of HMAC(secret, payload).
-pub fn sign_hmac_sha256(secret: &str, payload: &str) -> String {
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC accepts any key length");
-    mac.update(payload.as_bytes());
-    hex::encode(mac.finalize().into_bytes())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn hmac_signature_matches_binance_official_example() {
-        // ../shared/reference/binance-signature-vectors.json, vector `hmac-rest-ascii`
-        let secret = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j";
-        let payload = "symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price=0.1&recvWindow=5000&timestamp=1499827319559";
-        assert_eq!(
-            sign_hmac_sha256(secret, payload),
-            "c8db56825ae71d6d79447849e617115f4a920fa2acdcab2b053c4b2838bd6b71"
-        );
-    }
 
     #[test]
     fn backoff_doubles() {
@@ -335,21 +422,26 @@ mod tests {
 
     #[test]
     fn weight_budget_stops_at_ninety_percent_until_the_minute_ends() {
-        let exchange = Exchange::new(ExchangeSettings::new("http://127.0.0.1:9")).unwrap();
+        let exchange = Exchange::new(ExchangeSettings::new(
+            "http://127.0.0.1:9",
+            "http://127.0.0.1:9",
+        ))
+        .unwrap();
+        let venue = &exchange.mainnet;
         let now = DateTime::from_timestamp(1_700_000_010, 0).unwrap();
         let mut headers = HeaderMap::new();
         headers.insert("x-mbx-used-weight-1m", "5399".parse().unwrap());
-        exchange.record_weight(&headers, now);
-        assert!(exchange.check_weight_budget(now).is_ok());
+        record_weight(venue, &headers, now);
+        assert!(exchange.check_weight_budget(venue, now).is_ok());
         headers.insert("x-mbx-used-weight-1m", "5400".parse().unwrap());
-        exchange.record_weight(&headers, now);
-        match exchange.check_weight_budget(now) {
+        record_weight(venue, &headers, now);
+        match exchange.check_weight_budget(venue, now) {
             Err(ExchangeError::RateLimited { retry_after }) => {
                 assert_eq!(retry_after, Duration::from_secs(60 - 1_700_000_010 % 60));
             }
             other => panic!("expected a local rate limit, got {other:?}"),
         }
         let next_minute = now + chrono::Duration::seconds(60);
-        assert!(exchange.check_weight_budget(next_minute).is_ok());
+        assert!(exchange.check_weight_budget(venue, next_minute).is_ok());
     }
 }

@@ -2,5 +2,7 @@
 //! It knows nothing of users, storage or HTTP routes.
 
 mod binance;
+mod signing;
 
-pub use binance::{Account, Exchange, ExchangeError, ExchangeSettings, KeyPair, sign_hmac_sha256};
+pub use binance::{Account, Exchange, ExchangeError, ExchangeSettings, KeyCheck, KeyPair};
+pub use signing::{KeyFormatError, Signer, sign_hmac_sha256};

@@ -4,7 +4,7 @@ use leptos_router::hooks::use_navigate;
 
 use super::{ErrorAlert, input_value};
 use crate::api::{CreateApiKey, DeleteApiKey, Logout, ValidateApiKey, get_api_key, get_balance};
-use crate::model::{ApiKeyView, BalanceView, ErrorBody};
+use crate::model::{ApiKeyView, BalanceView, Environment, ErrorBody, KeyType, Permissions};
 
 #[component]
 pub fn ApiKeysPage() -> impl IntoView {
@@ -104,13 +104,18 @@ fn AddKeyForm(create: ServerAction<CreateApiKey>) -> impl IntoView {
     let api_key = NodeRef::new();
     let secret_key = NodeRef::new();
     let label = NodeRef::new();
+    let environment = NodeRef::<leptos::html::Select>::new();
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let label = Some(input_value(label)).filter(|l| !l.trim().is_empty());
+        let environment = environment
+            .get()
+            .and_then(|select| Environment::parse(&select.value()));
         create.dispatch(CreateApiKey {
             api_key: input_value(api_key),
             secret_key: input_value(secret_key),
             label,
+            environment,
         });
     };
     view! {
@@ -118,10 +123,17 @@ fn AddKeyForm(create: ServerAction<CreateApiKey>) -> impl IntoView {
             <p>"Add the API key pair Binance gave you. It is checked with Binance before it is stored."</p>
             <label>"API key" <input name="api_key" node_ref=api_key autocomplete="off" required/></label>
             <label>
-                "Secret key"
+                "Secret key (HMAC secret, or Ed25519/RSA private key PEM)"
                 <input type="password" name="secret_key" node_ref=secret_key autocomplete="off" required/>
             </label>
             <label>"Label (optional)" <input name="label" node_ref=label maxlength="100"/></label>
+            <label>
+                "Binance environment"
+                <select name="environment" node_ref=environment>
+                    <option value="mainnet" selected>"Mainnet (real funds)"</option>
+                    <option value="testnet">"Spot testnet"</option>
+                </select>
+            </label>
             <button type="submit" disabled=move || create.pending().get()>
                 {move || if create.pending().get() { "Checking with Binance…" } else { "Add key" }}
             </button>
@@ -141,6 +153,19 @@ fn StoredKey(
     } else {
         "rejected by Binance"
     };
+    let key_type = match key.key_type {
+        KeyType::Hmac => "HMAC",
+        KeyType::Ed25519 => "Ed25519",
+        KeyType::Rsa => "RSA",
+    };
+    let expiry = key.trading_expires_at.map(|at| {
+        let days = (at - chrono::Utc::now()).num_days().max(0);
+        format!(
+            "trading permission expires in {days} days ({})",
+            at.format("%Y-%m-%d")
+        )
+    });
+    let warnings = key.warnings.clone();
     view! {
         <dl class="key" data-testid="stored-key">
             <dt>"API key"</dt>
@@ -148,7 +173,11 @@ fn StoredKey(
             <dt>"Label"</dt>
             <dd>{key.label.unwrap_or_else(|| "—".into())}</dd>
             <dt>"Status"</dt>
-            <dd>{validity}</dd>
+            <dd data-testid="validity">{validity}</dd>
+            <dt>"Type"</dt>
+            <dd data-testid="key-type">{key_type} " · " {key.environment.as_str()}</dd>
+            <dt>"Permissions"</dt>
+            <dd data-testid="permissions">{permission_list(&key.permissions)}</dd>
             <dt>"Added"</dt>
             <dd>{key.created_at.format("%Y-%m-%d %H:%M UTC").to_string()}</dd>
             <dt>"Updated"</dt>
@@ -161,6 +190,13 @@ fn StoredKey(
                     .unwrap_or_else(|| "never".into())}
             </dd>
         </dl>
+        {expiry.map(|text| view! { <p class="note" data-testid="trading-expiry">{text}</p> })}
+        <ul class="warnings" data-testid="warnings">
+            {warnings
+                .into_iter()
+                .map(|w| view! { <li class="alert warning" data-code=w.code>{w.detail}</li> })
+                .collect_view()}
+        </ul>
         <div class="actions">
             <button
                 on:click=move |_| { validate.dispatch(ValidateApiKey {}); }
@@ -191,6 +227,26 @@ fn StoredKey(
                 </div>
             </div>
         </Show>
+    }
+}
+
+/// "reading, spot trading" and so on, or "none".
+fn permission_list(permissions: &Permissions) -> String {
+    let names: Vec<&str> = [
+        (permissions.reading, "reading"),
+        (permissions.spot_trading, "spot trading"),
+        (permissions.margin, "margin"),
+        (permissions.futures, "futures"),
+        (permissions.withdrawals, "withdrawals"),
+        (permissions.ip_restricted, "IP-restricted"),
+    ]
+    .into_iter()
+    .filter_map(|(on, name)| on.then_some(name))
+    .collect();
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names.join(", ")
     }
 }
 

@@ -1,5 +1,5 @@
 use crate::exchange::ExchangeError;
-use crate::model::ErrorBody;
+use crate::model::{Environment, ErrorBody};
 
 /// Every way an operation can fail, with the HTTP status and code each adapter answers with.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +25,20 @@ pub enum ServiceError {
     /// Binance refused the key; its own code and message are passed on untouched.
     #[error("{message}")]
     BinanceRejected { code: i64, message: String },
+    #[error(
+        "this key can withdraw funds; disable withdrawals for it in Binance's API management, \
+         then add it again"
+    )]
+    WithdrawalsEnabled,
+    #[error(
+        "this key belongs to Binance's {right}, not its {given}; add it with environment \"{right}\"",
+        right = right.as_str(),
+        given = given.as_str()
+    )]
+    WrongEnvironment {
+        given: Environment,
+        right: Environment,
+    },
     #[error("Binance could not be reached or answered unexpectedly; try again later")]
     ExchangeUnavailable,
     #[error("Binance did not answer in time; try again later")]
@@ -51,6 +65,8 @@ impl ServiceError {
             ServiceError::NoApiKey => "no_api_key",
             ServiceError::BotConfigNotFound => "bot_config_not_found",
             ServiceError::BinanceRejected { .. } => "binance_rejected",
+            ServiceError::WithdrawalsEnabled => "withdrawals_enabled",
+            ServiceError::WrongEnvironment { .. } => "wrong_environment",
             ServiceError::ExchangeUnavailable => "exchange_unavailable",
             ServiceError::ExchangeTimeout => "exchange_timeout",
             ServiceError::ExchangeRateLimited { .. } => "exchange_rate_limited",
@@ -67,7 +83,9 @@ impl ServiceError {
             ServiceError::InactiveUser => 403,
             ServiceError::ApiKeyExists
             | ServiceError::NoApiKey
-            | ServiceError::BinanceRejected { .. } => 400,
+            | ServiceError::BinanceRejected { .. }
+            | ServiceError::WithdrawalsEnabled
+            | ServiceError::WrongEnvironment { .. } => 400,
             ServiceError::ApiKeyNotFound | ServiceError::BotConfigNotFound => 404,
             ServiceError::ExchangeUnavailable => 502,
             ServiceError::ExchangeTimeout => 504,

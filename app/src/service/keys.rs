@@ -1,9 +1,15 @@
+use chrono::{DateTime, Utc};
+
 use super::{Caller, Keywarden, ServiceError};
-use crate::exchange::{Account, KeyPair};
-use crate::model::{ApiKeyView, BalanceView, NewApiKey};
-use crate::store::{ApiKeyRow, NewApiKeyRow, is_unique_violation};
+use crate::exchange::{ExchangeError, KeyCheck, KeyPair, Signer};
+use crate::model::{
+    ApiKeyView, BalanceView, Environment, KeyType, NewApiKey, Permissions, Warning,
+};
+use crate::store::{ApiKeyRow, NewApiKeyRow, Validation, is_unique_violation};
 
 const MAX_KEY_CHARS: usize = 512;
+/// An RSA-4096 private key in PEM is about 3,300 characters.
+const MAX_SECRET_CHARS: usize = 8_192;
 const MAX_LABEL_CHARS: usize = 100;
 
 /// The first 4 characters, 8 asterisks, the last 4, whatever the key's length; keys too short
@@ -16,6 +22,32 @@ pub fn mask_api_key(api_key: &str) -> String {
     let head: String = chars[..4].iter().collect();
     let tail: String = chars[chars.len() - 4..].iter().collect();
     format!("{head}********{tail}")
+}
+
+/// A secret is an HMAC string or a PEM private key, whose line breaks are part of it.
+fn secret(value: &str) -> Result<&str, ServiceError> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(ServiceError::Invalid(
+            "secret_key: must not be empty".into(),
+        ));
+    }
+    if value.chars().count() > MAX_SECRET_CHARS {
+        return Err(ServiceError::Invalid(format!(
+            "secret_key: must be at most {MAX_SECRET_CHARS} characters"
+        )));
+    }
+    let pem = value.starts_with("-----BEGIN");
+    let allowed = |c: char| pem && matches!(c, '\n' | '\r' | ' ' | '\t');
+    if value
+        .chars()
+        .any(|c| (c.is_whitespace() || c.is_control()) && !allowed(c))
+    {
+        return Err(ServiceError::Invalid(
+            "secret_key: must not contain spaces or control characters".into(),
+        ));
+    }
+    Ok(value)
 }
 
 fn credential<'a>(field: &str, value: &'a str) -> Result<&'a str, ServiceError> {
@@ -54,7 +86,15 @@ fn label(label: Option<&str>) -> Result<Option<&str>, ServiceError> {
 }
 
 fn api_key_view(row: ApiKeyRow) -> ApiKeyView {
+    let environment = Environment::parse(&row.environment).unwrap_or_default();
+    let permissions: Permissions = serde_json::from_str(&row.permissions).unwrap_or_default();
+    let key_type = match row.key_type.as_str() {
+        "ed25519" => KeyType::Ed25519,
+        "rsa" => KeyType::Rsa,
+        _ => KeyType::Hmac,
+    };
     ApiKeyView {
+        warnings: warnings(environment, &permissions, row.trading_expires_at),
         id: row.id,
         label: row.label,
         api_key_masked: row.api_key_masked,
@@ -62,7 +102,40 @@ fn api_key_view(row: ApiKeyRow) -> ApiKeyView {
         created_at: row.created_at,
         updated_at: row.updated_at,
         last_validated_at: row.last_validated_at,
+        key_type,
+        environment,
+        permissions,
+        trading_expires_at: row.trading_expires_at,
     }
+}
+
+/// What the user should know about an accepted key.
+fn warnings(
+    environment: Environment,
+    permissions: &Permissions,
+    trading_expires_at: Option<DateTime<Utc>>,
+) -> Vec<Warning> {
+    let mut warnings = Vec::new();
+    if environment == Environment::Mainnet && !permissions.ip_restricted {
+        warnings.push(Warning {
+            code: "no_ip_restriction".into(),
+            detail: "This key works from any IP address. Restrict it to this server's IP in \
+                     Binance's API management: a leaked key is then useless elsewhere, and \
+                     Binance keeps its trading permission."
+                .into(),
+        });
+    }
+    if let Some(at) = trading_expires_at {
+        warnings.push(Warning {
+            code: "trading_expires".into(),
+            detail: format!(
+                "Binance removes spot trading from this key on {} because it has no IP \
+                 restriction.",
+                at.format("%Y-%m-%d")
+            ),
+        });
+    }
+    warnings
 }
 
 /// Binance codes that mean the stored pair no longer works (deleted, disabled, malformed,
@@ -77,8 +150,10 @@ impl Keywarden {
         input: NewApiKey,
     ) -> Result<ApiKeyView, ServiceError> {
         let api_key = credential("api_key", &input.api_key)?;
-        let secret_key = credential("secret_key", &input.secret_key)?;
+        let secret_key = secret(&input.secret_key)?;
         let label = label(input.label.as_deref())?;
+        let signer =
+            Signer::from_secret(secret_key).map_err(|e| ServiceError::Invalid(e.to_string()))?;
         let parts = &self.inner;
         if parts
             .store
@@ -90,15 +165,22 @@ impl Keywarden {
         }
         let pair = KeyPair {
             api_key,
-            secret_key,
+            signer: &signer,
         };
-        parts.exchange.account(&pair, self.now()).await?;
+        let environment = input.environment;
+        let check = self.check_with_exchange(environment, &pair).await?;
+        if check.permissions.withdrawals && !parts.allow_withdrawal_keys {
+            return Err(ServiceError::WithdrawalsEnabled);
+        }
         let row = NewApiKeyRow {
             user_id: caller.user_id,
             encrypted_api_key: &parts.vault.encrypt(api_key),
             encrypted_secret_key: &parts.vault.encrypt(secret_key),
             api_key_masked: &mask_api_key(api_key),
             label,
+            key_type: key_type_name(signer.key_type()),
+            environment: environment.as_str(),
+            validation: validation(true, &check),
         };
         match parts.store.insert_api_key(row, self.now()).await {
             Ok(row) => {
@@ -108,6 +190,36 @@ impl Keywarden {
             // Another request stored a key for this user while Binance was answering.
             Err(e) if is_unique_violation(&e) => Err(ServiceError::ApiKeyExists),
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Asks Binance about the key; after a -2015, one read-only probe of the other environment
+    /// tells a testnet key sent to mainnet (or the reverse) from a bad key.
+    async fn check_with_exchange(
+        &self,
+        environment: Environment,
+        pair: &KeyPair<'_>,
+    ) -> Result<KeyCheck, ServiceError> {
+        let exchange = &self.inner.exchange;
+        match exchange.check_key(environment, pair, self.now()).await {
+            Ok(check) => Ok(check),
+            Err(ExchangeError::Rejected {
+                code: -2015,
+                message,
+            }) => {
+                let other = environment.other();
+                if exchange.account(other, pair, self.now()).await.is_ok() {
+                    return Err(ServiceError::WrongEnvironment {
+                        given: environment,
+                        right: other,
+                    });
+                }
+                Err(ServiceError::BinanceRejected {
+                    code: -2015,
+                    message,
+                })
+            }
+            Err(other) => Err(other.into()),
         }
     }
 
@@ -133,15 +245,34 @@ impl Keywarden {
     /// marked invalid, not deleted. Faults (unreachable, rate limits, timeouts) change nothing.
     pub async fn validate_api_key(&self, caller: &Caller) -> Result<ApiKeyView, ServiceError> {
         let row = self.stored_key(caller).await?;
-        let is_valid = match self.read_account(&row).await {
-            Ok(_) => true,
-            Err(ServiceError::BinanceRejected { code, .. }) if KEY_REFUSED.contains(&code) => false,
-            Err(other) => return Err(other),
+        let environment = Environment::parse(&row.environment).unwrap_or_default();
+        let outcome = self
+            .with_stored_pair(&row, async |pair| {
+                self.inner
+                    .exchange
+                    .check_key(environment, &pair, self.now())
+                    .await
+            })
+            .await?;
+        let validation = match outcome {
+            Ok(check) => validation(true, &check),
+            Err(ExchangeError::Rejected { code, .. }) if KEY_REFUSED.contains(&code) => {
+                Validation {
+                    is_valid: false,
+                    permissions: row.permissions.clone(),
+                    trading_expires_at: row.trading_expires_at,
+                }
+            }
+            Err(other) => return Err(other.into()),
         };
-        tracing::info!(user_id = caller.user_id, is_valid, "api key revalidated");
+        tracing::info!(
+            user_id = caller.user_id,
+            is_valid = validation.is_valid,
+            "api key revalidated"
+        );
         self.inner
             .store
-            .record_validation(caller.user_id, is_valid, self.now())
+            .record_validation(caller.user_id, &validation, self.now())
             .await?
             .map(api_key_view)
             .ok_or(ServiceError::ApiKeyNotFound)
@@ -156,7 +287,11 @@ impl Keywarden {
     }
 
     /// Decrypts the stored pair for this one call; the plaintexts are dropped on return.
-    async fn read_account(&self, row: &ApiKeyRow) -> Result<Account, ServiceError> {
+    async fn with_stored_pair<T>(
+        &self,
+        row: &ApiKeyRow,
+        call: impl AsyncFnOnce(KeyPair<'_>) -> T,
+    ) -> Result<T, ServiceError> {
         let vault = &self.inner.vault;
         let undecryptable = |e| ServiceError::internal("decrypting a stored key", e);
         let api_key = vault
@@ -165,23 +300,53 @@ impl Keywarden {
         let secret_key = vault
             .decrypt(&row.encrypted_secret_key)
             .map_err(undecryptable)?;
+        let signer = Signer::from_secret(secret_key.expose())
+            .map_err(|e| ServiceError::internal("a stored secret", e))?;
         let pair = KeyPair {
             api_key: api_key.expose(),
-            secret_key: secret_key.expose(),
+            signer: &signer,
         };
-        Ok(self.inner.exchange.account(&pair, self.now()).await?)
+        Ok(call(pair).await)
     }
 
     /// The account's non-zero balances, read live from Binance with the stored key.
     pub async fn balance(&self, caller: &Caller) -> Result<BalanceView, ServiceError> {
         let row = self.stored_key(caller).await?;
-        let account = self.read_account(&row).await?;
+        let environment = Environment::parse(&row.environment).unwrap_or_default();
+        let account = self
+            .with_stored_pair(&row, async |pair| {
+                self.inner
+                    .exchange
+                    .account(environment, &pair, self.now())
+                    .await
+            })
+            .await??;
         let balances = account
             .balances
             .into_iter()
             .filter(|b| !is_zero(&b.free) || !is_zero(&b.locked))
             .collect();
-        Ok(BalanceView { balances })
+        Ok(BalanceView {
+            balances,
+            environment,
+            updated_at: self.now(),
+        })
+    }
+}
+
+fn key_type_name(key_type: KeyType) -> &'static str {
+    match key_type {
+        KeyType::Hmac => "hmac",
+        KeyType::Ed25519 => "ed25519",
+        KeyType::Rsa => "rsa",
+    }
+}
+
+fn validation(is_valid: bool, check: &KeyCheck) -> Validation {
+    Validation {
+        is_valid,
+        permissions: serde_json::to_string(&check.permissions).unwrap_or_else(|_| "{}".into()),
+        trading_expires_at: check.trading_expires_at,
     }
 }
 

@@ -45,6 +45,8 @@ pub struct Parts {
     pub clock: Arc<dyn Clock>,
     /// Mark session cookies `Secure` (the public URL is https).
     pub secure_cookies: bool,
+    /// Accept keys that can withdraw funds (refused by default).
+    pub allow_withdrawal_keys: bool,
 }
 
 impl Keywarden {

@@ -14,6 +14,11 @@ pub struct ApiKeyRow {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub last_validated_at: Option<DateTime<Utc>>,
+    pub key_type: String,
+    pub environment: String,
+    /// `Permissions` as JSON.
+    pub permissions: String,
+    pub trading_expires_at: Option<DateTime<Utc>>,
 }
 
 pub struct NewApiKeyRow<'a> {
@@ -22,10 +27,22 @@ pub struct NewApiKeyRow<'a> {
     pub encrypted_secret_key: &'a str,
     pub api_key_masked: &'a str,
     pub label: Option<&'a str>,
+    pub key_type: &'a str,
+    pub environment: &'a str,
+    pub validation: Validation,
+}
+
+/// What the last check with Binance found.
+pub struct Validation {
+    pub is_valid: bool,
+    /// `Permissions` as JSON.
+    pub permissions: String,
+    pub trading_expires_at: Option<DateTime<Utc>>,
 }
 
 const COLUMNS: &str = "id, user_id, encrypted_api_key, encrypted_secret_key, api_key_masked, \
-                       label, is_valid, created_at, updated_at, last_validated_at";
+                       label, is_valid, created_at, updated_at, last_validated_at, key_type, \
+                       environment, permissions, trading_expires_at";
 
 impl Store {
     /// Fails with a unique violation when the user already has a key.
@@ -36,8 +53,9 @@ impl Store {
     ) -> Result<ApiKeyRow, sqlx::Error> {
         let sql = format!(
             "INSERT INTO api_keys (user_id, encrypted_api_key, encrypted_secret_key, \
-             api_key_masked, label, is_valid, created_at, updated_at, last_validated_at) \
-             VALUES ($1, $2, $3, $4, $5, TRUE, $6, $6, $6) RETURNING {COLUMNS}"
+             api_key_masked, label, is_valid, created_at, updated_at, last_validated_at, \
+             key_type, environment, permissions, trading_expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $7, $8, $9, $10, $11) RETURNING {COLUMNS}"
         );
         on_pool!(self, pool => sqlx::query_as(&sql)
             .bind(row.user_id)
@@ -45,7 +63,12 @@ impl Store {
             .bind(row.encrypted_secret_key)
             .bind(row.api_key_masked)
             .bind(row.label)
+            .bind(row.validation.is_valid)
             .bind(now)
+            .bind(row.key_type)
+            .bind(row.environment)
+            .bind(&row.validation.permissions)
+            .bind(row.validation.trading_expires_at)
             .fetch_one(pool)
             .await)
     }
@@ -62,16 +85,18 @@ impl Store {
     pub async fn record_validation(
         &self,
         user_id: i64,
-        is_valid: bool,
+        validation: &Validation,
         now: DateTime<Utc>,
     ) -> Result<Option<ApiKeyRow>, sqlx::Error> {
         let sql = format!(
-            "UPDATE api_keys SET is_valid = $2, last_validated_at = $3 \
-             WHERE user_id = $1 RETURNING {COLUMNS}"
+            "UPDATE api_keys SET is_valid = $2, permissions = $3, trading_expires_at = $4, \
+             last_validated_at = $5 WHERE user_id = $1 RETURNING {COLUMNS}"
         );
         on_pool!(self, pool => sqlx::query_as(&sql)
             .bind(user_id)
-            .bind(is_valid)
+            .bind(validation.is_valid)
+            .bind(&validation.permissions)
+            .bind(validation.trading_expires_at)
             .bind(now)
             .fetch_optional(pool)
             .await)

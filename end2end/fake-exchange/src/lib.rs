@@ -13,7 +13,10 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use hmac::{Hmac, Mac};
+use ring::signature::{self, Ed25519KeyPair, KeyPair, RsaKeyPair};
 use serde_json::json;
 use sha2::Sha256;
 
@@ -21,6 +24,14 @@ use sha2::Sha256;
 pub const DEMO_API_KEY: &str = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A";
 pub const DEMO_SECRET_KEY: &str =
     "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j";
+/// Binance's published Ed25519 example key (its FIX Logon example) and that example's API key.
+pub const DEMO_ED25519_API_KEY: &str =
+    "sBRXrJx2DsOraMXOaUovEhgVRcjOvCtQwnWj8VxkOh1xqboS02SPGfKi2h8spZJb";
+pub const DEMO_ED25519_PRIVATE_KEY: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIIJEYWtGBrhACmb9Dvy+qa8WEf0lQOl1s4CLIAB9m89u\n-----END PRIVATE KEY-----\n";
+/// Binance's RSA example API key, paired with a test key of ours (Binance never published its).
+pub const DEMO_RSA_API_KEY: &str =
+    "CAvIjXy3F44yW6Pou5k8Dy1swsYDWJZLeoK2r8G4cFDnE9nosRppc2eKc1T8TRTQ";
+pub const DEMO_RSA_PRIVATE_KEY: &str = include_str!("../fixtures/rsa-2048-test-key.pem");
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Fault {
@@ -44,11 +55,94 @@ pub enum Fault {
     UsedWeight(u32),
 }
 
+/// What the exchange checks a signature with.
+#[derive(Clone)]
+pub enum Credential {
+    Hmac(String),
+    /// The raw 32-byte public key.
+    Ed25519(Vec<u8>),
+    /// The public key as DER `RSAPublicKey`.
+    Rsa(Vec<u8>),
+}
+
+/// What `GET /sapi/v1/account/apiRestrictions` reports.
+#[derive(Clone, Debug)]
+pub struct Restrictions {
+    pub ip_restrict: bool,
+    pub enable_reading: bool,
+    pub enable_spot_and_margin_trading: bool,
+    pub enable_withdrawals: bool,
+    pub enable_futures: bool,
+    pub enable_margin: bool,
+}
+
+impl Default for Restrictions {
+    fn default() -> Self {
+        Self {
+            ip_restrict: false,
+            enable_reading: true,
+            enable_spot_and_margin_trading: true,
+            enable_withdrawals: false,
+            enable_futures: false,
+            enable_margin: false,
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Account {
-    pub secret_key: String,
+    pub credential: Credential,
     /// (asset, free, locked) exactly as Binance would print them.
     pub balances: Vec<(String, String, String)>,
+    pub restrictions: Restrictions,
+    /// When the key was created (ms); Binance's 30-day trading expiry counts from it.
+    pub created_ms: i64,
+}
+
+impl Account {
+    pub fn hmac(secret_key: &str) -> Self {
+        Self::with(Credential::Hmac(secret_key.into()))
+    }
+
+    /// An Ed25519 or RSA account whose public key is taken from the PKCS#8 private key PEM.
+    pub fn from_private_key_pem(pem: &str) -> Self {
+        let der = pem_body(pem);
+        let credential = match Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der) {
+            Ok(key) => Credential::Ed25519(key.public_key().as_ref().to_vec()),
+            Err(_) => {
+                let key = RsaKeyPair::from_pkcs8(&der).expect("an Ed25519 or RSA PKCS#8 key");
+                Credential::Rsa(key.public_key().as_ref().to_vec())
+            }
+        };
+        Self::with(credential)
+    }
+
+    fn with(credential: Credential) -> Self {
+        Self {
+            credential,
+            balances: vec![
+                ("BTC".into(), "0.50000000".into(), "0.10000000".into()),
+                ("ETH".into(), "0.00000000".into(), "0.00000000".into()),
+                ("USDT".into(), "1000.00000000".into(), "0.00000000".into()),
+            ],
+            restrictions: Restrictions::default(),
+            created_ms: now_ms(),
+        }
+    }
+
+    pub fn with_restrictions(mut self, restrictions: Restrictions) -> Self {
+        self.restrictions = restrictions;
+        self
+    }
+}
+
+fn pem_body(pem: &str) -> Vec<u8> {
+    let body: String = pem
+        .lines()
+        .filter(|line| !line.starts_with("-----"))
+        .collect::<Vec<_>>()
+        .join("");
+    BASE64.decode(body.trim()).expect("PEM body is base64")
 }
 
 #[derive(Default)]
@@ -89,14 +183,26 @@ impl FakeExchange {
     }
 
     pub async fn start_on(addr: SocketAddr) -> std::io::Result<Self> {
+        Self::launch(addr, false).await
+    }
+
+    /// A fake of Binance's spot testnet: no `/sapi` endpoints, permissions from the account.
+    pub async fn start_testnet() -> std::io::Result<Self> {
+        Self::launch("127.0.0.1:0".parse().expect("valid address"), true).await
+    }
+
+    async fn launch(addr: SocketAddr, testnet: bool) -> std::io::Result<Self> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let inner = Arc::new(Inner::default());
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
-        let app = Router::new()
+        let mut app = Router::new()
             .route("/api/v3/account", get(account))
-            .route("/api/v3/time", get(server_time))
-            .with_state(inner.clone());
+            .route("/api/v3/time", get(server_time));
+        if !testnet {
+            app = app.route("/sapi/v1/account/apiRestrictions", get(api_restrictions));
+        }
+        let app = app.with_state(inner.clone());
         tokio::spawn(async move {
             let _ = axum::serve(listener, app)
                 .with_graceful_shutdown(async {
@@ -109,16 +215,14 @@ impl FakeExchange {
             inner,
             _shutdown: Arc::new(shutdown),
         };
+        exchange.add_account(DEMO_API_KEY, Account::hmac(DEMO_SECRET_KEY));
         exchange.add_account(
-            DEMO_API_KEY,
-            Account {
-                secret_key: DEMO_SECRET_KEY.into(),
-                balances: vec![
-                    ("BTC".into(), "0.50000000".into(), "0.10000000".into()),
-                    ("ETH".into(), "0.00000000".into(), "0.00000000".into()),
-                    ("USDT".into(), "1000.00000000".into(), "0.00000000".into()),
-                ],
-            },
+            DEMO_ED25519_API_KEY,
+            Account::from_private_key_pem(DEMO_ED25519_PRIVATE_KEY),
+        );
+        exchange.add_account(
+            DEMO_RSA_API_KEY,
+            Account::from_private_key_pem(DEMO_RSA_PRIVATE_KEY),
         );
         Ok(exchange)
     }
@@ -235,6 +339,49 @@ async fn account(
     response
 }
 
+async fn api_restrictions(
+    State(inner): State<Arc<Inner>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let fault = inner.fault.lock().unwrap().clone();
+    if let Some(Fault::ServerError) = fault {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "<html>Internal error</html>",
+        )
+            .into_response();
+    }
+    let query = query.unwrap_or_default();
+    match check_signed_request(&inner, &headers, &query, inner.skew_ms()) {
+        Ok(account) => {
+            let r = &account.restrictions;
+            let mut body = json!({
+                "ipRestrict": r.ip_restrict,
+                "createTime": account.created_ms,
+                "enableReading": r.enable_reading,
+                "enableSpotAndMarginTrading": r.enable_spot_and_margin_trading,
+                "enableWithdrawals": r.enable_withdrawals,
+                "enableInternalTransfer": false,
+                "enableMargin": r.enable_margin,
+                "enableFutures": r.enable_futures,
+                "permitsUniversalTransfer": false,
+                "enableVanillaOptions": false,
+                "enableFixApiTrade": false,
+                "enableFixReadOnly": false,
+                "enablePortfolioMarginTrading": false,
+            });
+            // Binance takes trading away from unrestricted keys 30 days after creation.
+            if !r.ip_restrict && r.enable_spot_and_margin_trading {
+                body["tradingAuthorityExpirationTime"] =
+                    json!(account.created_ms + 30 * 24 * 3600 * 1000);
+            }
+            axum::Json(body).into_response()
+        }
+        Err(rejection) => rejection.into_response(),
+    }
+}
+
 fn account_response(inner: &Inner, headers: &HeaderMap, query: &str, skew_ms: i64) -> Response {
     match check_signed_request(inner, headers, query, skew_ms) {
         Ok(account) => {
@@ -246,8 +393,8 @@ fn account_response(inner: &Inner, headers: &HeaderMap, query: &str, skew_ms: i6
             axum::Json(json!({
                 "makerCommission": 10,
                 "takerCommission": 10,
-                "canTrade": true,
-                "canWithdraw": false,
+                "canTrade": account.restrictions.enable_spot_and_margin_trading,
+                "canWithdraw": account.restrictions.enable_withdrawals,
                 "canDeposit": true,
                 "accountType": "SPOT",
                 "updateTime": now_ms(),
@@ -318,7 +465,7 @@ fn check_signed_request(
             ));
         }
     };
-    if !signature_matches(&account.secret_key, signed, signature) {
+    if !signature_matches(&account.credential, signed, signature) {
         return Err(Rejection(
             StatusCode::BAD_REQUEST,
             -1022,
@@ -328,15 +475,65 @@ fn check_signed_request(
     Ok(account)
 }
 
-/// HMAC-SHA256 over the query exactly as sent, compared in constant time; hex is
-/// case-insensitive on Binance.
-fn signature_matches(secret: &str, signed: &str, signature: &str) -> bool {
-    let Ok(expected) = hex::decode(signature.to_ascii_lowercase()) else {
+/// Checks the signature as Binance does: HMAC-SHA256 (hex, case-insensitive, constant-time),
+/// or Ed25519 / RSA PKCS#1 v1.5 SHA-256 (base64, percent-encoded in the query), over the
+/// query exactly as sent.
+fn signature_matches(credential: &Credential, signed: &str, signature: &str) -> bool {
+    match credential {
+        Credential::Hmac(secret) => {
+            let Ok(expected) = hex::decode(signature.to_ascii_lowercase()) else {
+                return false;
+            };
+            let mut mac =
+                Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
+            mac.update(signed.as_bytes());
+            mac.verify_slice(&expected).is_ok()
+        }
+        Credential::Ed25519(public) => verify(&signature::ED25519, public, signed, signature),
+        Credential::Rsa(public) => verify(
+            &signature::RSA_PKCS1_2048_8192_SHA256,
+            public,
+            signed,
+            signature,
+        ),
+    }
+}
+
+fn verify(
+    algorithm: &'static dyn signature::VerificationAlgorithm,
+    public: &[u8],
+    signed: &str,
+    signature: &str,
+) -> bool {
+    let Ok(raw) = BASE64.decode(percent_decode(signature)) else {
         return false;
     };
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
-    mac.update(signed.as_bytes());
-    mac.verify_slice(&expected).is_ok()
+    signature::UnparsedPublicKey::new(algorithm, public)
+        .verify(signed.as_bytes(), &raw)
+        .is_ok()
+}
+
+fn percent_decode(text: &str) -> Vec<u8> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let decoded = (bytes[i] == b'%')
+            .then(|| text.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match decoded {
+            Some(byte) => {
+                out.push(byte);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -347,17 +544,24 @@ mod tests {
     fn verifies_binance_official_hmac_example() {
         let payload = "symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price=0.1&recvWindow=5000&timestamp=1499827319559";
         let signature = "c8db56825ae71d6d79447849e617115f4a920fa2acdcab2b053c4b2838bd6b71";
-        assert!(signature_matches(DEMO_SECRET_KEY, payload, signature));
-        assert!(signature_matches(
-            DEMO_SECRET_KEY,
-            payload,
-            &signature.to_uppercase()
-        ));
+        let demo = Credential::Hmac(DEMO_SECRET_KEY.into());
+        assert!(signature_matches(&demo, payload, signature));
+        assert!(signature_matches(&demo, payload, &signature.to_uppercase()));
         assert!(!signature_matches(
-            DEMO_SECRET_KEY,
+            &demo,
             &payload.replace("BUY", "SELL"),
             signature
         ));
-        assert!(!signature_matches("another-secret", payload, signature));
+        let other = Credential::Hmac("another-secret".into());
+        assert!(!signature_matches(&other, payload, signature));
+    }
+
+    #[test]
+    fn verifies_binance_official_ed25519_example() {
+        let account = Account::from_private_key_pem(DEMO_ED25519_PRIVATE_KEY);
+        let payload = "A\u{1}EXAMPLE\u{1}SPOT\u{1}1\u{1}20240627-11:17:25.223";
+        let signature = "4MHXelVVcpkdwuLbl6n73HQUXUf1dse2PCgT1DYqW9w8AVZ1RACFGM%2B5UdlGPrQHrgtS3CvsRURC1oj73j8gCA%3D%3D";
+        assert!(signature_matches(&account.credential, payload, signature));
+        assert!(!signature_matches(&account.credential, "A", signature));
     }
 }

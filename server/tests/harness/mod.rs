@@ -46,6 +46,7 @@ enum Database {
 pub struct TestServer {
     pub base: String,
     pub exchange: FakeExchange,
+    pub testnet: FakeExchange,
     pub store: Store,
     pub fernet_key: String,
     pub http: reqwest::Client,
@@ -66,6 +67,9 @@ impl TestServer {
     /// `overrides` replace the environment the server is configured from.
     pub async fn start_with(backend: Backend, overrides: HashMap<&'static str, String>) -> Self {
         let exchange = FakeExchange::start().await.expect("fake exchange starts");
+        let testnet = FakeExchange::start_testnet()
+            .await
+            .expect("fake testnet starts");
         let database = match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().unwrap();
@@ -103,6 +107,7 @@ impl TestServer {
             ("FERNET_KEY", fernet_key.clone()),
             ("JWT_SECRET", JWT_SECRET.into()),
             ("BINANCE_BASE_URL", exchange.url()),
+            ("BINANCE_TESTNET_BASE_URL", testnet.url()),
             ("BINANCE_TIMEOUT_MS", "1000".into()),
             ("KEYWARDEN_ADDR", "127.0.0.1:0".into()),
             ("KEYWARDEN_DATA_DIR", data_dir.path().display().to_string()),
@@ -120,6 +125,7 @@ impl TestServer {
         TestServer {
             base,
             exchange,
+            testnet,
             store,
             fernet_key,
             http: reqwest::Client::new(),
