@@ -92,3 +92,21 @@ test('the keys page sends a signed-out visitor to sign in', async ({ page }) => 
   await page.goto('/');
   await expect(page).toHaveURL(/\/login$/);
 });
+
+test('an Ed25519 key shows its type, permissions and warnings', async ({ page }) => {
+  // Binance's published Ed25519 example key; the fake exchange knows its public half.
+  const ed25519ApiKey = 'sBRXrJx2DsOraMXOaUovEhgVRcjOvCtQwnWj8VxkOh1xqboS02SPGfKi2h8spZJb';
+  const ed25519Pem =
+    '-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIIJEYWtGBrhACmb9Dvy+qa8WEf0lQOl1s4CLIAB9m89u\n-----END PRIVATE KEY-----\n';
+  await registerAndSignIn(page, `ed25519-${Date.now()}@example.com`);
+  await addKey(page, ed25519ApiKey, ed25519Pem, 'ed25519 bot');
+  await expect(page.getByTestId('masked-key')).toHaveText('sBRX********pZJb');
+  await expect(page.getByTestId('key-type')).toHaveText('Ed25519 · mainnet');
+  await expect(page.getByTestId('permissions')).toHaveText('reading, spot trading');
+  await expect(page.getByTestId('warnings')).toContainText('works from any IP address');
+  await expect(page.getByTestId('trading-expiry')).toContainText(/trading permission expires in (29|30) days/);
+  await page.screenshot({ path: 'test-results/ed25519-key.png', fullPage: true });
+  await page.getByRole('button', { name: 'Delete key' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
+  await expect(page.getByRole('button', { name: 'Add key' })).toBeVisible();
+});
