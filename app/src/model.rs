@@ -170,6 +170,14 @@ pub struct NewApiKey {
     pub environment: Environment,
 }
 
+/// The submitted secret is wiped from memory once the request is done with it.
+#[cfg(feature = "ssr")]
+impl Drop for NewApiKey {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.secret_key);
+    }
+}
+
 impl std::fmt::Debug for NewApiKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NewApiKey")

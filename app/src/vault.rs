@@ -34,14 +34,22 @@ impl Vault {
             .fernet
             .decrypt(token)
             .map_err(|_| VaultError::Undecryptable)?;
-        String::from_utf8(bytes)
-            .map(Secret)
-            .map_err(|_| VaultError::Undecryptable)
+        String::from_utf8(bytes).map(Secret).map_err(|e| {
+            zeroize::Zeroize::zeroize(&mut e.into_bytes());
+            VaultError::Undecryptable
+        })
     }
 }
 
-/// A decrypted credential. Prints as `[redacted]`; use `expose` for the one call that needs it.
+/// A decrypted credential. Prints as `[redacted]`, is wiped from memory when dropped; use
+/// `expose` for the one call that needs it.
 pub struct Secret(String);
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
 
 impl Secret {
     pub fn expose(&self) -> &str {

@@ -29,6 +29,8 @@ pub struct Config {
     pub binance_timeout: Duration,
     pub binance_connect_timeout: Duration,
     pub binance_recv_window_ms: u64,
+    /// How often each key is re-checked with Binance in the background.
+    pub revalidate_every: Duration,
     /// Where cargo-leptos put the compiled site (WASM, CSS, assets).
     pub site_root: String,
 }
@@ -171,6 +173,7 @@ impl Config {
                 3_000,
             )?),
             binance_recv_window_ms: number(&var, "BINANCE_RECV_WINDOW_MS", 5_000)?,
+            revalidate_every: duration(&var, "KEYWARDEN_REVALIDATE_EVERY", "6h")?,
             site_root: var("LEPTOS_SITE_ROOT").unwrap_or_else(|| "target/site".into()),
         })
     }
@@ -214,6 +217,33 @@ fn number(
                 reason: "expected a positive whole number",
             }),
         },
+    }
+}
+
+/// `90s`, `30m`, `6h` or plain seconds.
+fn duration(
+    var: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: &str,
+) -> Result<Duration, ConfigError> {
+    let text = var(name).unwrap_or_else(|| default.to_owned());
+    let (number, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => text.split_at(i),
+        None => (text.as_str(), "s"),
+    };
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => 0,
+    };
+    match number.parse::<u64>() {
+        Ok(n) if n > 0 && seconds > 0 => Ok(Duration::from_secs(n * seconds)),
+        _ => Err(ConfigError::Invalid {
+            name,
+            value: text,
+            reason: "expected a duration such as 90s, 30m or 6h",
+        }),
     }
 }
 
@@ -349,6 +379,17 @@ mod tests {
         assert!(with(("KEYWARDEN_ADDR", "nope")).contains("KEYWARDEN_ADDR"));
         assert!(with(("BINANCE_TIMEOUT_MS", "-1")).contains("BINANCE_TIMEOUT_MS"));
         assert!(with(("DATABASE_URL", "mysql://x")).contains("DATABASE_URL"));
+        assert!(with(("KEYWARDEN_REVALIDATE_EVERY", "soon")).contains("REVALIDATE"));
+        assert!(with(("KEYWARDEN_ALLOW_WITHDRAWAL_KEYS", "yes")).contains("WITHDRAWAL"));
+        let every = |text: &'static str| {
+            let mut vars = base.to_vec();
+            vars.push(("KEYWARDEN_REVALIDATE_EVERY", text));
+            config(&vars).unwrap().revalidate_every.as_secs()
+        };
+        assert_eq!(
+            (every("90s"), every("30m"), every("6h"), every("45")),
+            (90, 1800, 21600, 45)
+        );
         let short_jwt = config(&[("FERNET_KEY", key.as_str()), ("JWT_SECRET", "short")]);
         assert!(short_jwt.unwrap_err().to_string().contains("JWT_SECRET"));
         let bad_key = config(&[("FERNET_KEY", "short"), ("JWT_SECRET", secret.as_str())]);

@@ -111,6 +111,40 @@ pub fn router(keywarden: Keywarden, config: &Config) -> Router {
         .with_state(state)
 }
 
+/// Re-checks every key with Binance on an interval, in the background. Each instance ticks
+/// at a jittered pace; the database hands each due key to one of them.
+pub fn spawn_revalidation(keywarden: Keywarden, every: std::time::Duration) {
+    const BATCH: i64 = 100;
+    const CONCURRENCY: usize = 4;
+    let chrono_every = chrono::Duration::from_std(every).unwrap_or(chrono::Duration::hours(6));
+    let tick = (every / 10).clamp(
+        std::time::Duration::from_secs(1),
+        std::time::Duration::from_secs(60),
+    );
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(tick + jitter(tick / 2)).await;
+            match keywarden
+                .revalidate_due_keys(chrono_every, BATCH, CONCURRENCY)
+                .await
+            {
+                Ok(0) => {}
+                Ok(checked) => tracing::info!(checked, "re-checked keys with Binance"),
+                Err(err) => tracing::warn!("background key checks: {err}"),
+            }
+        }
+    });
+}
+
+fn jitter(max: std::time::Duration) -> std::time::Duration {
+    let mut bytes = [0u8; 8];
+    if getrandom::getrandom(&mut bytes).is_err() {
+        return std::time::Duration::ZERO;
+    }
+    let fraction = u64::from_le_bytes(bytes) as f64 / u64::MAX as f64;
+    max.mul_f64(fraction)
+}
+
 /// Serves until the process receives Ctrl-C or SIGTERM.
 pub async fn serve(listener: TcpListener, router: Router) -> std::io::Result<()> {
     axum::serve(listener, router)

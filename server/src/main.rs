@@ -46,6 +46,7 @@ async fn serve(config: Config) -> Result<(), String> {
         config.addr,
         keywarden.store().backend()
     );
+    server::spawn_revalidation(keywarden.clone(), config.revalidate_every);
     let router = server::router(keywarden, &config);
     server::serve(listener, router)
         .await

@@ -33,6 +33,7 @@ on_both_backends!(
     permissions_and_warnings_are_reported,
     keys_that_can_withdraw_are_refused,
     testnet_keys_and_wrong_environment,
+    keys_are_rechecked_in_the_background,
     missing_key_is_404,
     balance_shows_non_zero_assets_as_sent,
     bot_configs_follow_their_key,
@@ -964,6 +965,31 @@ async fn testnet_keys_and_wrong_environment(backend: Backend) {
     assert_eq!(
         (status, body["binance_code"].as_i64()),
         (StatusCode::BAD_REQUEST, Some(-2015))
+    );
+    server.finish().await;
+}
+
+async fn keys_are_rechecked_in_the_background(backend: Backend) {
+    let every = HashMap::from([("KEYWARDEN_REVALIDATE_EVERY", "1s".to_owned())]);
+    let server = TestServer::start_with(backend, every).await;
+    let token = server.user("dot@example.com").await;
+    let created = server.add_demo_key(&token).await;
+    // The user deletes the key on Binance; the next background check marks it invalid.
+    server.exchange.remove_account(DEMO_API_KEY);
+    let mut key = created.clone();
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        key = server.get("/api/v1/api-keys/me", &token).await.1;
+        if key["is_valid"] == false {
+            break;
+        }
+    }
+    assert_eq!(key["is_valid"], false, "{key}");
+    assert!(key["last_validated_at"].as_str() > created["last_validated_at"].as_str());
+    assert_eq!(
+        server.count("api_keys").await,
+        1,
+        "marked invalid, not deleted"
     );
     server.finish().await;
 }

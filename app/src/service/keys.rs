@@ -1,11 +1,15 @@
-use chrono::{DateTime, Utc};
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
 
 use super::{Caller, Keywarden, ServiceError};
 use crate::exchange::{ExchangeError, KeyCheck, KeyPair, Signer};
 use crate::model::{
     ApiKeyView, BalanceView, Environment, KeyType, NewApiKey, Permissions, Warning,
 };
-use crate::store::{ApiKeyRow, NewApiKeyRow, Validation, is_unique_violation};
+use crate::store::{ApiKeyRow, DueForValidation, NewApiKeyRow, Validation, is_unique_violation};
 
 const MAX_KEY_CHARS: usize = 512;
 /// An RSA-4096 private key in PEM is about 3,300 characters.
@@ -276,6 +280,45 @@ impl Keywarden {
             .await?
             .map(api_key_view)
             .ok_or(ServiceError::ApiKeyNotFound)
+    }
+
+    /// Re-checks, `concurrency` at a time, up to `batch` keys last checked more than `every`
+    /// ago (and keys about to lose trading, hourly). Safe with several instances: each key is
+    /// claimed by one. Returns how many were checked.
+    pub async fn revalidate_due_keys(
+        &self,
+        every: Duration,
+        batch: i64,
+        concurrency: usize,
+    ) -> Result<usize, ServiceError> {
+        let now = self.now();
+        let due = DueForValidation {
+            checked_before: now - every,
+            expiring_before: now + Duration::days(1),
+            expiry_checked_before: now - Duration::hours(1),
+        };
+        let store = &self.inner.store;
+        let semaphore = Arc::new(Semaphore::new(concurrency.max(1)));
+        let mut checks = JoinSet::new();
+        for user_id in store.keys_due_for_validation(&due, batch).await? {
+            if !store.claim_validation(user_id, &due, now).await? {
+                continue;
+            }
+            let permit = semaphore.clone().acquire_owned().await;
+            let keywarden = self.clone();
+            checks.spawn(async move {
+                let _permit = permit;
+                let outcome = keywarden.validate_api_key(&Caller { user_id }).await;
+                if let Err(err) = &outcome {
+                    tracing::warn!(user_id, "background key check failed: {err}");
+                }
+            });
+        }
+        let mut checked = 0;
+        while checks.join_next().await.is_some() {
+            checked += 1;
+        }
+        Ok(checked)
     }
 
     async fn stored_key(&self, caller: &Caller) -> Result<ApiKeyRow, ServiceError> {

@@ -40,6 +40,16 @@ pub struct Validation {
     pub trading_expires_at: Option<DateTime<Utc>>,
 }
 
+/// When a key is due for a check with Binance.
+pub struct DueForValidation {
+    pub checked_before: DateTime<Utc>,
+    pub expiring_before: DateTime<Utc>,
+    pub expiry_checked_before: DateTime<Utc>,
+}
+
+const DUE: &str = "(last_validated_at IS NULL OR last_validated_at < $1 \
+                   OR (trading_expires_at < $2 AND last_validated_at < $3))";
+
 const COLUMNS: &str = "id, user_id, encrypted_api_key, encrypted_secret_key, api_key_masked, \
                        label, is_valid, created_at, updated_at, last_validated_at, key_type, \
                        environment, permissions, trading_expires_at";
@@ -100,6 +110,45 @@ impl Store {
             .bind(now)
             .fetch_optional(pool)
             .await)
+    }
+
+    /// The users whose key is due for a check: last checked before `checked_before`, or
+    /// losing trading before `expiring_before` and not checked since `expiry_checked_before`.
+    pub async fn keys_due_for_validation(
+        &self,
+        due: &DueForValidation,
+        limit: i64,
+    ) -> Result<Vec<i64>, sqlx::Error> {
+        let sql =
+            format!("SELECT user_id FROM api_keys WHERE {DUE} ORDER BY last_validated_at LIMIT $4");
+        on_pool!(self, pool => sqlx::query_scalar(&sql)
+            .bind(due.checked_before)
+            .bind(due.expiring_before)
+            .bind(due.expiry_checked_before)
+            .bind(limit)
+            .fetch_all(pool)
+            .await)
+    }
+
+    /// Takes the next check of one user's key: of several instances racing for it, exactly one
+    /// gets `true`, because the update leaves the key no longer due.
+    pub async fn claim_validation(
+        &self,
+        user_id: i64,
+        due: &DueForValidation,
+        now: DateTime<Utc>,
+    ) -> Result<bool, sqlx::Error> {
+        let sql =
+            format!("UPDATE api_keys SET last_validated_at = $5 WHERE user_id = $4 AND {DUE}");
+        on_pool!(self, pool => sqlx::query(&sql)
+            .bind(due.checked_before)
+            .bind(due.expiring_before)
+            .bind(due.expiry_checked_before)
+            .bind(user_id)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected() == 1))
     }
 
     /// Deletes the user's key; its bot configs go with it (ON DELETE CASCADE).

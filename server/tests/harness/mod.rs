@@ -120,6 +120,7 @@ impl TestServer {
         let store = keywarden.store().clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
+        server::spawn_revalidation(keywarden.clone(), config.revalidate_every);
         let router = server::router(keywarden, &config);
         tokio::spawn(server::serve(listener, router));
         TestServer {
