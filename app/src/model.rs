@@ -208,6 +208,9 @@ pub struct ErrorBody {
     /// Binance's error code, when the error came from Binance.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub binance_code: Option<i64>,
+    /// What the person can do about it, where we know.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
 }
 
 impl ErrorBody {
@@ -216,6 +219,7 @@ impl ErrorBody {
             detail: detail.into(),
             code: code.into(),
             binance_code: None,
+            hint: None,
         }
     }
 }

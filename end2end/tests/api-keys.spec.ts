@@ -81,7 +81,10 @@ test('register, sign in, add a key, see it masked, delete it through the dialog'
 test("a key Binance rejects shows Binance's message and is not stored", async ({ page }) => {
   await registerAndSignIn(page, `rejected-${Date.now()}@example.com`);
   await addKey(page, 'B'.repeat(64), SECRET_KEY, 'unknown key');
-  await expect(page.getByRole('alert')).toHaveText('Invalid API-key, IP, or permissions for action.');
+  await expect(page.getByRole('alert').locator('.detail')).toHaveText(
+    'Invalid API-key, IP, or permissions for action.',
+  );
+  await expect(page.getByRole('alert')).toContainText("this server's address");
   await expect(page.getByTestId('masked-key')).toHaveCount(0);
   await page.reload();
   await hydrated(page);

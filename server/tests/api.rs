@@ -316,6 +316,10 @@ async fn binance_rejections_store_nothing(backend: Backend) {
         assert_eq!(body["binance_code"], code);
         assert_eq!(body["detail"], message);
         assert_eq!(body["code"], "binance_rejected");
+        assert!(
+            body["hint"].as_str().is_some_and(|h| !h.is_empty()),
+            "{body}"
+        );
         assert!(!body.to_string().contains("wrong-secret"));
     }
     assert_eq!(
@@ -880,6 +884,23 @@ async fn permissions_and_warnings_are_reported(backend: Backend) {
     assert_eq!(key["permissions"]["ip_restricted"], true);
     assert_eq!(key["warnings"], json!([]));
     assert_eq!(key["trading_expires_at"], Value::Null);
+
+    // A read-only key is accepted, with a warning that bots cannot trade with it.
+    let read_only = "O".repeat(64);
+    server.exchange.add_account(
+        &read_only,
+        Account::hmac("read-only-secret").with_restrictions(Restrictions {
+            ip_restrict: true,
+            enable_spot_and_margin_trading: false,
+            ..Restrictions::default()
+        }),
+    );
+    let token = server.user("ike@example.com").await;
+    let (status, key) = server
+        .create_key(&token, &read_only, "read-only-secret")
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{key}");
+    assert_eq!(key["warnings"][0]["code"], "no_spot_trading");
     server.finish().await;
 }
 

@@ -13,7 +13,12 @@ use crate::model::ErrorBody;
 /// The message of a failed server call, shown to the person in an alert.
 #[component]
 pub fn ErrorAlert(error: ErrorBody) -> impl IntoView {
-    view! { <p class="alert error" role="alert">{error.detail}</p> }
+    view! {
+        <div class="alert error" role="alert">
+            <p class="detail">{error.detail}</p>
+            {error.hint.map(|hint| view! { <p class="hint">{hint}</p> })}
+        </div>
+    }
 }
 
 /// The current value of an input element.

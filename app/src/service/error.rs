@@ -102,6 +102,10 @@ impl ServiceError {
                 ServiceError::BinanceRejected { code, .. } => Some(*code),
                 _ => None,
             },
+            hint: match self {
+                ServiceError::BinanceRejected { code, .. } => binance_hint(*code).map(Into::into),
+                _ => None,
+            },
         }
     }
 
@@ -118,6 +122,23 @@ impl ServiceError {
     pub fn internal(context: &str, err: impl std::fmt::Display) -> Self {
         tracing::error!("{context}: {err}");
         ServiceError::Internal
+    }
+}
+
+/// Binance's codes for a refused key are terse and cover several causes; say which to check.
+fn binance_hint(code: i64) -> Option<&'static str> {
+    match code {
+        -2015 => Some(
+            "Check that the API key is copied whole and still enabled, that it allows reading, \
+             and, if it is restricted to IP addresses, that this server's address is on its list.",
+        ),
+        -2014 => Some("The API key is malformed: copy it again from Binance's API management."),
+        -1022 => Some(
+            "The secret key does not belong to this API key: copy both again, or for Ed25519 and \
+             RSA keys paste the private key that matches the public key you registered.",
+        ),
+        -1021 => Some("This server's clock disagrees with Binance's; try again in a minute."),
+        _ => None,
     }
 }
 
@@ -175,6 +196,7 @@ mod tests {
             body.detail,
             "Invalid API-key, IP, or permissions for action."
         );
+        assert!(body.hint.unwrap().contains("IP addresses"));
     }
 
     #[test]

@@ -129,6 +129,14 @@ fn warnings(
                 .into(),
         });
     }
+    if !permissions.spot_trading {
+        warnings.push(Warning {
+            code: "no_spot_trading".into(),
+            detail: "This key cannot trade: bots using it can read balances but place no \
+                     orders. Enable spot trading for it in Binance's API management."
+                .into(),
+        });
+    }
     if let Some(at) = trading_expires_at {
         warnings.push(Warning {
             code: "trading_expires".into(),
