@@ -298,24 +298,14 @@ async fn account(
         }
         Some(Fault::Garbage) => return (StatusCode::OK, "<html>not json</html>").into_response(),
         Some(Fault::RateLimited(seconds)) => {
-            let mut response = Rejection(
-                StatusCode::TOO_MANY_REQUESTS,
-                -1003,
-                "Too much request weight used; current limit is 6000 request weight per 1 MINUTE.",
-            )
-            .into_response();
-            response.headers_mut().insert("retry-after", seconds.into());
-            return response;
+            let too_many = "Too much request weight used; current limit is 6000 request weight \
+                            per 1 MINUTE.";
+            let rejection = Rejection(StatusCode::TOO_MANY_REQUESTS, -1003, too_many);
+            return retry_after(rejection, seconds);
         }
         Some(Fault::Banned(seconds)) => {
-            let mut response = Rejection(
-                StatusCode::IM_A_TEAPOT,
-                -1003,
-                "Way too much request weight used; IP banned.",
-            )
-            .into_response();
-            response.headers_mut().insert("retry-after", seconds.into());
-            return response;
+            let banned = "Way too much request weight used; IP banned.";
+            return retry_after(Rejection(StatusCode::IM_A_TEAPOT, -1003, banned), seconds);
         }
         Some(Fault::ResetMidResponse) => {
             let chunks: Vec<Result<&'static str, std::io::Error>> = vec![
@@ -336,6 +326,12 @@ async fn account(
     response
         .headers_mut()
         .insert("x-mbx-used-weight-1m", used_weight.into());
+    response
+}
+
+fn retry_after(rejection: Rejection, seconds: u64) -> Response {
+    let mut response = rejection.into_response();
+    response.headers_mut().insert("retry-after", seconds.into());
     response
 }
 
