@@ -28,17 +28,16 @@ pub fn mask_api_key(api_key: &str) -> String {
     format!("{head}********{tail}")
 }
 
-/// A secret is an HMAC string or a PEM private key, whose line breaks are part of it.
-fn secret(value: &str) -> Result<&str, ServiceError> {
+/// A trimmed credential of at most `max_chars`, without spaces or control characters; a PEM
+/// private key keeps its line breaks.
+fn credential<'a>(field: &str, value: &'a str, max_chars: usize) -> Result<&'a str, ServiceError> {
     let value = value.trim();
     if value.is_empty() {
-        return Err(ServiceError::Invalid(
-            "secret_key: must not be empty".into(),
-        ));
+        return Err(ServiceError::Invalid(format!("{field}: must not be empty")));
     }
-    if value.chars().count() > MAX_SECRET_CHARS {
+    if value.chars().count() > max_chars {
         return Err(ServiceError::Invalid(format!(
-            "secret_key: must be at most {MAX_SECRET_CHARS} characters"
+            "{field}: must be at most {max_chars} characters"
         )));
     }
     let pem = value.starts_with("-----BEGIN");
@@ -47,24 +46,6 @@ fn secret(value: &str) -> Result<&str, ServiceError> {
         .chars()
         .any(|c| (c.is_whitespace() || c.is_control()) && !allowed(c))
     {
-        return Err(ServiceError::Invalid(
-            "secret_key: must not contain spaces or control characters".into(),
-        ));
-    }
-    Ok(value)
-}
-
-fn credential<'a>(field: &str, value: &'a str) -> Result<&'a str, ServiceError> {
-    let value = value.trim();
-    if value.is_empty() {
-        return Err(ServiceError::Invalid(format!("{field}: must not be empty")));
-    }
-    if value.chars().count() > MAX_KEY_CHARS {
-        return Err(ServiceError::Invalid(format!(
-            "{field}: must be at most {MAX_KEY_CHARS} characters"
-        )));
-    }
-    if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(ServiceError::Invalid(format!(
             "{field}: must not contain spaces or control characters"
         )));
@@ -161,8 +142,8 @@ impl Keywarden {
         caller: &Caller,
         input: NewApiKey,
     ) -> Result<ApiKeyView, ServiceError> {
-        let api_key = credential("api_key", &input.api_key)?;
-        let secret_key = secret(&input.secret_key)?;
+        let api_key = credential("api_key", &input.api_key, MAX_KEY_CHARS)?;
+        let secret_key = credential("secret_key", &input.secret_key, MAX_SECRET_CHARS)?;
         let label = label(input.label.as_deref())?;
         let signer =
             Signer::from_secret(secret_key).map_err(|e| ServiceError::Invalid(e.to_string()))?;
@@ -428,9 +409,12 @@ mod tests {
 
     #[test]
     fn credentials_and_labels_are_checked() {
-        assert!(credential("api_key", "  ").is_err());
-        assert!(credential("api_key", "ab cd").is_err());
-        assert_eq!(credential("api_key", " abc ").unwrap(), "abc");
+        assert!(credential("api_key", "  ", 10).is_err());
+        assert!(credential("api_key", "ab cd", 10).is_err());
+        assert!(credential("api_key", "abcdefghijk", 10).is_err());
+        assert_eq!(credential("api_key", " abc ", 10).unwrap(), "abc");
+        let pem = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----";
+        assert_eq!(credential("secret_key", pem, 100).unwrap(), pem);
         assert_eq!(label(Some("  ")).unwrap(), None);
         assert!(label(Some(&"x".repeat(101))).is_err());
         assert_eq!(label(Some(" main ")).unwrap(), Some("main"));
