@@ -34,7 +34,7 @@ pub enum Environment {
 }
 
 impl Environment {
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Environment::Mainnet => "mainnet",
             Environment::Testnet => "testnet",
@@ -100,6 +100,15 @@ pub struct ApiKeyView {
     /// When Binance takes spot trading away from a key without an IP restriction.
     pub trading_expires_at: Option<DateTime<Utc>>,
     pub warnings: Vec<Warning>,
+    /// How many bot configs use the key (and go with it on delete).
+    pub bot_config_count: i64,
+}
+
+/// A new label for the stored key; empty or null removes it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct KeyLabel {
+    pub label: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

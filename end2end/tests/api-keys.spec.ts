@@ -60,9 +60,20 @@ test('register, sign in, add a key, see it masked, delete it through the dialog'
   await hydrated(page);
   await expect(page.getByTestId('masked-key')).toHaveText('vmPU********Eh8A');
 
+  // A bot configuration made over REST with the browser's session shows up in the dialog.
+  const config = await page.request.post('/api/v1/bot-configs', { data: { name: 'grid bot', symbol: 'BTCUSDT' } });
+  expect(config.status()).toBe(201);
+  await page.reload();
+  await hydrated(page);
+  await expect(page.getByTestId('bot-config-count')).toHaveText('1');
+
+  await page.getByLabel('Label', { exact: true }).fill('renamed account');
+  await page.getByRole('button', { name: 'Rename' }).click();
+  await expect(page.getByRole('status')).toHaveText('Label saved.');
+
   await page.getByRole('button', { name: 'Delete key' }).click();
   const dialog = page.getByRole('dialog');
-  await expect(dialog).toContainText('bot configuration');
+  await expect(dialog.getByTestId('doomed-configs')).toHaveText('grid bot (BTCUSDT)');
   await dialog.getByRole('button', { name: 'Cancel' }).click();
   await expect(dialog).toHaveCount(0);
   await expect(page.getByTestId('masked-key')).toBeVisible();

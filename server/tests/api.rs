@@ -34,6 +34,7 @@ on_both_backends!(
     keys_that_can_withdraw_are_refused,
     testnet_keys_and_wrong_environment,
     keys_are_rechecked_in_the_background,
+    replace_and_rename_keep_the_key_and_its_configs,
     missing_key_is_404,
     balance_shows_non_zero_assets_as_sent,
     bot_configs_follow_their_key,
@@ -173,6 +174,8 @@ async fn every_endpoint_needs_a_valid_token(backend: Backend) {
         (Method::POST, "/api/v1/api-keys"),
         (Method::GET, "/api/v1/api-keys/me"),
         (Method::DELETE, "/api/v1/api-keys/me"),
+        (Method::PUT, "/api/v1/api-keys/me"),
+        (Method::PATCH, "/api/v1/api-keys/me"),
         (Method::GET, "/api/v1/api-keys/balance"),
         (Method::POST, "/api/v1/api-keys/me/validate"),
         (Method::POST, "/api/v1/bot-configs"),
@@ -1012,5 +1015,139 @@ async fn keys_are_rechecked_in_the_background(backend: Backend) {
         1,
         "marked invalid, not deleted"
     );
+    server.finish().await;
+}
+
+async fn replace_and_rename_keep_the_key_and_its_configs(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let token = server.user("eli@example.com").await;
+    let original = server.add_demo_key(&token).await;
+    for name in ["grid", "dca"] {
+        let config = json!({"name": name, "symbol": "BTCUSDT"});
+        let (status, _) = server.post("/api/v1/bot-configs", &token, config).await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    let (_, key) = server.get("/api/v1/api-keys/me", &token).await;
+    assert_eq!(key["bot_config_count"], 2);
+
+    // A pair Binance refuses changes nothing: the old one keeps working.
+    let refused = json!({"api_key": "Q".repeat(64), "secret_key": "nope"});
+    let (status, body) = server
+        .call(
+            Method::PUT,
+            "/api/v1/api-keys/me",
+            Some(&token),
+            Some(refused),
+        )
+        .await;
+    assert_eq!(
+        (status, body["binance_code"].as_i64()),
+        (StatusCode::BAD_REQUEST, Some(-2015))
+    );
+    let (_, unchanged) = server.get("/api/v1/api-keys/me", &token).await;
+    assert_eq!(unchanged, key);
+    let (status, _) = server.get("/api/v1/api-keys/balance", &token).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // An accepted pair takes the old one's place: same id, same configs, new type and mask.
+    let replacement =
+        json!({"api_key": DEMO_ED25519_API_KEY, "secret_key": DEMO_ED25519_PRIVATE_KEY});
+    let (status, replaced) = server
+        .call(
+            Method::PUT,
+            "/api/v1/api-keys/me",
+            Some(&token),
+            Some(replacement),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{replaced}");
+    assert_eq!(replaced["id"], original["id"]);
+    assert_eq!(replaced["key_type"], "ed25519");
+    assert_eq!(replaced["api_key_masked"], "sBRX********pZJb");
+    assert_eq!(
+        replaced["label"], "main",
+        "a missing label keeps the current one"
+    );
+    assert_eq!(replaced["bot_config_count"], 2);
+    let (_, configs) = server.get("/api/v1/bot-configs", &token).await;
+    assert!(
+        configs
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["api_key_id"] == original["id"])
+    );
+    let (status, _) = server.get("/api/v1/api-keys/balance", &token).await;
+    assert_eq!(status, StatusCode::OK, "the new pair signs the calls now");
+
+    let (status, renamed) = server
+        .call(
+            Method::PATCH,
+            "/api/v1/api-keys/me",
+            Some(&token),
+            Some(json!({"label": " trading bot "})),
+        )
+        .await;
+    assert_eq!(
+        (status, renamed["label"].as_str()),
+        (StatusCode::OK, Some("trading bot"))
+    );
+    let (status, renamed) = server
+        .call(
+            Method::PATCH,
+            "/api/v1/api-keys/me",
+            Some(&token),
+            Some(json!({"label": null})),
+        )
+        .await;
+    assert_eq!(
+        (status, renamed["label"].clone()),
+        (StatusCode::OK, Value::Null)
+    );
+    let long = json!({"label": "x".repeat(101)});
+    let (status, _) = server
+        .call(
+            Method::PATCH,
+            "/api/v1/api-keys/me",
+            Some(&token),
+            Some(long),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // The server functions behind the page's "Replace key" and "Rename".
+    let (status, body) = server
+        .call(
+            Method::PATCH,
+            "/api/v1/ui/api-keys/me",
+            Some(&token),
+            Some(json!({"label": "ui"})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["label"].as_str()),
+        (StatusCode::OK, Some("ui"))
+    );
+    let (status, list) = server.get("/api/v1/ui/bot-configs", &token).await;
+    assert_eq!(
+        (status, list.as_array().map(Vec::len)),
+        (StatusCode::OK, Some(2))
+    );
+
+    let other = server.user("fin@example.com").await;
+    let (status, _) = server
+        .call(
+            Method::PATCH,
+            "/api/v1/api-keys/me",
+            Some(&other),
+            Some(json!({"label": "x"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let demo = json!({"api_key": DEMO_API_KEY, "secret_key": DEMO_SECRET_KEY});
+    let (status, _) = server
+        .call(Method::PUT, "/api/v1/api-keys/me", Some(&other), Some(demo))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
     server.finish().await;
 }

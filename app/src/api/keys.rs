@@ -1,7 +1,7 @@
 use leptos::prelude::*;
-use leptos::server_fn::codec::{DeleteUrl, GetUrl, Json};
+use leptos::server_fn::codec::{DeleteUrl, GetUrl, Json, PatchJson, PutJson};
 
-use crate::model::{ApiKeyView, BalanceView, Environment, ErrorBody};
+use crate::model::{ApiKeyView, BalanceView, BotConfigView, Environment, ErrorBody};
 
 #[server(prefix = "/api/v1/ui", endpoint = "api-keys/me", input = GetUrl, output = Json)]
 pub async fn get_api_key() -> Result<ApiKeyView, ErrorBody> {
@@ -52,4 +52,40 @@ pub async fn get_balance() -> Result<BalanceView, ErrorBody> {
     use super::adapter::*;
     let (keywarden, caller) = caller().await?;
     keywarden.balance(&caller).await.map_err(fail)
+}
+
+#[server(prefix = "/api/v1/ui", endpoint = "api-keys/me", input = PutJson, output = Json)]
+pub async fn replace_api_key(
+    api_key: String,
+    secret_key: String,
+    label: Option<String>,
+    environment: Option<Environment>,
+) -> Result<ApiKeyView, ErrorBody> {
+    use super::adapter::*;
+    let (keywarden, caller) = caller().await?;
+    let input = crate::model::NewApiKey {
+        api_key,
+        secret_key,
+        label,
+        environment: environment.unwrap_or_default(),
+    };
+    keywarden
+        .replace_api_key(&caller, input)
+        .await
+        .map_err(fail)
+}
+
+#[server(prefix = "/api/v1/ui", endpoint = "api-keys/me", input = PatchJson, output = Json)]
+pub async fn rename_api_key(label: Option<String>) -> Result<ApiKeyView, ErrorBody> {
+    use super::adapter::*;
+    let (keywarden, caller) = caller().await?;
+    let input = crate::model::KeyLabel { label };
+    keywarden.rename_api_key(&caller, input).await.map_err(fail)
+}
+
+#[server(prefix = "/api/v1/ui", endpoint = "bot-configs", input = GetUrl, output = Json)]
+pub async fn list_bot_configs() -> Result<Vec<BotConfigView>, ErrorBody> {
+    use super::adapter::*;
+    let (keywarden, caller) = caller().await?;
+    keywarden.list_bot_configs(&caller).await.map_err(fail)
 }

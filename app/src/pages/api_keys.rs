@@ -3,25 +3,49 @@ use leptos_router::components::Redirect;
 use leptos_router::hooks::use_navigate;
 
 use super::{ErrorAlert, input_value};
-use crate::api::{CreateApiKey, DeleteApiKey, Logout, ValidateApiKey, get_api_key, get_balance};
+use crate::api::{
+    CreateApiKey, DeleteApiKey, Logout, RenameApiKey, ReplaceApiKey, ValidateApiKey, get_api_key,
+    get_balance, list_bot_configs,
+};
 use crate::model::{ApiKeyView, BalanceView, Environment, ErrorBody, KeyType, Permissions};
+
+/// Everything the page can do to the key; each finished action refreshes the key shown.
+#[derive(Clone, Copy)]
+struct KeyActions {
+    create: ServerAction<CreateApiKey>,
+    replace: ServerAction<ReplaceApiKey>,
+    rename: ServerAction<RenameApiKey>,
+    validate: ServerAction<ValidateApiKey>,
+    delete: ServerAction<DeleteApiKey>,
+}
+
+impl KeyActions {
+    fn new() -> Self {
+        Self {
+            create: ServerAction::new(),
+            replace: ServerAction::new(),
+            rename: ServerAction::new(),
+            validate: ServerAction::new(),
+            delete: ServerAction::new(),
+        }
+    }
+
+    fn versions(&self) -> [usize; 5] {
+        [
+            self.create.version().get(),
+            self.replace.version().get(),
+            self.rename.version().get(),
+            self.validate.version().get(),
+            self.delete.version().get(),
+        ]
+    }
+}
 
 #[component]
 pub fn ApiKeysPage() -> impl IntoView {
-    let create = ServerAction::<CreateApiKey>::new();
-    let delete = ServerAction::<DeleteApiKey>::new();
+    let actions = KeyActions::new();
     let logout = ServerAction::<Logout>::new();
-    let validate = ServerAction::<ValidateApiKey>::new();
-    let key = Resource::new(
-        move || {
-            (
-                create.version().get(),
-                delete.version().get(),
-                validate.version().get(),
-            )
-        },
-        |_| get_api_key(),
-    );
+    let key = Resource::new(move || actions.versions(), |_| get_api_key());
     let navigate = use_navigate();
     Effect::new(move |_| {
         if let Some(Ok(())) = logout.value().get() {
@@ -37,13 +61,26 @@ pub fn ApiKeysPage() -> impl IntoView {
                     "Sign out"
                 </button>
             </div>
-            <Outcome create delete validate/>
+            <Outcome actions/>
             <Transition fallback=|| view! { <p>"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match key.await {
-                        Ok(key) => view! { <StoredKey key delete validate/> }.into_any(),
+                        Ok(key) => view! { <StoredKey key actions/> }.into_any(),
                         Err(error) if error.code == "api_key_not_found" => {
-                            view! { <AddKeyForm create/> }.into_any()
+                            let create = actions.create;
+                            let submit = Callback::new(move |fields: KeyFields| {
+                                create.dispatch(CreateApiKey {
+                                    api_key: fields.api_key,
+                                    secret_key: fields.secret_key,
+                                    label: fields.label,
+                                    environment: fields.environment,
+                                });
+                            });
+                            view! {
+                                <p>"Add the API key pair Binance gave you. It is checked with Binance before it is stored."</p>
+                                <KeyForm submit pending=create.pending() submit_label="Add key"/>
+                            }
+                                .into_any()
                         }
                         Err(error) if error.code == "not_authenticated" => {
                             view! { <Redirect path="/login"/> }.into_any()
@@ -56,38 +93,57 @@ pub fn ApiKeysPage() -> impl IntoView {
     }
 }
 
-/// What the last add or delete did, in words.
+/// What the last action did, in words.
 #[component]
-fn Outcome(
-    create: ServerAction<CreateApiKey>,
-    delete: ServerAction<DeleteApiKey>,
-    validate: ServerAction<ValidateApiKey>,
-) -> impl IntoView {
+fn Outcome(actions: KeyActions) -> impl IntoView {
     let notice = RwSignal::new(None::<Result<&'static str, ErrorBody>>);
+    let report = move |outcome: Option<Result<&'static str, ErrorBody>>| {
+        if outcome.is_some() {
+            notice.set(outcome);
+        }
+    };
     Effect::new(move |_| {
-        if let Some(result) = validate.value().get() {
-            notice.set(Some(result.map(|key| {
+        report(
+            actions
+                .create
+                .value()
+                .get()
+                .map(|r| r.map(|_| "Key verified with Binance and stored encrypted.")),
+        )
+    });
+    Effect::new(move |_| {
+        report(actions.replace.value().get().map(|r| {
+            r.map(|_| "New key verified with Binance; it replaces the old one for every bot.")
+        }))
+    });
+    Effect::new(move |_| {
+        report(
+            actions
+                .rename
+                .value()
+                .get()
+                .map(|r| r.map(|_| "Label saved.")),
+        )
+    });
+    Effect::new(move |_| {
+        report(actions.validate.value().get().map(|r| {
+            r.map(|key| {
                 if key.is_valid {
                     "Binance accepts the key."
                 } else {
                     "Binance no longer accepts this key. Replace it with a working one."
                 }
-            })));
-        }
+            })
+        }))
     });
     Effect::new(move |_| {
-        if let Some(result) = create.value().get() {
-            notice.set(Some(
-                result.map(|_| "Key verified with Binance and stored encrypted."),
-            ));
-        }
-    });
-    Effect::new(move |_| {
-        if let Some(result) = delete.value().get() {
-            notice.set(Some(
-                result.map(|_| "Key deleted, together with its bot configurations."),
-            ));
-        }
+        report(
+            actions
+                .delete
+                .value()
+                .get()
+                .map(|r| r.map(|_| "Key deleted, together with its bot configurations.")),
+        )
     });
     move || {
         notice.get().map(|outcome| match outcome {
@@ -99,28 +155,38 @@ fn Outcome(
     }
 }
 
+/// A key pair as typed into the form.
+#[derive(Clone)]
+struct KeyFields {
+    api_key: String,
+    secret_key: String,
+    label: Option<String>,
+    environment: Option<Environment>,
+}
+
 #[component]
-fn AddKeyForm(create: ServerAction<CreateApiKey>) -> impl IntoView {
+fn KeyForm(
+    submit: Callback<KeyFields>,
+    #[prop(into)] pending: Signal<bool>,
+    submit_label: &'static str,
+) -> impl IntoView {
     let api_key = NodeRef::new();
     let secret_key = NodeRef::new();
     let label = NodeRef::new();
     let environment = NodeRef::<leptos::html::Select>::new();
-    let submit = move |ev: leptos::ev::SubmitEvent| {
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let label = Some(input_value(label)).filter(|l| !l.trim().is_empty());
-        let environment = environment
-            .get()
-            .and_then(|select| Environment::parse(&select.value()));
-        create.dispatch(CreateApiKey {
+        submit.run(KeyFields {
             api_key: input_value(api_key),
             secret_key: input_value(secret_key),
-            label,
-            environment,
+            label: Some(input_value(label)).filter(|l| !l.trim().is_empty()),
+            environment: environment
+                .get()
+                .and_then(|select| Environment::parse(&select.value())),
         });
     };
     view! {
-        <form class="add-key" method="post" on:submit=submit>
-            <p>"Add the API key pair Binance gave you. It is checked with Binance before it is stored."</p>
+        <form class="add-key" method="post" on:submit=on_submit>
             <label>"API key" <input name="api_key" node_ref=api_key autocomplete="off" required/></label>
             <label>
                 "Secret key (HMAC secret, or Ed25519/RSA private key PEM)"
@@ -134,20 +200,17 @@ fn AddKeyForm(create: ServerAction<CreateApiKey>) -> impl IntoView {
                     <option value="testnet">"Spot testnet"</option>
                 </select>
             </label>
-            <button type="submit" disabled=move || create.pending().get()>
-                {move || if create.pending().get() { "Checking with Binance…" } else { "Add key" }}
+            <button type="submit" disabled=move || pending.get()>
+                {move || if pending.get() { "Checking with Binance…" } else { submit_label }}
             </button>
         </form>
     }
 }
 
 #[component]
-fn StoredKey(
-    key: ApiKeyView,
-    delete: ServerAction<DeleteApiKey>,
-    validate: ServerAction<ValidateApiKey>,
-) -> impl IntoView {
+fn StoredKey(key: ApiKeyView, actions: KeyActions) -> impl IntoView {
     let (confirming, set_confirming) = signal(false);
+    let (replacing, set_replacing) = signal(false);
     let validity = if key.is_valid {
         "valid"
     } else {
@@ -166,18 +229,46 @@ fn StoredKey(
         )
     });
     let warnings = key.warnings.clone();
+    let label_input = NodeRef::new();
+    let rename = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let label = Some(input_value(label_input)).filter(|l| !l.trim().is_empty());
+        actions.rename.dispatch(RenameApiKey { label });
+    };
+    let replace = actions.replace;
+    let submit_replacement = Callback::new(move |fields: KeyFields| {
+        replace.dispatch(ReplaceApiKey {
+            api_key: fields.api_key,
+            secret_key: fields.secret_key,
+            label: fields.label,
+            environment: fields.environment,
+        });
+    });
     view! {
         <dl class="key" data-testid="stored-key">
             <dt>"API key"</dt>
             <dd><code data-testid="masked-key">{key.api_key_masked}</code></dd>
             <dt>"Label"</dt>
-            <dd>{key.label.unwrap_or_else(|| "—".into())}</dd>
+            <dd>
+                <form class="inline" method="post" on:submit=rename>
+                    <input
+                        name="label"
+                        aria-label="Label"
+                        node_ref=label_input
+                        maxlength="100"
+                        value=key.label.unwrap_or_default()
+                    />
+                    <button type="submit" disabled=move || actions.rename.pending().get()>"Rename"</button>
+                </form>
+            </dd>
             <dt>"Status"</dt>
             <dd data-testid="validity">{validity}</dd>
             <dt>"Type"</dt>
             <dd data-testid="key-type">{key_type} " · " {key.environment.as_str()}</dd>
             <dt>"Permissions"</dt>
             <dd data-testid="permissions">{permission_list(&key.permissions)}</dd>
+            <dt>"Bot configurations"</dt>
+            <dd data-testid="bot-config-count">{key.bot_config_count}</dd>
             <dt>"Added"</dt>
             <dd>{key.created_at.format("%Y-%m-%d %H:%M UTC").to_string()}</dd>
             <dt>"Updated"</dt>
@@ -199,34 +290,75 @@ fn StoredKey(
         </ul>
         <div class="actions">
             <button
-                on:click=move |_| { validate.dispatch(ValidateApiKey {}); }
-                disabled=move || validate.pending().get()
+                on:click=move |_| { actions.validate.dispatch(ValidateApiKey {}); }
+                disabled=move || actions.validate.pending().get()
             >
                 "Check again"
             </button>
+            <button on:click=move |_| set_replacing.update(|open| *open = !*open)>"Replace key"</button>
             <button class="danger" on:click=move |_| set_confirming.set(true)>"Delete key"</button>
         </div>
+        <Show when=move || replacing.get()>
+            <p>"The new pair is checked with Binance first; the key keeps its bot configurations."</p>
+            <KeyForm
+                submit=submit_replacement
+                pending=actions.replace.pending()
+                submit_label="Replace key"
+            />
+        </Show>
         <Balances/>
         <Show when=move || confirming.get()>
-            <div class="backdrop">
-                <div class="dialog" role="dialog" aria-modal="true" aria-labelledby="delete-title">
-                    <h2 id="delete-title">"Delete this API key?"</h2>
-                    <p>"Every bot configuration that uses it is deleted with it. This cannot be undone."</p>
-                    <div class="actions">
-                        <button on:click=move |_| set_confirming.set(false)>"Cancel"</button>
-                        <button
-                            class="danger"
-                            on:click=move |_| {
-                                set_confirming.set(false);
-                                delete.dispatch(DeleteApiKey {});
+            <DeleteDialog delete=actions.delete close=move || set_confirming.set(false)/>
+        </Show>
+    }
+}
+
+/// Confirms a delete, naming the bot configs that go with the key.
+#[component]
+fn DeleteDialog(
+    delete: ServerAction<DeleteApiKey>,
+    close: impl Fn() + Copy + 'static,
+) -> impl IntoView {
+    let configs = Resource::new(|| (), |_| list_bot_configs());
+    view! {
+        <div class="backdrop">
+            <div class="dialog" role="dialog" aria-modal="true" aria-labelledby="delete-title">
+                <h2 id="delete-title">"Delete this API key?"</h2>
+                <Suspense fallback=|| view! { <p>"Looking for bot configurations…"</p> }>
+                    {move || Suspend::new(async move {
+                        match configs.await {
+                            Ok(list) if !list.is_empty() => {
+                                view! {
+                                    <p>"These bot configurations use it and are deleted with it:"</p>
+                                    <ul data-testid="doomed-configs">
+                                        {list
+                                            .into_iter()
+                                            .map(|c| view! { <li>{c.name} " (" {c.symbol} ")"</li> })
+                                            .collect_view()}
+                                    </ul>
+                                }
+                                    .into_any()
                             }
-                        >
-                            "Delete"
-                        </button>
-                    </div>
+                            Ok(_) => view! { <p>"No bot configuration uses this key."</p> }.into_any(),
+                            Err(error) => view! { <ErrorAlert error/> }.into_any(),
+                        }
+                    })}
+                </Suspense>
+                <p>"This cannot be undone."</p>
+                <div class="actions">
+                    <button on:click=move |_| close()>"Cancel"</button>
+                    <button
+                        class="danger"
+                        on:click=move |_| {
+                            close();
+                            delete.dispatch(DeleteApiKey {});
+                        }
+                    >
+                        "Delete"
+                    </button>
                 </div>
             </div>
-        </Show>
+        </div>
     }
 }
 

@@ -7,9 +7,9 @@ use tokio::task::JoinSet;
 use super::{Caller, Keywarden, ServiceError};
 use crate::exchange::{ExchangeError, KeyCheck, KeyPair, Signer};
 use crate::model::{
-    ApiKeyView, BalanceView, Environment, KeyType, NewApiKey, Permissions, Warning,
+    ApiKeyView, BalanceView, Environment, KeyLabel, KeyType, NewApiKey, Permissions, Warning,
 };
-use crate::store::{ApiKeyRow, DueForValidation, NewApiKeyRow, Validation, is_unique_violation};
+use crate::store::{ApiKeyRow, DueForValidation, SealedKey, Validation, is_unique_violation};
 
 const MAX_KEY_CHARS: usize = 512;
 /// An RSA-4096 private key in PEM is about 3,300 characters.
@@ -91,6 +91,7 @@ fn api_key_view(row: ApiKeyRow) -> ApiKeyView {
         environment,
         permissions,
         trading_expires_at: row.trading_expires_at,
+        bot_config_count: row.bot_config_count,
     }
 }
 
@@ -142,40 +143,16 @@ impl Keywarden {
         caller: &Caller,
         input: NewApiKey,
     ) -> Result<ApiKeyView, ServiceError> {
-        let api_key = credential("api_key", &input.api_key, MAX_KEY_CHARS)?;
-        let secret_key = credential("secret_key", &input.secret_key, MAX_SECRET_CHARS)?;
         let label = label(input.label.as_deref())?;
-        let signer =
-            Signer::from_secret(secret_key).map_err(|e| ServiceError::Invalid(e.to_string()))?;
-        let parts = &self.inner;
-        if parts
-            .store
-            .find_api_key_of_user(caller.user_id)
-            .await?
-            .is_some()
-        {
+        let store = &self.inner.store;
+        if store.find_api_key_of_user(caller.user_id).await?.is_some() {
             return Err(ServiceError::ApiKeyExists);
         }
-        let pair = KeyPair {
-            api_key,
-            signer: &signer,
-        };
-        let environment = input.environment;
-        let check = self.check_with_exchange(environment, &pair).await?;
-        if check.permissions.withdrawals && !parts.allow_withdrawal_keys {
-            return Err(ServiceError::WithdrawalsEnabled);
-        }
-        let row = NewApiKeyRow {
-            user_id: caller.user_id,
-            encrypted_api_key: &parts.vault.encrypt(api_key),
-            encrypted_secret_key: &parts.vault.encrypt(secret_key),
-            api_key_masked: &mask_api_key(api_key),
-            label,
-            key_type: key_type_name(signer.key_type()),
-            environment: environment.as_str(),
-            validation: validation(true, &check),
-        };
-        match parts.store.insert_api_key(row, self.now()).await {
+        let sealed = self.seal_verified_key(&input).await?;
+        match store
+            .insert_api_key(caller.user_id, label, &sealed, self.now())
+            .await
+        {
             Ok(row) => {
                 tracing::info!(user_id = caller.user_id, key_id = row.id, "api key stored");
                 Ok(api_key_view(row))
@@ -184,6 +161,69 @@ impl Keywarden {
             Err(e) if is_unique_violation(&e) => Err(ServiceError::ApiKeyExists),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Swaps in a new pair (after Binance accepts it), keeping the key's id and its bot
+    /// configs; on any failure the old pair stays. A missing label keeps the current one.
+    pub async fn replace_api_key(
+        &self,
+        caller: &Caller,
+        input: NewApiKey,
+    ) -> Result<ApiKeyView, ServiceError> {
+        let label = label(input.label.as_deref())?;
+        self.stored_key(caller).await?;
+        let sealed = self.seal_verified_key(&input).await?;
+        let row = self
+            .inner
+            .store
+            .replace_api_key(caller.user_id, label, &sealed, self.now())
+            .await?
+            .ok_or(ServiceError::ApiKeyNotFound)?;
+        tracing::info!(
+            user_id = caller.user_id,
+            key_id = row.id,
+            "api key replaced"
+        );
+        Ok(api_key_view(row))
+    }
+
+    pub async fn rename_api_key(
+        &self,
+        caller: &Caller,
+        input: KeyLabel,
+    ) -> Result<ApiKeyView, ServiceError> {
+        let label = label(input.label.as_deref())?;
+        self.inner
+            .store
+            .rename_api_key(caller.user_id, label, self.now())
+            .await?
+            .map(api_key_view)
+            .ok_or(ServiceError::ApiKeyNotFound)
+    }
+
+    /// Checks a submitted pair with Binance and encrypts it; nothing is written here.
+    async fn seal_verified_key(&self, input: &NewApiKey) -> Result<SealedKey, ServiceError> {
+        let api_key = credential("api_key", &input.api_key, MAX_KEY_CHARS)?;
+        let secret_key = credential("secret_key", &input.secret_key, MAX_SECRET_CHARS)?;
+        let signer =
+            Signer::from_secret(secret_key).map_err(|e| ServiceError::Invalid(e.to_string()))?;
+        let pair = KeyPair {
+            api_key,
+            signer: &signer,
+        };
+        let check = self.check_with_exchange(input.environment, &pair).await?;
+        if check.permissions.withdrawals && !self.inner.allow_withdrawal_keys {
+            return Err(ServiceError::WithdrawalsEnabled);
+        }
+        let vault = &self.inner.vault;
+        Ok(SealedKey {
+            encrypted_api_key: vault.encrypt(api_key),
+            encrypted_secret_key: vault.encrypt(secret_key),
+            api_key_masked: mask_api_key(api_key),
+            key_type: key_type_name(signer.key_type()),
+            environment: input.environment.as_str(),
+            validation: validation(true, &check),
+        })
     }
 
     /// Asks Binance about the key; after a -2015, one read-only probe of the other environment

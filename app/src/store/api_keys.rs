@@ -19,16 +19,17 @@ pub struct ApiKeyRow {
     /// `Permissions` as JSON.
     pub permissions: String,
     pub trading_expires_at: Option<DateTime<Utc>>,
+    /// How many bot configs use the key.
+    pub bot_config_count: i64,
 }
 
-pub struct NewApiKeyRow<'a> {
-    pub user_id: i64,
-    pub encrypted_api_key: &'a str,
-    pub encrypted_secret_key: &'a str,
-    pub api_key_masked: &'a str,
-    pub label: Option<&'a str>,
-    pub key_type: &'a str,
-    pub environment: &'a str,
+/// A key pair Binance accepted, encrypted and ready to be written.
+pub struct SealedKey {
+    pub encrypted_api_key: String,
+    pub encrypted_secret_key: String,
+    pub api_key_masked: String,
+    pub key_type: &'static str,
+    pub environment: &'static str,
     pub validation: Validation,
 }
 
@@ -52,13 +53,17 @@ const DUE: &str = "(last_validated_at IS NULL OR last_validated_at < $1 \
 
 const COLUMNS: &str = "id, user_id, encrypted_api_key, encrypted_secret_key, api_key_masked, \
                        label, is_valid, created_at, updated_at, last_validated_at, key_type, \
-                       environment, permissions, trading_expires_at";
+                       environment, permissions, trading_expires_at, \
+                       (SELECT COUNT(*) FROM bot_configs b WHERE b.api_key_id = api_keys.id) \
+                       AS bot_config_count";
 
 impl Store {
     /// Fails with a unique violation when the user already has a key.
     pub async fn insert_api_key(
         &self,
-        row: NewApiKeyRow<'_>,
+        user_id: i64,
+        label: Option<&str>,
+        key: &SealedKey,
         now: DateTime<Utc>,
     ) -> Result<ApiKeyRow, sqlx::Error> {
         let sql = format!(
@@ -68,18 +73,67 @@ impl Store {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $7, $8, $9, $10, $11) RETURNING {COLUMNS}"
         );
         on_pool!(self, pool => sqlx::query_as(&sql)
-            .bind(row.user_id)
-            .bind(row.encrypted_api_key)
-            .bind(row.encrypted_secret_key)
-            .bind(row.api_key_masked)
-            .bind(row.label)
-            .bind(row.validation.is_valid)
+            .bind(user_id)
+            .bind(&key.encrypted_api_key)
+            .bind(&key.encrypted_secret_key)
+            .bind(&key.api_key_masked)
+            .bind(label)
+            .bind(key.validation.is_valid)
             .bind(now)
-            .bind(row.key_type)
-            .bind(row.environment)
-            .bind(&row.validation.permissions)
-            .bind(row.validation.trading_expires_at)
+            .bind(key.key_type)
+            .bind(key.environment)
+            .bind(&key.validation.permissions)
+            .bind(key.validation.trading_expires_at)
             .fetch_one(pool)
+            .await)
+    }
+
+    /// Swaps the user's pair for another in one statement: same row id, so every bot config
+    /// stays attached. A `None` label keeps the current one. `None` if the user has no key.
+    pub async fn replace_api_key(
+        &self,
+        user_id: i64,
+        label: Option<&str>,
+        key: &SealedKey,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ApiKeyRow>, sqlx::Error> {
+        let sql = format!(
+            "UPDATE api_keys SET encrypted_api_key = $2, encrypted_secret_key = $3, \
+             api_key_masked = $4, label = COALESCE($5, label), is_valid = $6, updated_at = $7, \
+             last_validated_at = $7, key_type = $8, environment = $9, permissions = $10, \
+             trading_expires_at = $11 WHERE user_id = $1 RETURNING {COLUMNS}"
+        );
+        on_pool!(self, pool => sqlx::query_as(&sql)
+            .bind(user_id)
+            .bind(&key.encrypted_api_key)
+            .bind(&key.encrypted_secret_key)
+            .bind(&key.api_key_masked)
+            .bind(label)
+            .bind(key.validation.is_valid)
+            .bind(now)
+            .bind(key.key_type)
+            .bind(key.environment)
+            .bind(&key.validation.permissions)
+            .bind(key.validation.trading_expires_at)
+            .fetch_optional(pool)
+            .await)
+    }
+
+    /// `None` if the user has no key.
+    pub async fn rename_api_key(
+        &self,
+        user_id: i64,
+        label: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ApiKeyRow>, sqlx::Error> {
+        let sql = format!(
+            "UPDATE api_keys SET label = $2, updated_at = $3 WHERE user_id = $1 RETURNING {COLUMNS}"
+        );
+        on_pool!(self, pool => sqlx::query_as(&sql)
+            .bind(user_id)
+            .bind(label)
+            .bind(now)
+            .fetch_optional(pool)
             .await)
     }
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
-pub use api_keys::{ApiKeyRow, DueForValidation, NewApiKeyRow, Validation};
+pub use api_keys::{ApiKeyRow, DueForValidation, SealedKey, Validation};
 pub use bot_configs::BotConfigRow;
 pub use users::UserRow;
 

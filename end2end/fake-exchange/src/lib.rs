@@ -152,9 +152,22 @@ struct Inner {
     /// Faults for the next requests, one each, before `fault` applies again.
     next_faults: Mutex<std::collections::VecDeque<Fault>>,
     calls: AtomicUsize,
+    /// Request weight used in the current minute: (Unix minute, weight), as Binance counts it.
+    weight: Mutex<(i64, u32)>,
 }
 
 impl Inner {
+    /// Adds one account request's weight (20) to this minute's count and returns the count.
+    fn add_weight(&self) -> u32 {
+        let minute = now_ms() / 60_000;
+        let mut weight = self.weight.lock().unwrap();
+        if weight.0 != minute {
+            *weight = (minute, 0);
+        }
+        weight.1 += 20;
+        weight.1
+    }
+
     fn current_fault(&self) -> Option<Fault> {
         let queued = self.next_faults.lock().unwrap().pop_front();
         queued.or_else(|| self.fault.lock().unwrap().clone())
@@ -285,8 +298,8 @@ async fn account(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let call = inner.calls.fetch_add(1, Ordering::SeqCst) + 1;
-    let mut used_weight = (call as u32).saturating_mul(20);
+    inner.calls.fetch_add(1, Ordering::SeqCst);
+    let mut used_weight = inner.add_weight();
     match inner.current_fault() {
         Some(Fault::Delay(delay)) => tokio::time::sleep(delay).await,
         Some(Fault::ServerError) => {

@@ -1,4 +1,4 @@
-use app::model::{ApiKeyView, BalanceView, ErrorBody, NewApiKey};
+use app::model::{ApiKeyView, BalanceView, ErrorBody, KeyLabel, NewApiKey};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -66,4 +66,31 @@ pub async fn validate(
     Authenticated(caller): Authenticated,
 ) -> Result<Json<ApiKeyView>, ApiError> {
     Ok(Json(state.keywarden.validate_api_key(&caller).await?))
+}
+
+#[utoipa::path(put, path = "/api/v1/api-keys/me", tag = "api-keys", security(("bearer" = [])),
+    request_body = NewApiKey,
+    responses(
+        (status = 200, description = "the new pair, checked with Binance; same id, same bot configs", body = ApiKeyView),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 502, body = ErrorBody), (status = 503, body = ErrorBody), (status = 504, body = ErrorBody)))]
+pub async fn replace(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    JsonBody(body): JsonBody<NewApiKey>,
+) -> Result<Json<ApiKeyView>, ApiError> {
+    Ok(Json(state.keywarden.replace_api_key(&caller, body).await?))
+}
+
+#[utoipa::path(patch, path = "/api/v1/api-keys/me", tag = "api-keys", security(("bearer" = [])),
+    request_body = KeyLabel,
+    responses((status = 200, body = ApiKeyView), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn rename(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    JsonBody(body): JsonBody<KeyLabel>,
+) -> Result<Json<ApiKeyView>, ApiError> {
+    Ok(Json(state.keywarden.rename_api_key(&caller, body).await?))
 }

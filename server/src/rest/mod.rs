@@ -30,7 +30,13 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/users/me", get(auth::me))
         .route("/api/v1/api-keys", post(keys::create))
         .route("/api/v1/api-keys/", post(keys::create))
-        .route("/api/v1/api-keys/me", get(keys::get).delete(keys::delete))
+        .route(
+            "/api/v1/api-keys/me",
+            get(keys::get)
+                .put(keys::replace)
+                .patch(keys::rename)
+                .delete(keys::delete),
+        )
         .route("/api/v1/api-keys/me/validate", post(keys::validate))
         .route("/api/v1/api-keys/balance", get(keys::balance))
         .route(

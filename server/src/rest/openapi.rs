@@ -14,6 +14,8 @@ use crate::AppState;
         super::auth::me,
         super::keys::create,
         super::keys::get,
+        super::keys::replace,
+        super::keys::rename,
         super::keys::delete,
         super::keys::validate,
         super::keys::balance,
