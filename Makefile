@@ -4,6 +4,10 @@ SHELL := bash
 # npm's wasm-opt (binaryen) must come before Debian's, which breaks hydration.
 export PATH := $(CURDIR)/.tools/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 export TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
+# CI builds once from scratch: incremental caches would only cost disk.
+ifeq ($(CI),true)
+export CARGO_INCREMENTAL := 0
+endif
 
 .PHONY: run test setup setup-test build-release unit-and-integration e2e lint postgres
 

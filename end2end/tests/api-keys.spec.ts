@@ -41,7 +41,7 @@ test('register, sign in, add a key, see it masked, delete it through the dialog'
   await addKey(page, API_KEY, SECRET_KEY, 'main account');
   await expect(page.getByRole('status')).toContainText('verified with Binance');
   await expect(page.getByTestId('masked-key')).toHaveText('vmPU********Eh8A');
-  await expect(page.getByTestId('stored-key')).toContainText('main account');
+  await expect(page.getByLabel('Label', { exact: true })).toHaveValue('main account');
   await expect(page.getByTestId('stored-key')).toContainText('valid');
   const html = await page.content();
   expect(html).not.toContain(SECRET_KEY);
