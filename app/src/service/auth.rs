@@ -182,8 +182,12 @@ impl Keywarden {
         self.inner.tokens.issue(user.id, self.now())
     }
 
-    /// The caller a bearer token names: 401 for a bad token or unknown user, 403 if inactive.
-    pub async fn authenticate(&self, token: &str) -> Result<Caller, ServiceError> {
+    /// The caller a request's access token names: 401 for a missing or bad token or an unknown
+    /// user, 403 if inactive.
+    pub async fn authenticate(&self, token: Option<&str>) -> Result<Caller, ServiceError> {
+        let token = token.ok_or(ServiceError::NotAuthenticated(
+            "not signed in: send Authorization: Bearer <token>",
+        ))?;
         let user_id = self.inner.tokens.verify(token, self.now())?;
         let user = self.inner.store.find_user_by_id(user_id).await?.ok_or(
             ServiceError::NotAuthenticated("the account no longer exists"),
