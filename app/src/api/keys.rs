@@ -19,12 +19,7 @@ pub async fn create_api_key(
 ) -> Result<ApiKeyView, ErrorBody> {
     use super::adapter::*;
     let (keywarden, caller) = caller().await?;
-    let input = crate::model::NewApiKey {
-        api_key,
-        secret_key,
-        label,
-        environment: environment.unwrap_or_default(),
-    };
+    let input = key_pair(api_key, secret_key, label, environment);
     let key = keywarden
         .create_api_key(&caller, input)
         .await
@@ -63,12 +58,7 @@ pub async fn replace_api_key(
 ) -> Result<ApiKeyView, ErrorBody> {
     use super::adapter::*;
     let (keywarden, caller) = caller().await?;
-    let input = crate::model::NewApiKey {
-        api_key,
-        secret_key,
-        label,
-        environment: environment.unwrap_or_default(),
-    };
+    let input = key_pair(api_key, secret_key, label, environment);
     keywarden
         .replace_api_key(&caller, input)
         .await

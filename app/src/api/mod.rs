@@ -15,7 +15,7 @@ mod adapter {
     use leptos::prelude::use_context;
     use leptos_axum::ResponseOptions;
 
-    use crate::model::ErrorBody;
+    use crate::model::{Environment, ErrorBody, NewApiKey};
     use crate::service::{Caller, Keywarden, ServiceError};
 
     pub fn keywarden() -> Result<Keywarden, ErrorBody> {
@@ -54,6 +54,21 @@ mod adapter {
             }
         }
         err.body()
+    }
+
+    /// The form's fields as the service takes them.
+    pub fn key_pair(
+        api_key: String,
+        secret_key: String,
+        label: Option<String>,
+        environment: Option<Environment>,
+    ) -> NewApiKey {
+        NewApiKey {
+            api_key,
+            secret_key,
+            label,
+            environment: environment.unwrap_or_default(),
+        }
     }
 
     pub fn set_status(status: StatusCode) {

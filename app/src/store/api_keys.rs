@@ -51,6 +51,24 @@ pub struct DueForValidation {
 const DUE: &str = "(last_validated_at IS NULL OR last_validated_at < $1 \
                    OR (trading_expires_at < $2 AND last_validated_at < $3))";
 
+/// Binds `$1`..`$11` as the insert and the replace both number them.
+macro_rules! bind_sealed_key {
+    ($query:expr, $user_id:expr, $label:expr, $key:expr, $now:expr) => {
+        $query
+            .bind($user_id)
+            .bind(&$key.encrypted_api_key)
+            .bind(&$key.encrypted_secret_key)
+            .bind(&$key.api_key_masked)
+            .bind($label)
+            .bind($key.validation.is_valid)
+            .bind($now)
+            .bind($key.key_type)
+            .bind($key.environment)
+            .bind(&$key.validation.permissions)
+            .bind($key.validation.trading_expires_at)
+    };
+}
+
 const COLUMNS: &str = "id, user_id, encrypted_api_key, encrypted_secret_key, api_key_masked, \
                        label, is_valid, created_at, updated_at, last_validated_at, key_type, \
                        environment, permissions, trading_expires_at, \
@@ -72,18 +90,7 @@ impl Store {
              key_type, environment, permissions, trading_expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $7, $8, $9, $10, $11) RETURNING {COLUMNS}"
         );
-        on_pool!(self, pool => sqlx::query_as(&sql)
-            .bind(user_id)
-            .bind(&key.encrypted_api_key)
-            .bind(&key.encrypted_secret_key)
-            .bind(&key.api_key_masked)
-            .bind(label)
-            .bind(key.validation.is_valid)
-            .bind(now)
-            .bind(key.key_type)
-            .bind(key.environment)
-            .bind(&key.validation.permissions)
-            .bind(key.validation.trading_expires_at)
+        on_pool!(self, pool => bind_sealed_key!(sqlx::query_as(&sql), user_id, label, key, now)
             .fetch_one(pool)
             .await)
     }
@@ -103,18 +110,7 @@ impl Store {
              last_validated_at = $7, key_type = $8, environment = $9, permissions = $10, \
              trading_expires_at = $11 WHERE user_id = $1 RETURNING {COLUMNS}"
         );
-        on_pool!(self, pool => sqlx::query_as(&sql)
-            .bind(user_id)
-            .bind(&key.encrypted_api_key)
-            .bind(&key.encrypted_secret_key)
-            .bind(&key.api_key_masked)
-            .bind(label)
-            .bind(key.validation.is_valid)
-            .bind(now)
-            .bind(key.key_type)
-            .bind(key.environment)
-            .bind(&key.validation.permissions)
-            .bind(key.validation.trading_expires_at)
+        on_pool!(self, pool => bind_sealed_key!(sqlx::query_as(&sql), user_id, label, key, now)
             .fetch_optional(pool)
             .await)
     }
