@@ -57,7 +57,8 @@ pub enum ConfigError {
         reason: &'static str,
     },
     #[error(
-        "KEYWARDEN_ENV=production needs {0}; set it (or {0}_FILE), e.g. from `keywarden gen-key`"
+        "KEYWARDEN_ENV=production needs {0} (each can also be read from a file named by \
+         <NAME>_FILE); `keywarden gen-key` prints a Fernet key"
     )]
     MissingInProduction(String),
     #[error("cannot read or write {path}: {source}")]
