@@ -121,6 +121,46 @@ pub struct BotConfigView {
     pub created_at: DateTime<Utc>,
 }
 
+/// One entry of the audit trail.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct AuditEventView {
+    pub id: i64,
+    /// What happened: `user.register`, `user.login`, `key.create`, `key.validate`, `key.use`
+    /// (a balance read), `key.replace`, `key.rename`, `key.delete`, `key.rotate` (re-encrypted
+    /// by the operator), `bot_config.create`, `bot_config.delete`.
+    #[cfg_attr(feature = "ssr", schema(example = "key.create"))]
+    pub action: String,
+    /// The key the event concerns, if any.
+    pub api_key_id: Option<i64>,
+    /// `success` or `failure`.
+    pub outcome: String,
+    /// For failures, the error code the request was answered with.
+    pub error_code: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A page of the caller's audit trail, newest first.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct AuditPage {
+    pub events: Vec<AuditEventView>,
+    /// Pass as `before` for the next (older) page; absent on the last page.
+    pub next_before: Option<i64>,
+}
+
+/// Which page of the audit trail to read.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
+pub struct AuditQuery {
+    /// Events per page, 1 to 200 (default 50).
+    pub limit: Option<u32>,
+    /// Only events older than this event id (the previous page's `next_before`).
+    pub before: Option<i64>,
+}
+
 /// One asset of the account; amounts are decimal strings exactly as Binance sent them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]

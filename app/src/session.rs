@@ -1,8 +1,14 @@
 //! How a request names its caller: `Authorization: Bearer <jwt>` or the browser's session
 //! cookie holding the same token. Shared by the REST routes and the server functions.
 
+use std::net::SocketAddr;
+
+use axum::extract::ConnectInfo;
 use axum::http::HeaderMap;
-use axum::http::header::{AUTHORIZATION, COOKIE};
+use axum::http::header::{AUTHORIZATION, COOKIE, USER_AGENT};
+use axum::http::request::Parts;
+
+use crate::service::ClientInfo;
 
 pub const SESSION_COOKIE: &str = "keywarden_session";
 
@@ -25,6 +31,16 @@ pub fn access_token(headers: &HeaderMap) -> Option<&str> {
         .find(|(name, _)| *name == SESSION_COOKIE)
         .map(|(_, value)| value)
         .filter(|t| !t.is_empty())
+}
+
+/// The request's client for the audit trail: the socket's peer address and the user agent.
+pub fn client_info(parts: &Parts) -> ClientInfo {
+    let ip = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip().to_string());
+    let user_agent = parts.headers.get(USER_AGENT).and_then(|v| v.to_str().ok());
+    ClientInfo::new(ip, user_agent)
 }
 
 /// `Set-Cookie` value for a browser session: HttpOnly, SameSite=Strict, whole site.

@@ -19,7 +19,8 @@ pub struct Config {
     pub public_url: String,
     pub database_url: String,
     pub data_dir: PathBuf,
-    pub fernet_key: String,
+    /// The Fernet keyring: the first key encrypts, every key decrypts.
+    pub fernet_keys: Vec<String>,
     pub jwt_secret: String,
     pub token_ttl: Duration,
     pub binance_base_url: String,
@@ -41,7 +42,7 @@ impl std::fmt::Debug for Config {
             .field("environment", &self.environment)
             .field("addr", &self.addr)
             .field("database_url", &redact_url_password(&self.database_url))
-            .field("fernet_key", &"[redacted]")
+            .field("fernet_keys", &"[redacted]")
             .field("jwt_secret", &"[redacted]")
             .field("binance_base_url", &self.binance_base_url)
             .finish_non_exhaustive()
@@ -58,9 +59,12 @@ pub enum ConfigError {
     },
     #[error(
         "KEYWARDEN_ENV=production needs {0} (each can also be read from a file named by \
-         <NAME>_FILE); `keywarden gen-key` prints a Fernet key"
+         <NAME>_FILE; FERNET_KEY is accepted for FERNET_KEYS); `keywarden gen-key` prints a \
+         Fernet key"
     )]
     MissingInProduction(String),
+    #[error("FERNET_KEYS: {0}; `keywarden gen-key` prints a valid key")]
+    Keyring(String),
     #[error("cannot read or write {path}: {source}")]
     Io {
         path: PathBuf,
@@ -109,10 +113,19 @@ impl Config {
                 reason: "expected sqlite:<path> or postgres://...",
             });
         }
-        let fernet_key = secret(&var, "FERNET_KEY")?;
+        let fernet_keys = match (secret(&var, "FERNET_KEYS")?, secret(&var, "FERNET_KEY")?) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::Invalid {
+                    name: "FERNET_KEYS",
+                    value: "[redacted]".into(),
+                    reason: "set FERNET_KEYS or the older FERNET_KEY, not both",
+                });
+            }
+            (keys, key) => keys.or(key),
+        };
         let jwt_secret = secret(&var, "JWT_SECRET")?;
         if environment == Environment::Production {
-            let missing: Vec<&str> = [("FERNET_KEY", &fernet_key), ("JWT_SECRET", &jwt_secret)]
+            let missing: Vec<&str> = [("FERNET_KEYS", &fernet_keys), ("JWT_SECRET", &jwt_secret)]
                 .into_iter()
                 .filter(|(_, value)| value.is_none())
                 .map(|(name, _)| name)
@@ -121,21 +134,22 @@ impl Config {
                 return Err(ConfigError::MissingInProduction(missing.join(" and ")));
             }
         }
-        let fernet_key = match fernet_key {
-            Some(key) => key,
+        let fernet_keys = match fernet_keys {
+            Some(keys) => keys,
             None => dev_secret(
                 &data_dir,
-                "FERNET_KEY",
+                "FERNET_KEYS",
                 FERNET_KEY_FILE,
                 app::vault::Vault::generate_key,
             )?,
         };
-        if app::vault::Vault::new(&fernet_key).is_err() {
-            return Err(ConfigError::Invalid {
-                name: "FERNET_KEY",
-                value: "[redacted]".into(),
-                reason: "expected 32 bytes of URL-safe base64, as `keywarden gen-key` prints",
-            });
+        let fernet_keys: Vec<String> = fernet_keys
+            .split(',')
+            .map(|key| key.trim().to_owned())
+            .filter(|key| !key.is_empty())
+            .collect();
+        if let Err(err) = app::vault::Vault::new(fernet_keys.iter().map(String::as_str)) {
+            return Err(ConfigError::Keyring(err.to_string()));
         }
         let jwt_secret = match jwt_secret {
             Some(secret) => secret,
@@ -155,7 +169,7 @@ impl Config {
             public_url,
             database_url,
             data_dir,
-            fernet_key,
+            fernet_keys,
             jwt_secret,
             token_ttl: Duration::from_secs(60 * number(&var, "JWT_EXPIRES_MINUTES", 15)?),
             binance_base_url: var("BINANCE_BASE_URL")
@@ -338,7 +352,7 @@ mod tests {
     fn production_names_every_missing_secret() {
         let err = config(&[("KEYWARDEN_ENV", "production")]).unwrap_err();
         let message = err.to_string();
-        assert!(message.contains("FERNET_KEY and JWT_SECRET"), "{message}");
+        assert!(message.contains("FERNET_KEYS and JWT_SECRET"), "{message}");
     }
 
     #[test]
@@ -348,7 +362,8 @@ mod tests {
         let vars = [("KEYWARDEN_DATA_DIR", data.to_str().unwrap())];
         let first = config(&vars).unwrap();
         let second = config(&vars).unwrap();
-        assert_eq!(first.fernet_key, second.fernet_key);
+        assert_eq!(first.fernet_keys, second.fernet_keys);
+        assert_eq!(first.fernet_keys.len(), 1);
         assert_eq!(first.jwt_secret, second.jwt_secret);
         assert!(first.database_url.ends_with("data/keywarden.db"));
         use std::os::unix::fs::PermissionsExt;
@@ -394,7 +409,33 @@ mod tests {
         let short_jwt = config(&[("FERNET_KEY", key.as_str()), ("JWT_SECRET", "short")]);
         assert!(short_jwt.unwrap_err().to_string().contains("JWT_SECRET"));
         let bad_key = config(&[("FERNET_KEY", "short"), ("JWT_SECRET", secret.as_str())]);
-        assert!(bad_key.unwrap_err().to_string().contains("FERNET_KEY"));
+        assert!(bad_key.unwrap_err().to_string().contains("FERNET_KEYS"));
+    }
+
+    #[test]
+    fn a_keyring_comes_from_fernet_keys_or_the_single_fernet_key() {
+        let (a, b) = (
+            app::vault::Vault::generate_key(),
+            app::vault::Vault::generate_key(),
+        );
+        let secret = "x".repeat(40);
+        let ring = format!("{b}, {a}");
+        let keys = |vars: &[(&str, &str)]| {
+            let mut vars = vars.to_vec();
+            vars.push(("JWT_SECRET", secret.as_str()));
+            config(&vars).map(|c| c.fernet_keys)
+        };
+        assert_eq!(
+            keys(&[("FERNET_KEYS", &ring)]).unwrap(),
+            [b.clone(), a.clone()]
+        );
+        assert_eq!(keys(&[("FERNET_KEY", &a)]).unwrap(), [a.clone()]);
+        let both = keys(&[("FERNET_KEYS", &ring), ("FERNET_KEY", &a)]).unwrap_err();
+        assert!(both.to_string().contains("not both"), "{both}");
+        let bad = keys(&[("FERNET_KEYS", &format!("{a},nope"))]).unwrap_err();
+        assert!(bad.to_string().contains("key number 2"), "{bad}");
+        let repeated = keys(&[("FERNET_KEYS", &format!("{a},{a}"))]).unwrap_err();
+        assert!(repeated.to_string().contains("repeats"), "{repeated}");
     }
 
     #[test]

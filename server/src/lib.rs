@@ -55,7 +55,8 @@ pub async fn open_store(config: &Config) -> Result<Store, StartError> {
 
 pub async fn build_keywarden(config: &Config) -> Result<Keywarden, StartError> {
     let store = open_store(config).await?;
-    let vault = Vault::new(&config.fernet_key).map_err(|e| StartError::Other(e.to_string()))?;
+    let vault = Vault::new(config.fernet_keys.iter().map(String::as_str))
+        .map_err(|e| StartError::Other(e.to_string()))?;
     let exchange = Exchange::new(ExchangeSettings {
         timeout: config.binance_timeout,
         connect_timeout: config.binance_connect_timeout,
@@ -113,7 +114,10 @@ pub fn router(keywarden: Keywarden, config: &Config) -> Router {
 
 /// Re-checks every key with Binance on an interval, in the background. Each instance ticks
 /// at a jittered pace; the database hands each due key to one of them.
-pub fn spawn_revalidation(keywarden: Keywarden, every: std::time::Duration) {
+pub fn spawn_revalidation(
+    keywarden: Keywarden,
+    every: std::time::Duration,
+) -> tokio::task::JoinHandle<()> {
     const BATCH: i64 = 100;
     const CONCURRENCY: usize = 4;
     let chrono_every = chrono::Duration::from_std(every).unwrap_or(chrono::Duration::hours(6));
@@ -133,7 +137,7 @@ pub fn spawn_revalidation(keywarden: Keywarden, every: std::time::Duration) {
                 Err(err) => tracing::warn!("background key checks: {err}"),
             }
         }
-    });
+    })
 }
 
 fn jitter(max: std::time::Duration) -> std::time::Duration {
@@ -147,7 +151,8 @@ fn jitter(max: std::time::Duration) -> std::time::Duration {
 
 /// Serves until the process receives Ctrl-C or SIGTERM.
 pub async fn serve(listener: TcpListener, router: Router) -> std::io::Result<()> {
-    axum::serve(listener, router)
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(shutdown_signal())
         .await
 }

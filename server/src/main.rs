@@ -14,8 +14,8 @@ async fn main() {
         Ok(command) => command,
         Err(message) => exit_with(&format!("{message}\n\n{}", cli::USAGE)),
     };
-    if let Command::Help = command {
-        println!("{}", cli::USAGE);
+    if let Command::Help(text) = command {
+        println!("{text}");
         return;
     }
     if let Command::GenKey = command {
@@ -25,6 +25,9 @@ async fn main() {
     let config = Config::from_env().unwrap_or_else(|e| exit_with(&format!("configuration: {e}")));
     let outcome = match command {
         Command::Migrate => cli::migrate(&config).await,
+        Command::RotateKeys { batch_size, pause } => {
+            cli::rotate_keys(&config, batch_size, pause).await
+        }
         Command::CreateUser { email } => cli::create_user(&config, &email).await,
         Command::DeactivateUser { email } => cli::deactivate_user(&config, &email).await,
         _ => serve(config).await,
@@ -46,7 +49,7 @@ async fn serve(config: Config) -> Result<(), String> {
         config.addr,
         keywarden.store().backend()
     );
-    server::spawn_revalidation(keywarden.clone(), config.revalidate_every);
+    let _revalidation = server::spawn_revalidation(keywarden.clone(), config.revalidate_every);
     let router = server::router(keywarden, &config);
     server::serve(listener, router)
         .await

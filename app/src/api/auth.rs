@@ -7,7 +7,7 @@ use crate::model::{ErrorBody, UserView};
 pub async fn register(email: String, password: String) -> Result<UserView, ErrorBody> {
     use super::adapter::*;
     let user = keywarden()?
-        .register(&email, password)
+        .register(&email, password, &client())
         .await
         .map_err(fail)?;
     set_status(axum::http::StatusCode::CREATED);
@@ -19,7 +19,10 @@ pub async fn register(email: String, password: String) -> Result<UserView, Error
 pub async fn login(email: String, password: String) -> Result<(), ErrorBody> {
     use super::adapter::*;
     let keywarden = keywarden()?;
-    let token = keywarden.login(&email, password).await.map_err(fail)?;
+    let token = keywarden
+        .login(&email, password, &client())
+        .await
+        .map_err(fail)?;
     set_cookie(crate::session::session_cookie(
         &token.access_token,
         token.expires_in,

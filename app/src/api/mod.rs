@@ -2,9 +2,11 @@
 //! service call, at a stable path under /api/v1/ui/ that REST clients may call with a bearer
 //! token too.
 
+mod audit;
 mod auth;
 mod keys;
 
+pub use audit::*;
 pub use auth::*;
 pub use keys::*;
 
@@ -27,7 +29,8 @@ mod adapter {
         let keywarden = keywarden()?;
         let parts = use_context::<Parts>().ok_or_else(|| fail(ServiceError::Internal))?;
         let token = crate::session::access_token(&parts.headers);
-        let caller = keywarden.authenticate(token).await.map_err(fail)?;
+        let client = crate::session::client_info(&parts);
+        let caller = keywarden.authenticate(token, client).await.map_err(fail)?;
         Ok((keywarden, caller))
     }
 
@@ -69,6 +72,13 @@ mod adapter {
             label,
             environment: environment.unwrap_or_default(),
         }
+    }
+
+    /// The request's client, for the audit trail of calls made before sign-in.
+    pub fn client() -> crate::service::ClientInfo {
+        use_context::<Parts>()
+            .map(|parts| crate::session::client_info(&parts))
+            .unwrap_or_default()
     }
 
     pub fn set_status(status: StatusCode) {

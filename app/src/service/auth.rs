@@ -7,6 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
+use super::audit::{Action, ClientInfo};
 use super::{Caller, Keywarden, ServiceError};
 use crate::model::{TokenView, UserView};
 use crate::store::{UserRow, is_unique_violation};
@@ -146,16 +147,17 @@ fn user_view(row: UserRow) -> UserView {
 }
 
 impl Keywarden {
-    pub async fn register(&self, email: &str, password: String) -> Result<UserView, ServiceError> {
+    pub async fn register(
+        &self,
+        email: &str,
+        password: String,
+        client: &ClientInfo,
+    ) -> Result<UserView, ServiceError> {
         let email = validate_email(email)?;
         validate_password(&password)?;
         let hashed = hash_password(password).await?;
-        match self
-            .inner
-            .store
-            .insert_user(&email, &hashed, self.now())
-            .await
-        {
+        let event = self.event(client, Action::Register);
+        match self.inner.store.insert_user(&email, &hashed, &event).await {
             Ok(row) => {
                 tracing::info!(user_id = row.id, "user registered");
                 Ok(user_view(row))
@@ -165,26 +167,45 @@ impl Keywarden {
         }
     }
 
-    /// Checks the credentials and issues an access token.
-    pub async fn login(&self, email: &str, password: String) -> Result<TokenView, ServiceError> {
+    /// Checks the credentials and issues an access token. Every attempt is recorded, a failed
+    /// one against the account it named (or none, for an unknown email).
+    pub async fn login(
+        &self,
+        email: &str,
+        password: String,
+        client: &ClientInfo,
+    ) -> Result<TokenView, ServiceError> {
         let email = email.trim().to_lowercase();
         let user = self.inner.store.find_user_by_email(&email).await?;
         let hash = user.as_ref().map(|u| u.hashed_password.clone());
         let matches = verify_password(password, hash).await;
-        let user = match user {
-            Some(user) if matches => user,
-            _ => return Err(ServiceError::InvalidCredentials),
+        let outcome = match &user {
+            Some(user) if matches && user.is_active => Ok(()),
+            Some(_) if matches => Err(ServiceError::InactiveUser),
+            _ => Err(ServiceError::InvalidCredentials),
         };
-        if !user.is_active {
-            return Err(ServiceError::InactiveUser);
-        }
-        tracing::info!(user_id = user.id, "login");
-        self.inner.tokens.issue(user.id, self.now())
+        let user_id = user.map(|u| u.id);
+        self.record(
+            client,
+            user_id,
+            None,
+            Action::Login,
+            outcome.as_ref().copied(),
+        )
+        .await;
+        outcome?;
+        let user_id = user_id.ok_or(ServiceError::InvalidCredentials)?;
+        tracing::info!(user_id, "login");
+        self.inner.tokens.issue(user_id, self.now())
     }
 
     /// The caller a request's access token names: 401 for a missing or bad token or an unknown
     /// user, 403 if inactive.
-    pub async fn authenticate(&self, token: Option<&str>) -> Result<Caller, ServiceError> {
+    pub async fn authenticate(
+        &self,
+        token: Option<&str>,
+        client: ClientInfo,
+    ) -> Result<Caller, ServiceError> {
         let token = token.ok_or(ServiceError::NotAuthenticated(
             "not signed in: send Authorization: Bearer <token>",
         ))?;
@@ -195,7 +216,10 @@ impl Keywarden {
         if !user.is_active {
             return Err(ServiceError::InactiveUser);
         }
-        Ok(Caller { user_id: user.id })
+        Ok(Caller {
+            user_id: user.id,
+            client,
+        })
     }
 
     pub async fn current_user(&self, caller: &Caller) -> Result<UserView, ServiceError> {

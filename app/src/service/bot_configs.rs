@@ -1,3 +1,4 @@
+use super::audit::Action;
 use super::{Caller, Keywarden, ServiceError};
 use crate::model::{BotConfigView, NewBotConfig};
 use crate::store::BotConfigRow;
@@ -46,10 +47,11 @@ impl Keywarden {
         input: NewBotConfig,
     ) -> Result<BotConfigView, ServiceError> {
         let (name, symbol) = validate(&input)?;
+        let event = self.event(&caller.client, Action::BotConfigCreate);
         let row = self
             .inner
             .store
-            .insert_bot_config(caller.user_id, &name, &symbol, self.now())
+            .insert_bot_config(caller.user_id, &name, &symbol, &event)
             .await?
             .ok_or(ServiceError::NoApiKey)?;
         Ok(bot_config_view(row))
@@ -68,10 +70,11 @@ impl Keywarden {
     }
 
     pub async fn delete_bot_config(&self, caller: &Caller, id: i64) -> Result<(), ServiceError> {
+        let event = self.event(&caller.client, Action::BotConfigDelete);
         if self
             .inner
             .store
-            .delete_bot_config_of_user(caller.user_id, id)
+            .delete_bot_config_of_user(caller.user_id, id, &event)
             .await?
         {
             Ok(())

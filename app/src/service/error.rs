@@ -47,6 +47,10 @@ pub enum ServiceError {
     ExchangeRateLimited { retry_after_secs: u64 },
     #[error("Binance has temporarily banned this server's IP; try again in {retry_after_secs} s")]
     ExchangeBanned { retry_after_secs: u64 },
+    /// The stored ciphertexts cannot be opened with the configured keys, or belong to another
+    /// row. Logged loudly for the operator; the user learns no more.
+    #[error("your stored key cannot be read by this server; the operator has been alerted")]
+    StoredKeyUnreadable,
     /// The cause has been logged where it happened; the caller learns nothing more.
     #[error("internal error")]
     Internal,
@@ -71,6 +75,7 @@ impl ServiceError {
             ServiceError::ExchangeTimeout => "exchange_timeout",
             ServiceError::ExchangeRateLimited { .. } => "exchange_rate_limited",
             ServiceError::ExchangeBanned { .. } => "exchange_ip_banned",
+            ServiceError::StoredKeyUnreadable => "stored_key_unreadable",
             ServiceError::Internal => "internal_error",
         }
     }
@@ -90,7 +95,7 @@ impl ServiceError {
             ServiceError::ExchangeUnavailable => 502,
             ServiceError::ExchangeTimeout => 504,
             ServiceError::ExchangeRateLimited { .. } | ServiceError::ExchangeBanned { .. } => 503,
-            ServiceError::Internal => 500,
+            ServiceError::StoredKeyUnreadable | ServiceError::Internal => 500,
         }
     }
 

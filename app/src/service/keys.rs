@@ -4,12 +4,17 @@ use chrono::{DateTime, Duration, Utc};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use super::audit::{Action, ClientInfo};
 use super::{Caller, Keywarden, ServiceError};
 use crate::exchange::{ExchangeError, KeyCheck, KeyPair, Signer};
 use crate::model::{
     ApiKeyView, BalanceView, Environment, KeyLabel, KeyType, NewApiKey, Permissions, Warning,
 };
-use crate::store::{ApiKeyRow, DueForValidation, SealedKey, Validation, is_unique_violation};
+use crate::store::{
+    ApiKeyRow, DueForValidation, Reencrypted, SealedKey, StoredCiphertexts, Validation,
+    is_unique_violation,
+};
+use crate::vault::{Field, Owner, VaultError};
 
 const MAX_KEY_CHARS: usize = 512;
 /// An RSA-4096 private key in PEM is about 3,300 characters.
@@ -70,8 +75,14 @@ fn label(label: Option<&str>) -> Result<Option<&str>, ServiceError> {
     Ok(label)
 }
 
+impl ApiKeyRow {
+    fn environment(&self) -> Environment {
+        Environment::parse(&self.environment).unwrap_or_default()
+    }
+}
+
 fn api_key_view(row: ApiKeyRow) -> ApiKeyView {
-    let environment = Environment::parse(&row.environment).unwrap_or_default();
+    let environment = row.environment();
     let permissions: Permissions = serde_json::from_str(&row.permissions).unwrap_or_default();
     let key_type = match row.key_type.as_str() {
         "ed25519" => KeyType::Ed25519,
@@ -143,14 +154,26 @@ impl Keywarden {
         caller: &Caller,
         input: NewApiKey,
     ) -> Result<ApiKeyView, ServiceError> {
+        let result = self.try_create_api_key(caller, input).await;
+        self.record_failure(caller, Action::KeyCreate, &result)
+            .await;
+        result
+    }
+
+    async fn try_create_api_key(
+        &self,
+        caller: &Caller,
+        input: NewApiKey,
+    ) -> Result<ApiKeyView, ServiceError> {
         let label = label(input.label.as_deref())?;
         let store = &self.inner.store;
         if store.find_api_key_of_user(caller.user_id).await?.is_some() {
             return Err(ServiceError::ApiKeyExists);
         }
-        let sealed = self.seal_verified_key(&input).await?;
+        let sealed = self.seal_verified_key(caller, &input).await?;
+        let event = self.event(&caller.client, Action::KeyCreate);
         match store
-            .insert_api_key(caller.user_id, label, &sealed, self.now())
+            .insert_api_key(caller.user_id, label, &sealed, &event)
             .await
         {
             Ok(row) => {
@@ -170,13 +193,25 @@ impl Keywarden {
         caller: &Caller,
         input: NewApiKey,
     ) -> Result<ApiKeyView, ServiceError> {
+        let result = self.try_replace_api_key(caller, input).await;
+        self.record_failure(caller, Action::KeyReplace, &result)
+            .await;
+        result
+    }
+
+    async fn try_replace_api_key(
+        &self,
+        caller: &Caller,
+        input: NewApiKey,
+    ) -> Result<ApiKeyView, ServiceError> {
         let label = label(input.label.as_deref())?;
         self.stored_key(caller).await?;
-        let sealed = self.seal_verified_key(&input).await?;
+        let sealed = self.seal_verified_key(caller, &input).await?;
+        let event = self.event(&caller.client, Action::KeyReplace);
         let row = self
             .inner
             .store
-            .replace_api_key(caller.user_id, label, &sealed, self.now())
+            .replace_api_key(caller.user_id, label, &sealed, &event)
             .await?
             .ok_or(ServiceError::ApiKeyNotFound)?;
         tracing::info!(
@@ -193,16 +228,21 @@ impl Keywarden {
         input: KeyLabel,
     ) -> Result<ApiKeyView, ServiceError> {
         let label = label(input.label.as_deref())?;
+        let event = self.event(&caller.client, Action::KeyRename);
         self.inner
             .store
-            .rename_api_key(caller.user_id, label, self.now())
+            .rename_api_key(caller.user_id, label, &event)
             .await?
             .map(api_key_view)
             .ok_or(ServiceError::ApiKeyNotFound)
     }
 
     /// Checks a submitted pair with Binance and encrypts it; nothing is written here.
-    async fn seal_verified_key(&self, input: &NewApiKey) -> Result<SealedKey, ServiceError> {
+    async fn seal_verified_key(
+        &self,
+        caller: &Caller,
+        input: &NewApiKey,
+    ) -> Result<SealedKey, ServiceError> {
         let api_key = credential("api_key", &input.api_key, MAX_KEY_CHARS)?;
         let secret_key = credential("secret_key", &input.secret_key, MAX_SECRET_CHARS)?;
         let signer =
@@ -216,9 +256,16 @@ impl Keywarden {
             return Err(ServiceError::WithdrawalsEnabled);
         }
         let vault = &self.inner.vault;
+        let owner = |field| Owner {
+            user_id: caller.user_id,
+            field,
+        };
+        let api_key_sealed = vault.seal(owner(Field::ApiKey), api_key);
+        let secret_key_sealed = vault.seal(owner(Field::SecretKey), secret_key);
         Ok(SealedKey {
-            encrypted_api_key: vault.encrypt(api_key),
-            encrypted_secret_key: vault.encrypt(secret_key),
+            encrypted_api_key: api_key_sealed.token,
+            encrypted_secret_key: secret_key_sealed.token,
+            encryption_key_id: api_key_sealed.key_id,
             api_key_masked: mask_api_key(api_key),
             key_type: key_type_name(signer.key_type()),
             environment: input.environment.as_str(),
@@ -262,10 +309,11 @@ impl Keywarden {
 
     /// Deletes the key and, with it, every bot config that uses it.
     pub async fn delete_api_key(&self, caller: &Caller) -> Result<(), ServiceError> {
+        let event = self.event(&caller.client, Action::KeyDelete);
         if !self
             .inner
             .store
-            .delete_api_key_of_user(caller.user_id)
+            .delete_api_key_of_user(caller.user_id, &event)
             .await?
         {
             return Err(ServiceError::ApiKeyNotFound);
@@ -278,18 +326,40 @@ impl Keywarden {
     /// marked invalid, not deleted. Faults (unreachable, rate limits, timeouts) change nothing.
     pub async fn validate_api_key(&self, caller: &Caller) -> Result<ApiKeyView, ServiceError> {
         let row = self.stored_key(caller).await?;
-        let environment = Environment::parse(&row.environment).unwrap_or_default();
+        let result = self.try_validate_api_key(caller, &row).await;
+        if let Err(err) = &result {
+            self.record(
+                &caller.client,
+                Some(caller.user_id),
+                Some(row.id),
+                Action::KeyValidate,
+                Err(err),
+            )
+            .await;
+        }
+        result
+    }
+
+    async fn try_validate_api_key(
+        &self,
+        caller: &Caller,
+        row: &ApiKeyRow,
+    ) -> Result<ApiKeyView, ServiceError> {
+        let environment = row.environment();
         let outcome = self
-            .with_stored_pair(&row, async |pair| {
+            .with_stored_pair(row, async |pair| {
                 self.inner
                     .exchange
                     .check_key(environment, &pair, self.now())
                     .await
             })
             .await?;
+        let mut event = self.event(&caller.client, Action::KeyValidate);
         let validation = match outcome {
             Ok(check) => validation(true, &check),
             Err(ExchangeError::Rejected { code, .. }) if KEY_REFUSED.contains(&code) => {
+                event.outcome = "failure";
+                event.error_code = Some("binance_rejected");
                 Validation {
                     is_valid: false,
                     permissions: row.permissions.clone(),
@@ -305,7 +375,7 @@ impl Keywarden {
         );
         self.inner
             .store
-            .record_validation(caller.user_id, &validation, self.now())
+            .record_validation(caller.user_id, &validation, &event)
             .await?
             .map(api_key_view)
             .ok_or(ServiceError::ApiKeyNotFound)
@@ -337,8 +407,11 @@ impl Keywarden {
             let keywarden = self.clone();
             checks.spawn(async move {
                 let _permit = permit;
-                let outcome = keywarden.validate_api_key(&Caller { user_id }).await;
-                if let Err(err) = &outcome {
+                let caller = Caller {
+                    user_id,
+                    client: ClientInfo::keywarden("scheduled check"),
+                };
+                if let Err(err) = keywarden.validate_api_key(&caller).await {
                     tracing::warn!(user_id, "background key check failed: {err}");
                 }
             });
@@ -364,14 +437,18 @@ impl Keywarden {
         row: &ApiKeyRow,
         call: impl AsyncFnOnce(KeyPair<'_>) -> T,
     ) -> Result<T, ServiceError> {
-        let vault = &self.inner.vault;
-        let undecryptable = |e| ServiceError::internal("decrypting a stored key", e);
-        let api_key = vault
-            .decrypt(&row.encrypted_api_key)
-            .map_err(undecryptable)?;
-        let secret_key = vault
-            .decrypt(&row.encrypted_secret_key)
-            .map_err(undecryptable)?;
+        let open = |field, token: &str| {
+            let owner = Owner {
+                user_id: row.user_id,
+                field,
+            };
+            self.inner
+                .vault
+                .open(owner, token, row.encryption_key_id.as_deref())
+                .map_err(|e| refused_ciphertext(row.id, e))
+        };
+        let api_key = open(Field::ApiKey, &row.encrypted_api_key)?;
+        let secret_key = open(Field::SecretKey, &row.encrypted_secret_key)?;
         let signer = Signer::from_secret(secret_key.expose())
             .map_err(|e| ServiceError::internal("a stored secret", e))?;
         let pair = KeyPair {
@@ -384,9 +461,23 @@ impl Keywarden {
     /// The account's non-zero balances, read live from Binance with the stored key.
     pub async fn balance(&self, caller: &Caller) -> Result<BalanceView, ServiceError> {
         let row = self.stored_key(caller).await?;
-        let environment = Environment::parse(&row.environment).unwrap_or_default();
+        let result = self.read_balance(&row).await;
+        let outcome = result.as_ref().map(|_| ());
+        self.record(
+            &caller.client,
+            Some(caller.user_id),
+            Some(row.id),
+            Action::KeyUse,
+            outcome,
+        )
+        .await;
+        result
+    }
+
+    async fn read_balance(&self, row: &ApiKeyRow) -> Result<BalanceView, ServiceError> {
+        let environment = row.environment();
         let account = self
-            .with_stored_pair(&row, async |pair| {
+            .with_stored_pair(row, async |pair| {
                 self.inner
                     .exchange
                     .account(environment, &pair, self.now())
@@ -404,6 +495,83 @@ impl Keywarden {
             updated_at: self.now(),
         })
     }
+
+    /// Re-encrypts up to `limit` keys (by id, after `after_id`) that are not yet under the
+    /// primary Fernet key, in one transaction with one event per key. Returns how many rows
+    /// were read (0 when done), how many rewritten, and the last id read.
+    pub async fn rotate_batch(
+        &self,
+        after_id: i64,
+        limit: i64,
+    ) -> Result<RotatedBatch, ServiceError> {
+        let vault = &self.inner.vault;
+        let store = &self.inner.store;
+        let primary = vault.primary_key_id();
+        let rows = store.keys_not_under(primary, after_id, limit).await?;
+        let Some(last_id) = rows.last().map(|r| r.id) else {
+            return Ok(RotatedBatch::default());
+        };
+        let read = rows.len();
+        let mut batch = Vec::with_capacity(read);
+        for before in rows {
+            batch.push(self.reencrypt(before)?);
+        }
+        let client = ClientInfo::keywarden("rotate-keys");
+        let event = self.event(&client, Action::KeyRotate);
+        let rewritten = store.write_reencrypted(&batch, &event).await?;
+        Ok(RotatedBatch {
+            read,
+            rewritten,
+            last_id,
+        })
+    }
+
+    fn reencrypt(&self, before: StoredCiphertexts) -> Result<Reencrypted, ServiceError> {
+        let vault = &self.inner.vault;
+        let key_id = before.encryption_key_id.as_deref();
+        let reseal = |field, token: &str| {
+            let owner = Owner {
+                user_id: before.user_id,
+                field,
+            };
+            let secret = vault
+                .open(owner, token, key_id)
+                .map_err(|e| refused_ciphertext(before.id, e))?;
+            Ok::<_, ServiceError>(vault.seal(owner, secret.expose()))
+        };
+        let api_key = reseal(Field::ApiKey, &before.encrypted_api_key)?;
+        let secret_key = reseal(Field::SecretKey, &before.encrypted_secret_key)?;
+        Ok(Reencrypted {
+            before,
+            encrypted_api_key: api_key.token,
+            encrypted_secret_key: secret_key.token,
+            encryption_key_id: api_key.key_id,
+        })
+    }
+
+    /// How many keys are not yet encrypted with the primary Fernet key.
+    pub async fn keys_to_rotate(&self) -> Result<i64, ServiceError> {
+        let primary = self.inner.vault.primary_key_id();
+        Ok(self.inner.store.count_keys_not_under(primary).await?)
+    }
+
+    pub fn primary_key_id(&self) -> &str {
+        self.inner.vault.primary_key_id()
+    }
+}
+
+/// What one batch of `rotate_batch` did.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RotatedBatch {
+    pub read: usize,
+    pub rewritten: u64,
+    pub last_id: i64,
+}
+
+/// A stored ciphertext the vault refuses: logged loudly with its row, never its content.
+fn refused_ciphertext(api_key_id: i64, err: VaultError) -> ServiceError {
+    tracing::error!(api_key_id, "refusing a stored credential: {err}");
+    ServiceError::StoredKeyUnreadable
 }
 
 fn key_type_name(key_type: KeyType) -> &'static str {

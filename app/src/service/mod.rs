@@ -1,6 +1,7 @@
 //! The domain core: every operation a user can perform, called by both the REST routes and the
 //! server functions. It knows nothing of HTTP.
 
+mod audit;
 mod auth;
 mod bot_configs;
 mod error;
@@ -10,9 +11,10 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+pub use audit::ClientInfo;
 pub use auth::{Tokens, validate_email};
 pub use error::ServiceError;
-pub use keys::mask_api_key;
+pub use keys::{RotatedBatch, mask_api_key};
 
 use crate::exchange::Exchange;
 use crate::store::Store;
@@ -73,4 +75,5 @@ impl Keywarden {
 #[derive(Clone, Debug)]
 pub struct Caller {
     pub user_id: i64,
+    pub client: ClientInfo,
 }

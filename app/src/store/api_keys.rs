@@ -1,5 +1,6 @@
 use chrono::{DateTime, Utc};
 
+use super::audit::{NewAuditEvent, append_event, in_transaction};
 use super::{Store, on_pool};
 
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -8,6 +9,8 @@ pub struct ApiKeyRow {
     pub user_id: i64,
     pub encrypted_api_key: String,
     pub encrypted_secret_key: String,
+    /// The Fernet key both ciphertexts were made with; `None` for the seed's bare tokens.
+    pub encryption_key_id: Option<String>,
     pub api_key_masked: String,
     pub label: Option<String>,
     pub is_valid: bool,
@@ -27,10 +30,29 @@ pub struct ApiKeyRow {
 pub struct SealedKey {
     pub encrypted_api_key: String,
     pub encrypted_secret_key: String,
+    pub encryption_key_id: String,
     pub api_key_masked: String,
     pub key_type: &'static str,
     pub environment: &'static str,
     pub validation: Validation,
+}
+
+/// A row's ciphertexts as stored, for re-encryption.
+#[derive(Debug, sqlx::FromRow)]
+pub struct StoredCiphertexts {
+    pub id: i64,
+    pub user_id: i64,
+    pub encrypted_api_key: String,
+    pub encrypted_secret_key: String,
+    pub encryption_key_id: Option<String>,
+}
+
+/// A row's ciphertexts re-made under another key.
+pub struct Reencrypted {
+    pub before: StoredCiphertexts,
+    pub encrypted_api_key: String,
+    pub encrypted_secret_key: String,
+    pub encryption_key_id: String,
 }
 
 /// What the last check with Binance found.
@@ -51,7 +73,7 @@ pub struct DueForValidation {
 const DUE: &str = "(last_validated_at IS NULL OR last_validated_at < $1 \
                    OR (trading_expires_at < $2 AND last_validated_at < $3))";
 
-/// Binds `$1`..`$11` as the insert and the replace both number them.
+/// Binds `$1`..`$12` as the insert and the replace both number them.
 macro_rules! bind_sealed_key {
     ($query:expr, $user_id:expr, $label:expr, $key:expr, $now:expr) => {
         $query
@@ -66,33 +88,42 @@ macro_rules! bind_sealed_key {
             .bind($key.environment)
             .bind(&$key.validation.permissions)
             .bind($key.validation.trading_expires_at)
+            .bind(&$key.encryption_key_id)
     };
 }
 
-const COLUMNS: &str = "id, user_id, encrypted_api_key, encrypted_secret_key, api_key_masked, \
+const COLUMNS: &str = "id, user_id, encrypted_api_key, encrypted_secret_key, \
+                       encryption_key_id, api_key_masked, \
                        label, is_valid, created_at, updated_at, last_validated_at, key_type, \
                        environment, permissions, trading_expires_at, \
                        (SELECT COUNT(*) FROM bot_configs b WHERE b.api_key_id = api_keys.id) \
                        AS bot_config_count";
 
 impl Store {
-    /// Fails with a unique violation when the user already has a key.
+    /// Stores the user's key and the event that records it. Fails with a unique violation
+    /// when the user already has a key.
     pub async fn insert_api_key(
         &self,
         user_id: i64,
         label: Option<&str>,
         key: &SealedKey,
-        now: DateTime<Utc>,
+        event: &NewAuditEvent<'_>,
     ) -> Result<ApiKeyRow, sqlx::Error> {
         let sql = format!(
             "INSERT INTO api_keys (user_id, encrypted_api_key, encrypted_secret_key, \
              api_key_masked, label, is_valid, created_at, updated_at, last_validated_at, \
-             key_type, environment, permissions, trading_expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $7, $8, $9, $10, $11) RETURNING {COLUMNS}"
+             key_type, environment, permissions, trading_expires_at, encryption_key_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $7, $8, $9, $10, $11, $12) \
+             RETURNING {COLUMNS}"
         );
-        on_pool!(self, pool => bind_sealed_key!(sqlx::query_as(&sql), user_id, label, key, now)
-            .fetch_one(pool)
-            .await)
+        in_transaction!(self, conn => {
+            let row: ApiKeyRow =
+                bind_sealed_key!(sqlx::query_as(&sql), user_id, label, key, event.at)
+                    .fetch_one(&mut *conn)
+                    .await?;
+            append_event!(&mut *conn, event, user_id, row.id)?;
+            row
+        })
     }
 
     /// Swaps the user's pair for another in one statement: same row id, so every bot config
@@ -102,17 +133,25 @@ impl Store {
         user_id: i64,
         label: Option<&str>,
         key: &SealedKey,
-        now: DateTime<Utc>,
+        event: &NewAuditEvent<'_>,
     ) -> Result<Option<ApiKeyRow>, sqlx::Error> {
         let sql = format!(
             "UPDATE api_keys SET encrypted_api_key = $2, encrypted_secret_key = $3, \
              api_key_masked = $4, label = COALESCE($5, label), is_valid = $6, updated_at = $7, \
              last_validated_at = $7, key_type = $8, environment = $9, permissions = $10, \
-             trading_expires_at = $11 WHERE user_id = $1 RETURNING {COLUMNS}"
+             trading_expires_at = $11, encryption_key_id = $12 WHERE user_id = $1 \
+             RETURNING {COLUMNS}"
         );
-        on_pool!(self, pool => bind_sealed_key!(sqlx::query_as(&sql), user_id, label, key, now)
-            .fetch_optional(pool)
-            .await)
+        in_transaction!(self, conn => {
+            let row: Option<ApiKeyRow> =
+                bind_sealed_key!(sqlx::query_as(&sql), user_id, label, key, event.at)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+            if let Some(row) = &row {
+                append_event!(&mut *conn, event, user_id, row.id)?;
+            }
+            row
+        })
     }
 
     /// `None` if the user has no key.
@@ -120,17 +159,23 @@ impl Store {
         &self,
         user_id: i64,
         label: Option<&str>,
-        now: DateTime<Utc>,
+        event: &NewAuditEvent<'_>,
     ) -> Result<Option<ApiKeyRow>, sqlx::Error> {
         let sql = format!(
             "UPDATE api_keys SET label = $2, updated_at = $3 WHERE user_id = $1 RETURNING {COLUMNS}"
         );
-        on_pool!(self, pool => sqlx::query_as(&sql)
-            .bind(user_id)
-            .bind(label)
-            .bind(now)
-            .fetch_optional(pool)
-            .await)
+        in_transaction!(self, conn => {
+            let row: Option<ApiKeyRow> = sqlx::query_as(&sql)
+                .bind(user_id)
+                .bind(label)
+                .bind(event.at)
+                .fetch_optional(&mut *conn)
+                .await?;
+            if let Some(row) = &row {
+                append_event!(&mut *conn, event, user_id, row.id)?;
+            }
+            row
+        })
     }
 
     pub async fn find_api_key_of_user(
@@ -146,20 +191,26 @@ impl Store {
         &self,
         user_id: i64,
         validation: &Validation,
-        now: DateTime<Utc>,
+        event: &NewAuditEvent<'_>,
     ) -> Result<Option<ApiKeyRow>, sqlx::Error> {
         let sql = format!(
             "UPDATE api_keys SET is_valid = $2, permissions = $3, trading_expires_at = $4, \
              last_validated_at = $5 WHERE user_id = $1 RETURNING {COLUMNS}"
         );
-        on_pool!(self, pool => sqlx::query_as(&sql)
-            .bind(user_id)
-            .bind(validation.is_valid)
-            .bind(&validation.permissions)
-            .bind(validation.trading_expires_at)
-            .bind(now)
-            .fetch_optional(pool)
-            .await)
+        in_transaction!(self, conn => {
+            let row: Option<ApiKeyRow> = sqlx::query_as(&sql)
+                .bind(user_id)
+                .bind(validation.is_valid)
+                .bind(&validation.permissions)
+                .bind(validation.trading_expires_at)
+                .bind(event.at)
+                .fetch_optional(&mut *conn)
+                .await?;
+            if let Some(row) = &row {
+                append_event!(&mut *conn, event, user_id, row.id)?;
+            }
+            row
+        })
     }
 
     /// The users whose key is due for a check: last checked before `checked_before`, or
@@ -201,13 +252,81 @@ impl Store {
             .map(|done| done.rows_affected() == 1))
     }
 
-    /// Deletes the user's key; its bot configs go with it (ON DELETE CASCADE).
-    pub async fn delete_api_key_of_user(&self, user_id: i64) -> Result<bool, sqlx::Error> {
-        let sql = "DELETE FROM api_keys WHERE user_id = $1";
-        on_pool!(self, pool => sqlx::query(sql)
-            .bind(user_id)
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected() > 0))
+    /// Deletes the user's key; its bot configs go with it (ON DELETE CASCADE). `false` if the
+    /// user had no key.
+    pub async fn delete_api_key_of_user(
+        &self,
+        user_id: i64,
+        event: &NewAuditEvent<'_>,
+    ) -> Result<bool, sqlx::Error> {
+        let sql = "DELETE FROM api_keys WHERE user_id = $1 RETURNING id";
+        in_transaction!(self, conn => {
+            let deleted: Option<i64> = sqlx::query_scalar(sql)
+                .bind(user_id)
+                .fetch_optional(&mut *conn)
+                .await?;
+            if let Some(id) = deleted {
+                append_event!(&mut *conn, event, user_id, id)?;
+            }
+            deleted.is_some()
+        })
+    }
+
+    /// How many keys are not yet encrypted with `key_id` (or are the seed's bare tokens).
+    pub async fn count_keys_not_under(&self, key_id: &str) -> Result<i64, sqlx::Error> {
+        let sql = "SELECT COUNT(*) FROM api_keys \
+                   WHERE encryption_key_id IS NULL OR encryption_key_id <> $1";
+        on_pool!(self, pool => sqlx::query_scalar(sql).bind(key_id).fetch_one(pool).await)
+    }
+
+    /// The next `limit` keys, by id after `after_id`, not encrypted with `key_id`.
+    pub async fn keys_not_under(
+        &self,
+        key_id: &str,
+        after_id: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredCiphertexts>, sqlx::Error> {
+        let sql = "SELECT id, user_id, encrypted_api_key, encrypted_secret_key, encryption_key_id \
+                   FROM api_keys WHERE id > $2 \
+                   AND (encryption_key_id IS NULL OR encryption_key_id <> $1) \
+                   ORDER BY id LIMIT $3";
+        on_pool!(self, pool => sqlx::query_as(sql)
+            .bind(key_id)
+            .bind(after_id)
+            .bind(limit)
+            .fetch_all(pool)
+            .await)
+    }
+
+    /// Writes a batch of re-encrypted rows and one event per row in one transaction. A row
+    /// whose ciphertexts changed since they were read (replaced or deleted meanwhile) is left
+    /// as the newer write made it. Returns how many rows were rewritten.
+    pub async fn write_reencrypted(
+        &self,
+        batch: &[Reencrypted],
+        event: &NewAuditEvent<'_>,
+    ) -> Result<u64, sqlx::Error> {
+        let sql = "UPDATE api_keys SET encrypted_api_key = $1, encrypted_secret_key = $2, \
+                   encryption_key_id = $3 WHERE id = $4 \
+                   AND encrypted_api_key = $5 AND encrypted_secret_key = $6";
+        in_transaction!(self, conn => {
+            let mut written = 0;
+            for row in batch {
+                let done = sqlx::query(sql)
+                    .bind(&row.encrypted_api_key)
+                    .bind(&row.encrypted_secret_key)
+                    .bind(&row.encryption_key_id)
+                    .bind(row.before.id)
+                    .bind(&row.before.encrypted_api_key)
+                    .bind(&row.before.encrypted_secret_key)
+                    .execute(&mut *conn)
+                    .await?;
+                if done.rows_affected() == 1 {
+                    append_event!(&mut *conn, event, row.before.user_id, row.before.id)?;
+                    written += 1;
+                }
+            }
+            written
+        })
     }
 }

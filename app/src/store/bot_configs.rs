@@ -1,5 +1,6 @@
 use chrono::{DateTime, Utc};
 
+use super::audit::{NewAuditEvent, append_event, in_transaction};
 use super::{Store, on_pool};
 
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -21,19 +22,25 @@ impl Store {
         user_id: i64,
         name: &str,
         symbol: &str,
-        now: DateTime<Utc>,
+        event: &NewAuditEvent<'_>,
     ) -> Result<Option<BotConfigRow>, sqlx::Error> {
         let sql = format!(
             "INSERT INTO bot_configs (api_key_id, name, symbol, created_at) \
              SELECT id, $2, $3, $4 FROM api_keys WHERE user_id = $1 RETURNING {COLUMNS}"
         );
-        on_pool!(self, pool => sqlx::query_as(&sql)
-            .bind(user_id)
-            .bind(name)
-            .bind(symbol)
-            .bind(now)
-            .fetch_optional(pool)
-            .await)
+        in_transaction!(self, conn => {
+            let row: Option<BotConfigRow> = sqlx::query_as(&sql)
+                .bind(user_id)
+                .bind(name)
+                .bind(symbol)
+                .bind(event.at)
+                .fetch_optional(&mut *conn)
+                .await?;
+            if let Some(row) = &row {
+                append_event!(&mut *conn, event, user_id, row.api_key_id)?;
+            }
+            row
+        })
     }
 
     pub async fn list_bot_configs_of_user(
@@ -51,14 +58,21 @@ impl Store {
         &self,
         user_id: i64,
         id: i64,
+        event: &NewAuditEvent<'_>,
     ) -> Result<bool, sqlx::Error> {
         let sql = "DELETE FROM bot_configs WHERE id = $1 \
-                   AND api_key_id IN (SELECT id FROM api_keys WHERE user_id = $2)";
-        on_pool!(self, pool => sqlx::query(sql)
-            .bind(id)
-            .bind(user_id)
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected() > 0))
+                   AND api_key_id IN (SELECT id FROM api_keys WHERE user_id = $2) \
+                   RETURNING api_key_id";
+        in_transaction!(self, conn => {
+            let key_id: Option<i64> = sqlx::query_scalar(sql)
+                .bind(id)
+                .bind(user_id)
+                .fetch_optional(&mut *conn)
+                .await?;
+            if let Some(key_id) = key_id {
+                append_event!(&mut *conn, event, user_id, key_id)?;
+            }
+            key_id.is_some()
+        })
     }
 }

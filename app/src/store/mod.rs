@@ -3,6 +3,7 @@
 //! both; `on_pool!` runs it on whichever pool is configured.
 
 mod api_keys;
+mod audit;
 mod bot_configs;
 mod users;
 
@@ -12,7 +13,10 @@ use std::time::Duration;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
-pub use api_keys::{ApiKeyRow, DueForValidation, SealedKey, Validation};
+pub use api_keys::{
+    ApiKeyRow, DueForValidation, Reencrypted, SealedKey, StoredCiphertexts, Validation,
+};
+pub use audit::{AuditEventRow, NewAuditEvent};
 pub use bot_configs::BotConfigRow;
 pub use users::UserRow;
 

@@ -1,5 +1,6 @@
 use chrono::{DateTime, Utc};
 
+use super::audit::{NewAuditEvent, append_event, in_transaction};
 use super::{Store, on_pool};
 
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -18,18 +19,22 @@ impl Store {
         &self,
         email: &str,
         hashed_password: &str,
-        now: DateTime<Utc>,
+        event: &NewAuditEvent<'_>,
     ) -> Result<UserRow, sqlx::Error> {
         let sql = format!(
             "INSERT INTO users (email, hashed_password, is_active, created_at) \
              VALUES ($1, $2, TRUE, $3) RETURNING {COLUMNS}"
         );
-        on_pool!(self, pool => sqlx::query_as(&sql)
-            .bind(email)
-            .bind(hashed_password)
-            .bind(now)
-            .fetch_one(pool)
-            .await)
+        in_transaction!(self, conn => {
+            let row: UserRow = sqlx::query_as(&sql)
+                .bind(email)
+                .bind(hashed_password)
+                .bind(event.at)
+                .fetch_one(&mut *conn)
+                .await?;
+            append_event!(&mut *conn, event, row.id, None::<i64>)?;
+            row
+        })
     }
 
     pub async fn find_user_by_email(&self, email: &str) -> Result<Option<UserRow>, sqlx::Error> {

@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, StatusCode};
 use bytes::Bytes;
 use serde::Deserialize;
 
-use super::{ApiError, Authenticated, JsonBody};
+use super::{ApiError, Authenticated, Client, JsonBody};
 use crate::AppState;
 
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = Credentials,
@@ -16,9 +16,13 @@ use crate::AppState;
         (status = 422, description = "malformed email or password", body = ErrorBody)))]
 pub async fn register(
     State(state): State<AppState>,
+    Client(client): Client,
     JsonBody(body): JsonBody<Credentials>,
 ) -> Result<(StatusCode, Json<UserView>), ApiError> {
-    let user = state.keywarden.register(&body.email, body.password).await?;
+    let user = state
+        .keywarden
+        .register(&body.email, body.password, &client)
+        .await?;
     Ok((StatusCode::CREATED, Json(user)))
 }
 
@@ -39,6 +43,7 @@ struct PasswordForm {
         (status = 403, description = "inactive account", body = ErrorBody)))]
 pub async fn login(
     State(state): State<AppState>,
+    Client(client): Client,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<TokenView>, ApiError> {
@@ -65,7 +70,7 @@ pub async fn login(
     };
     let token = state
         .keywarden
-        .login(&credentials.email, credentials.password)
+        .login(&credentials.email, credentials.password, &client)
         .await?;
     Ok(Json(token))
 }

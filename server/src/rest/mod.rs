@@ -1,6 +1,7 @@
 //! The REST API under /api/v1: thin adapters that extract the caller, call one service
 //! function and map its result. The OpenAPI document lives in `openapi`.
 
+mod audit;
 mod auth;
 mod bot_configs;
 mod keys;
@@ -9,10 +10,10 @@ mod openapi;
 use std::time::Instant;
 
 use app::model::ErrorBody;
-use app::service::{Caller, ServiceError};
+use app::service::{Caller, ClientInfo, ServiceError};
 use axum::Router;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::header::{RETRY_AFTER, WWW_AUTHENTICATE};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
@@ -48,6 +49,7 @@ pub fn routes() -> Router<AppState> {
             post(bot_configs::create).get(bot_configs::list),
         )
         .route("/api/v1/bot-configs/{id}", delete(bot_configs::delete))
+        .route("/api/v1/audit", get(audit::list))
         .merge(openapi::routes())
         .route("/api/{*rest}", any(not_found))
 }
@@ -124,6 +126,35 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
     ApiError::new(rejection.status(), code, rejection.body_text())
 }
 
+/// Query parameters whose rejections are answered in the API's error format.
+pub struct QueryParams<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for QueryParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(value)) => Ok(QueryParams(value)),
+            Err(rejection) => Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_error",
+                rejection.body_text(),
+            )),
+        }
+    }
+}
+
+/// The request's client (address, user agent) for the audit trail.
+pub struct Client(pub ClientInfo);
+
+impl<S: Send + Sync> FromRequestParts<S> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Client(app::session::client_info(parts)))
+    }
+}
+
 /// The caller named by the request's bearer token (or session cookie).
 pub struct Authenticated(pub Caller);
 
@@ -132,7 +163,10 @@ impl FromRequestParts<AppState> for Authenticated {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = app::session::access_token(&parts.headers);
-        Ok(Authenticated(state.keywarden.authenticate(token).await?))
+        let client = app::session::client_info(parts);
+        Ok(Authenticated(
+            state.keywarden.authenticate(token, client).await?,
+        ))
     }
 }
 

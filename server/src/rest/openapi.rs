@@ -22,6 +22,7 @@ use crate::AppState;
         super::bot_configs::create,
         super::bot_configs::list,
         super::bot_configs::delete,
+        super::audit::list,
     ),
     modifiers(&BearerAuth)
 )]

@@ -1,7 +1,15 @@
 //! Starts the real Keywarden server on an ephemeral port, on SQLite or PostgreSQL, against a
 //! fake Binance, and talks to it over HTTP.
+//!
+//! Every log line the server writes (at `RUST_LOG`, `trace` unless set) is captured in memory;
+//! `finish` fails the test if any credential, password or server secret the tests use appears
+//! in it.
+
+#![allow(dead_code)] // each test file uses a different part of the harness
 
 use std::collections::HashMap;
+use std::io::Write;
+use std::sync::{Mutex, Once};
 
 use app::store::Store;
 use fake_exchange::FakeExchange;
@@ -48,11 +56,87 @@ pub struct TestServer {
     pub exchange: FakeExchange,
     pub testnet: FakeExchange,
     pub store: Store,
+    /// The Fernet key the server started with.
     pub fernet_key: String,
     pub http: reqwest::Client,
     database: Database,
+    /// The environment the running server was configured from.
+    env: HashMap<&'static str, String>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
     _data_dir: tempfile::TempDir,
 }
+
+/// What the captured logs must never contain: every credential the tests hand the server,
+/// the password `user` registers with, and the server's own secrets.
+static SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+
+struct LogSink;
+
+impl Write for LogSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LOGS.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn capture_logs() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "trace".into());
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_ansi(false)
+            .with_writer(|| LogSink)
+            .try_init();
+        let pem_bodies = [
+            fake_exchange::DEMO_ED25519_PRIVATE_KEY,
+            fake_exchange::DEMO_RSA_PRIVATE_KEY,
+        ]
+        .into_iter()
+        .flat_map(|pem| pem.lines().filter(|line| !line.starts_with("-----")));
+        let mut secrets = SECRETS.lock().unwrap();
+        secrets.extend(
+            [
+                fake_exchange::DEMO_API_KEY,
+                fake_exchange::DEMO_SECRET_KEY,
+                fake_exchange::DEMO_ED25519_API_KEY,
+                fake_exchange::DEMO_RSA_API_KEY,
+                PASSWORD,
+                JWT_SECRET,
+            ]
+            .into_iter()
+            .chain(pem_bodies)
+            .map(str::to_owned),
+        );
+    });
+}
+
+/// Adds a value the logs must never contain.
+pub fn secret(value: &str) {
+    SECRETS.lock().unwrap().push(value.to_owned());
+}
+
+/// Fails if any registered secret appears in what the server has logged so far.
+pub fn assert_no_secret_in_logs() {
+    let logs = String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned();
+    for secret in SECRETS.lock().unwrap().iter() {
+        if let Some(line) = logs.lines().find(|line| line.contains(secret.as_str())) {
+            panic!("a secret appears in the server's logs: {line}");
+        }
+    }
+}
+
+/// How many bytes of log lines were captured: proof that the scan had something to read.
+pub fn captured_log_bytes() -> usize {
+    LOGS.lock().unwrap().len()
+}
+
+pub const PASSWORD: &str = "correct horse battery";
 
 fn postgres_admin_url() -> String {
     std::env::var("TEST_POSTGRES_URL")
@@ -66,6 +150,7 @@ impl TestServer {
 
     /// `overrides` replace the environment the server is configured from.
     pub async fn start_with(backend: Backend, overrides: HashMap<&'static str, String>) -> Self {
+        capture_logs();
         let exchange = FakeExchange::start().await.expect("fake exchange starts");
         let testnet = FakeExchange::start_testnet()
             .await
@@ -102,6 +187,7 @@ impl TestServer {
         };
         let data_dir = tempfile::tempdir().unwrap();
         let fernet_key = app::vault::Vault::generate_key();
+        secret(&fernet_key);
         let mut env: HashMap<&'static str, String> = HashMap::from([
             ("DATABASE_URL", database_url),
             ("FERNET_KEY", fernet_key.clone()),
@@ -113,16 +199,7 @@ impl TestServer {
             ("KEYWARDEN_DATA_DIR", data_dir.path().display().to_string()),
         ]);
         env.extend(overrides);
-        let config = Config::from_lookup(|name| env.get(name).cloned()).expect("valid config");
-        let keywarden = server::build_keywarden(&config)
-            .await
-            .expect("server builds");
-        let store = keywarden.store().clone();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        server::spawn_revalidation(keywarden.clone(), config.revalidate_every);
-        let router = server::router(keywarden, &config);
-        tokio::spawn(server::serve(listener, router));
+        let (base, store, tasks) = Self::launch(&env).await;
         TestServer {
             base,
             exchange,
@@ -131,8 +208,66 @@ impl TestServer {
             fernet_key,
             http: reqwest::Client::new(),
             database,
+            env,
+            tasks,
             _data_dir: data_dir,
         }
+    }
+
+    async fn launch(
+        env: &HashMap<&'static str, String>,
+    ) -> (String, Store, Vec<tokio::task::JoinHandle<()>>) {
+        let config = Config::from_lookup(|name| env.get(name).cloned()).expect("valid config");
+        let keywarden = server::build_keywarden(&config)
+            .await
+            .expect("server builds");
+        let store = keywarden.store().clone();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let revalidation = server::spawn_revalidation(keywarden.clone(), config.revalidate_every);
+        let router = server::router(keywarden, &config);
+        let serving = tokio::spawn(async move {
+            let _ = server::serve(listener, router).await;
+        });
+        (base, store, vec![revalidation, serving])
+    }
+
+    /// Stops the server and starts it again on the same database and exchanges, its
+    /// environment changed by `overrides` (a `None` removes a variable).
+    pub async fn restart_with(&mut self, overrides: &[(&'static str, Option<String>)]) {
+        for task in self.tasks.drain(..) {
+            task.abort();
+        }
+        self.store.close().await;
+        for (name, value) in overrides {
+            match value {
+                Some(value) => self.env.insert(name, value.clone()),
+                None => self.env.remove(name),
+            };
+        }
+        let (base, store, tasks) = Self::launch(&self.env).await;
+        (self.base, self.store, self.tasks) = (base, store, tasks);
+    }
+
+    /// Runs the `keywarden` binary with `args` in the server's environment, changed by
+    /// `overrides`.
+    pub fn command(
+        &self,
+        args: &[&str],
+        overrides: &[(&'static str, &str)],
+    ) -> std::process::Command {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_keywarden"));
+        command
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default());
+        for (name, value) in &self.env {
+            command.env(name, value);
+        }
+        for (name, value) in overrides {
+            command.env(name, value);
+        }
+        command
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -179,7 +314,7 @@ impl TestServer {
 
     /// Registers `email` with a fixed password and returns an access token.
     pub async fn user(&self, email: &str) -> String {
-        let credentials = json!({ "email": email, "password": "correct horse battery" });
+        let credentials = json!({ "email": email, "password": PASSWORD });
         let (status, body) = self
             .call(
                 Method::POST,
@@ -266,6 +401,10 @@ impl TestServer {
     }
 
     pub async fn finish(self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+        assert_no_secret_in_logs();
         self.store.close().await;
         if let Database::Postgres { admin_url, name } = &self.database {
             let admin = sqlx::PgPool::connect(admin_url).await.unwrap();

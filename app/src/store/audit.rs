@@ -1,0 +1,95 @@
+use chrono::{DateTime, Utc};
+
+use super::{Store, on_pool};
+
+/// An event about to be appended. The user and key ids are bound where the event is written,
+/// since a change may create them.
+pub struct NewAuditEvent<'a> {
+    pub action: &'static str,
+    /// `success` or `failure`.
+    pub outcome: &'static str,
+    pub error_code: Option<&'static str>,
+    pub ip: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct AuditEventRow {
+    pub id: i64,
+    pub action: String,
+    pub api_key_id: Option<i64>,
+    pub outcome: String,
+    pub error_code: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+pub(super) const INSERT_EVENT: &str = "INSERT INTO audit_events \
+    (user_id, action, api_key_id, outcome, error_code, ip, user_agent, created_at) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+
+/// Appends `$event` for the user and key given, on `$conn` (a transaction, so the event lands
+/// with the change it records or not at all).
+macro_rules! append_event {
+    ($conn:expr, $event:expr, $user_id:expr, $api_key_id:expr) => {
+        sqlx::query($crate::store::audit::INSERT_EVENT)
+            .bind($user_id)
+            .bind($event.action)
+            .bind($api_key_id)
+            .bind($event.outcome)
+            .bind($event.error_code)
+            .bind($event.ip)
+            .bind($event.user_agent)
+            .bind($event.at)
+            .execute($conn)
+            .await
+    };
+}
+pub(super) use append_event;
+
+/// Runs `$body` with `$conn` bound to a fresh transaction, committed when `$body` succeeds
+/// (an early `?` return rolls it back).
+macro_rules! in_transaction {
+    ($store:expr, $conn:ident => $body:expr) => {
+        $crate::store::on_pool!($store, pool => {
+            let mut tx = pool.begin().await?;
+            let $conn = &mut *tx;
+            let value = $body;
+            tx.commit().await?;
+            Ok(value)
+        })
+    };
+}
+pub(super) use in_transaction;
+
+impl Store {
+    /// Appends an event that records no change of its own (a failed login, a balance read).
+    pub async fn append_audit_event(
+        &self,
+        user_id: Option<i64>,
+        api_key_id: Option<i64>,
+        event: &NewAuditEvent<'_>,
+    ) -> Result<(), sqlx::Error> {
+        on_pool!(self, pool => append_event!(pool, event, user_id, api_key_id).map(|_| ()))
+    }
+
+    /// The user's events newest first, those with an id below `before` if given.
+    pub async fn audit_events_of_user(
+        &self,
+        user_id: i64,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<AuditEventRow>, sqlx::Error> {
+        let sql = "SELECT id, action, api_key_id, outcome, error_code, ip, user_agent, created_at \
+                   FROM audit_events WHERE user_id = $1 AND ($2 IS NULL OR id < $2) \
+                   ORDER BY id DESC LIMIT $3";
+        on_pool!(self, pool => sqlx::query_as(sql)
+            .bind(user_id)
+            .bind(before)
+            .bind(limit)
+            .fetch_all(pool)
+            .await)
+    }
+}
