@@ -131,9 +131,9 @@ pub fn assert_no_secret_in_logs() {
     }
 }
 
-/// How many bytes of log lines were captured: proof that the scan had something to read.
-pub fn captured_log_bytes() -> usize {
-    LOGS.lock().unwrap().len()
+/// Whether the server has logged a line containing `text`.
+pub fn logs_contain(text: &str) -> bool {
+    String::from_utf8_lossy(&LOGS.lock().unwrap()).contains(text)
 }
 
 pub const PASSWORD: &str = "correct horse battery";
@@ -206,7 +206,10 @@ impl TestServer {
             testnet,
             store,
             fernet_key,
-            http: reqwest::Client::new(),
+            http: reqwest::Client::builder()
+                .user_agent("keywarden-tests")
+                .build()
+                .unwrap(),
             database,
             env,
             tasks,
@@ -249,23 +252,24 @@ impl TestServer {
         (self.base, self.store, self.tasks) = (base, store, tasks);
     }
 
-    /// Runs the `keywarden` binary with `args` in the server's environment, changed by
-    /// `overrides`.
+    /// The `keywarden` binary with `args`, in the server's environment changed by `overrides`
+    /// (a `None` removes a variable).
     pub fn command(
         &self,
         args: &[&str],
-        overrides: &[(&'static str, &str)],
+        overrides: &[(&'static str, Option<&str>)],
     ) -> std::process::Command {
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_keywarden"));
         command
             .args(args)
             .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default());
-        for (name, value) in &self.env {
-            command.env(name, value);
-        }
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(&self.env);
         for (name, value) in overrides {
-            command.env(name, value);
+            match value {
+                Some(value) => command.env(name, value),
+                None => command.env_remove(name),
+            };
         }
         command
     }
