@@ -21,7 +21,7 @@ use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{A, Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
-use pages::{ApiKeysPage, LoginPage, RegisterPage};
+use pages::{ActivityPage, ApiKeysPage, LoginPage, RegisterPage};
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
@@ -54,10 +54,15 @@ pub fn App() -> impl IntoView {
             <div class="app" data-hydrated=move || hydrated.get().to_string()>
                 <header class="topbar">
                     <A href="/">"Keywarden"</A>
+                    <nav>
+                        <A href="/">"API key"</A>
+                        <A href="/activity">"Activity"</A>
+                    </nav>
                 </header>
                 <main>
                     <Routes fallback=|| view! { <p>"Page not found."</p> }>
                         <Route path=path!("/") view=ApiKeysPage ssr=SsrMode::Async/>
+                        <Route path=path!("/activity") view=ActivityPage ssr=SsrMode::Async/>
                         <Route path=path!("/login") view=LoginPage/>
                         <Route path=path!("/register") view=RegisterPage/>
                     </Routes>

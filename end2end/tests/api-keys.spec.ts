@@ -124,3 +124,26 @@ test('an Ed25519 key shows its type, permissions and warnings', async ({ page })
   await page.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
   await expect(page.getByRole('button', { name: 'Add key' })).toBeVisible();
 });
+
+test('the Activity page lists what happened to the account, failed sign-ins included', async ({ page, request }) => {
+  const email = `activity-${Date.now()}@example.com`;
+  await registerAndSignIn(page, email);
+  // Someone else tries the account with a wrong password.
+  const wrong = await request.post('/api/v1/auth/login', { data: { email, password: 'not the password' } });
+  expect(wrong.status()).toBe(401);
+  await addKey(page, API_KEY, SECRET_KEY, 'main account');
+  await expect(page.getByRole('status')).toContainText('verified with Binance');
+
+  await page.getByRole('link', { name: 'Activity' }).click();
+  await expect(page).toHaveURL(/\/activity$/);
+  const rows = page.getByTestId('activity').locator('tbody tr');
+  await expect(rows).toHaveCount(4);
+  await expect(rows.nth(0)).toContainText('API key added');
+  await expect(rows.nth(0)).toContainText('succeeded');
+  await expect(rows.nth(1)).toContainText('Sign-in');
+  await expect(rows.nth(1)).toContainText('failed: invalid credentials');
+  await expect(rows.nth(2)).toContainText('Sign-in');
+  await expect(rows.nth(3)).toContainText('Account created');
+  await expect(rows.nth(3)).toContainText('127.0.0.1');
+  await page.screenshot({ path: 'test-results/activity-page.png', fullPage: true });
+});

@@ -429,7 +429,7 @@ mod tests {
             keys(&[("FERNET_KEYS", &ring)]).unwrap(),
             [b.clone(), a.clone()]
         );
-        assert_eq!(keys(&[("FERNET_KEY", &a)]).unwrap(), [a.clone()]);
+        assert_eq!(keys(&[("FERNET_KEY", &a)]).unwrap(), vec![a.clone()]);
         let both = keys(&[("FERNET_KEYS", &ring), ("FERNET_KEY", &a)]).unwrap_err();
         assert!(both.to_string().contains("not both"), "{both}");
         let bad = keys(&[("FERNET_KEYS", &format!("{a},nope"))]).unwrap_err();

@@ -1,7 +1,9 @@
+mod activity;
 mod api_keys;
 mod login;
 mod register;
 
+pub use activity::ActivityPage;
 pub use api_keys::ApiKeysPage;
 pub use login::LoginPage;
 pub use register::RegisterPage;

@@ -1,0 +1,115 @@
+use leptos::prelude::*;
+use leptos_router::components::Redirect;
+
+use super::ErrorAlert;
+use crate::api::audit_events;
+use crate::model::{AuditEventView, AuditPage};
+
+/// The account's audit trail, newest first, a page at a time.
+#[component]
+pub fn ActivityPage() -> impl IntoView {
+    let first = Resource::new(|| (), |_| audit_events(None, None));
+    view! {
+        <section class="card">
+            <h1>"Activity"</h1>
+            <p class="note">
+                "Everything that happened to your account and its key, newest first. \
+                 Failed sign-ins with your email appear here too."
+            </p>
+            <Transition fallback=|| view! { <p>"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match first.await {
+                        Ok(page) => view! { <EventList page/> }.into_any(),
+                        Err(error) if error.code == "not_authenticated" => {
+                            view! { <Redirect path="/login"/> }.into_any()
+                        }
+                        Err(error) => view! { <ErrorAlert error/> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn EventList(page: AuditPage) -> impl IntoView {
+    let events = RwSignal::new(page.events);
+    let next_before = RwSignal::new(page.next_before);
+    let older = Action::new(|before: &i64| audit_events(None, Some(*before)));
+    Effect::new(move |_| {
+        if let Some(Ok(page)) = older.value().get() {
+            events.update(|shown| shown.extend(page.events));
+            next_before.set(page.next_before);
+        }
+    });
+    view! {
+        <table class="activity" data-testid="activity">
+            <thead>
+                <tr><th>"When (UTC)"</th><th>"What"</th><th>"Outcome"</th><th>"From"</th></tr>
+            </thead>
+            <tbody>
+                <For each=move || events.get() key=|event| event.id let:event>
+                    <EventRow event/>
+                </For>
+            </tbody>
+        </table>
+        <Show when=move || events.with(Vec::is_empty)>
+            <p>"Nothing yet."</p>
+        </Show>
+        <Show when=move || next_before.get().is_some()>
+            <button
+                on:click=move |_| {
+                    if let Some(before) = next_before.get() {
+                        older.dispatch(before);
+                    }
+                }
+                disabled=move || older.pending().get()
+            >
+                "Show older"
+            </button>
+        </Show>
+        {move || older.value().get().and_then(Result::err).map(|error| view! { <ErrorAlert error/> })}
+    }
+}
+
+#[component]
+fn EventRow(event: AuditEventView) -> impl IntoView {
+    let outcome = match (event.outcome.as_str(), event.error_code) {
+        ("success", _) => "succeeded".to_owned(),
+        (_, Some(code)) => format!("failed: {}", code.replace('_', " ")),
+        _ => "failed".to_owned(),
+    };
+    let from = match (event.ip, event.user_agent) {
+        (Some(ip), Some(agent)) => format!("{ip} · {agent}"),
+        (Some(ip), None) => ip,
+        (None, Some(agent)) => agent,
+        (None, None) => String::new(),
+    };
+    view! {
+        <tr class=if event.outcome == "success" { "" } else { "failed" }>
+            <td>{event.created_at.format("%Y-%m-%d %H:%M:%S").to_string()}</td>
+            <td>{describe(&event.action)}</td>
+            <td>{outcome}</td>
+            <td class="from">{from}</td>
+        </tr>
+    }
+}
+
+/// An event's action in words.
+fn describe(action: &str) -> String {
+    match action {
+        "user.register" => "Account created",
+        "user.login" => "Sign-in",
+        "key.create" => "API key added",
+        "key.validate" => "API key checked with Binance",
+        "key.use" => "Balances read with the API key",
+        "key.replace" => "API key replaced",
+        "key.rename" => "API key renamed",
+        "key.delete" => "API key deleted",
+        "key.rotate" => "API key re-encrypted (key rotation)",
+        "bot_config.create" => "Bot configuration added",
+        "bot_config.delete" => "Bot configuration deleted",
+        other => other,
+    }
+    .to_owned()
+}
