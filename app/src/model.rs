@@ -188,6 +188,41 @@ pub struct TokenView {
     pub token_type: String,
     /// Seconds until the access token expires.
     pub expires_in: i64,
+    /// Single use: `POST /api/v1/auth/refresh` trades it for a new access token and a new
+    /// refresh token. Presenting a used one again revokes the session.
+    pub refresh_token: String,
+}
+
+/// A refresh token to trade for new tokens.
+#[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+/// A signed-in session of the account.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct SessionView {
+    pub id: String,
+    /// `browser` (a session cookie) or `api` (access and refresh tokens).
+    pub kind: String,
+    pub created_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    /// When the session ends at the latest.
+    pub expires_at: DateTime<Utc>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// Whether this is the session making the request.
+    pub current: bool,
+}
+
+/// The current password and the new one (8 to 128 characters).
+#[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct PasswordChange {
+    pub current_password: String,
+    pub new_password: String,
 }
 
 #[derive(Clone, Serialize, Deserialize)]

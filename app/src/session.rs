@@ -1,27 +1,32 @@
 //! How a request names its caller: `Authorization: Bearer <jwt>` or the browser's session
-//! cookie holding the same token. Shared by the REST routes and the server functions.
+//! cookie. Shared by the REST routes and the server functions.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::ConnectInfo;
 use axum::http::HeaderMap;
 use axum::http::header::{AUTHORIZATION, COOKIE, USER_AGENT};
 use axum::http::request::Parts;
 
-use crate::service::ClientInfo;
+use crate::service::{ClientInfo, Credential};
 
 pub const SESSION_COOKIE: &str = "keywarden_session";
 
-/// The access token a request carries: the bearer header wins over the cookie.
-pub fn access_token(headers: &HeaderMap) -> Option<&str> {
+/// The credential a request carries: the bearer header wins over the cookie.
+pub fn credential(headers: &HeaderMap) -> Option<Credential<'_>> {
     if let Some(value) = headers.get(AUTHORIZATION) {
         let value = value.to_str().ok()?;
         let (scheme, token) = value.split_once(' ')?;
         return scheme
             .eq_ignore_ascii_case("bearer")
             .then(|| token.trim())
-            .filter(|t| !t.is_empty());
+            .filter(|t| !t.is_empty())
+            .map(Credential::Bearer);
     }
+    session_cookie_value(headers).map(Credential::Cookie)
+}
+
+pub fn session_cookie_value(headers: &HeaderMap) -> Option<&str> {
     headers
         .get_all(COOKIE)
         .iter()
@@ -33,21 +38,33 @@ pub fn access_token(headers: &HeaderMap) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-/// The request's client for the audit trail: the socket's peer address and the user agent.
+/// The client's address as the server resolved it (the socket's peer, or the address a
+/// trusted proxy forwarded).
+#[derive(Clone, Copy, Debug)]
+pub struct ClientAddr(pub IpAddr);
+
+/// The nonce that lets this response's own inline scripts run under its CSP.
+#[derive(Clone, Debug)]
+pub struct CspNonce(pub String);
+
+/// The request's client, for the audit trail and the sign-in limits.
 pub fn client_info(parts: &Parts) -> ClientInfo {
-    let ip = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip().to_string());
+    let ip = match parts.extensions.get::<ClientAddr>() {
+        Some(ClientAddr(ip)) => Some(ip.to_string()),
+        None => parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip().to_string()),
+    };
     let user_agent = parts.headers.get(USER_AGENT).and_then(|v| v.to_str().ok());
     ClientInfo::new(ip, user_agent)
 }
 
 /// `Set-Cookie` value for a browser session: HttpOnly, SameSite=Strict, whole site.
-pub fn session_cookie(token: &str, max_age_secs: i64, secure: bool) -> String {
+pub fn session_cookie(value: &str, max_age_secs: i64, secure: bool) -> String {
     let secure = if secure { "; Secure" } else { "" };
     format!(
-        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}{secure}"
+        "{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}{secure}"
     )
 }
 
@@ -68,24 +85,22 @@ mod tests {
         map
     }
 
+    fn found(pairs: &[(&'static str, &'static str)]) -> Option<String> {
+        credential(&headers(pairs)).map(|c| format!("{c:?}"))
+    }
+
     #[test]
     fn reads_bearer_then_cookie() {
         assert_eq!(
-            access_token(&headers(&[("authorization", "Bearer abc")])),
-            Some("abc")
+            found(&[("authorization", "Bearer abc")]).as_deref(),
+            Some("Bearer(\"abc\")")
         );
         assert_eq!(
-            access_token(&headers(&[("cookie", "a=1; keywarden_session=xyz")])),
-            Some("xyz")
+            found(&[("cookie", "a=1; keywarden_session=xyz")]).as_deref(),
+            Some("Cookie(\"xyz\")")
         );
-        assert_eq!(
-            access_token(&headers(&[("authorization", "Basic abc")])),
-            None
-        );
-        assert_eq!(
-            access_token(&headers(&[("authorization", "Bearer ")])),
-            None
-        );
-        assert_eq!(access_token(&headers(&[])), None);
+        assert_eq!(found(&[("authorization", "Basic abc")]), None);
+        assert_eq!(found(&[("authorization", "Bearer ")]), None);
+        assert_eq!(found(&[]), None);
     }
 }

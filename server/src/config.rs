@@ -1,6 +1,6 @@
 //! The one typed configuration, read once from the environment at start.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -34,6 +34,21 @@ pub struct Config {
     pub revalidate_every: Duration,
     /// Where cargo-leptos put the compiled site (WASM, CSS, assets).
     pub site_root: String,
+    /// A browser session ends after this long without a request.
+    pub session_idle: Duration,
+    /// Any session ends this long after sign-in.
+    pub session_max_age: Duration,
+    pub login_failures_per_account: u64,
+    pub login_failures_per_ip: u64,
+    pub login_window: Duration,
+    pub registrations_per_ip: u64,
+    pub register_window: Duration,
+    /// How many password hashes may run at once.
+    pub password_hash_concurrency: u64,
+    /// Proxies whose `X-Forwarded-For` names the client; empty: the socket's peer is.
+    pub trusted_proxies: Vec<IpAddr>,
+    /// Origins allowed to call the API from scripts (CORS), bearer tokens only; empty: none.
+    pub cors_origins: Vec<String>,
 }
 
 impl std::fmt::Debug for Config {
@@ -190,6 +205,43 @@ impl Config {
             binance_recv_window_ms: number(&var, "BINANCE_RECV_WINDOW_MS", 5_000)?,
             revalidate_every: duration(&var, "KEYWARDEN_REVALIDATE_EVERY", "6h")?,
             site_root: var("LEPTOS_SITE_ROOT").unwrap_or_else(|| "target/site".into()),
+            session_idle: duration(&var, "KEYWARDEN_SESSION_IDLE", "30m")?,
+            session_max_age: duration(&var, "KEYWARDEN_SESSION_MAX_AGE", "12h")?,
+            login_failures_per_account: number(&var, "KEYWARDEN_LOGIN_FAILURES_PER_ACCOUNT", 5)?,
+            login_failures_per_ip: number(&var, "KEYWARDEN_LOGIN_FAILURES_PER_IP", 20)?,
+            login_window: duration(&var, "KEYWARDEN_LOGIN_WINDOW", "15m")?,
+            registrations_per_ip: number(&var, "KEYWARDEN_REGISTRATIONS_PER_IP", 10)?,
+            register_window: duration(&var, "KEYWARDEN_REGISTER_WINDOW", "1h")?,
+            password_hash_concurrency: number(
+                &var,
+                "KEYWARDEN_PASSWORD_HASH_CONCURRENCY",
+                default_hash_concurrency(),
+            )?,
+            trusted_proxies: list(&var, "KEYWARDEN_TRUSTED_PROXIES")
+                .into_iter()
+                .map(|text| {
+                    text.parse().map_err(|_| ConfigError::Invalid {
+                        name: "KEYWARDEN_TRUSTED_PROXIES",
+                        value: text,
+                        reason: "expected comma-separated IP addresses",
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+            cors_origins: list(&var, "KEYWARDEN_CORS_ORIGINS")
+                .into_iter()
+                .map(|origin| {
+                    let trimmed = origin.trim_end_matches('/').to_owned();
+                    if trimmed.starts_with("http://") || trimmed.starts_with("https://") {
+                        Ok(trimmed)
+                    } else {
+                        Err(ConfigError::Invalid {
+                            name: "KEYWARDEN_CORS_ORIGINS",
+                            value: origin,
+                            reason: "expected comma-separated origins such as https://bots.example.com",
+                        })
+                    }
+                })
+                .collect::<Result<_, _>>()?,
         })
     }
 
@@ -260,6 +312,22 @@ fn duration(
             reason: "expected a duration such as 90s, 30m or 6h",
         }),
     }
+}
+
+/// Comma-separated values, blanks dropped.
+fn list(var: &impl Fn(&str) -> Option<String>, name: &str) -> Vec<String> {
+    var(name)
+        .unwrap_or_default()
+        .split(',')
+        .map(|item| item.trim().to_owned())
+        .filter(|item| !item.is_empty())
+        .collect()
+}
+
+/// One core kept free for everything else, on a machine with more than one.
+fn default_hash_concurrency() -> u64 {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
+    cores.saturating_sub(1).max(1)
 }
 
 fn flag(var: &impl Fn(&str) -> Option<String>, name: &'static str) -> Result<bool, ConfigError> {

@@ -2,12 +2,15 @@
 
 pub mod cli;
 pub mod config;
+pub mod guard;
 pub mod rest;
 
 use std::sync::Arc;
 
 use app::exchange::{Exchange, ExchangeSettings};
-use app::service::{Keywarden, Parts, SystemClock, Tokens};
+use app::service::{
+    Keywarden, Limits, Parts, PasswordHasherPool, SessionSettings, SystemClock, Tokens,
+};
 use app::store::{PoolSettings, Store};
 use app::vault::Vault;
 use axum::Router;
@@ -67,13 +70,27 @@ pub async fn build_keywarden(config: &Config) -> Result<Keywarden, StartError> {
         )
     })
     .map_err(|e| StartError::Other(e.to_string()))?;
-    let ttl = chrono::Duration::from_std(config.token_ttl)
-        .map_err(|e| StartError::Other(e.to_string()))?;
+    let duration = |d: std::time::Duration| {
+        chrono::Duration::from_std(d).map_err(|e| StartError::Other(e.to_string()))
+    };
+    let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
     Ok(Keywarden::new(Parts {
         store,
         vault,
         exchange,
-        tokens: Tokens::new(config.jwt_secret.as_bytes(), ttl),
+        tokens: Tokens::new(config.jwt_secret.as_bytes(), duration(config.token_ttl)?),
+        passwords: PasswordHasherPool::new(config.password_hash_concurrency as usize),
+        sessions: SessionSettings {
+            idle: duration(config.session_idle)?,
+            max_age: duration(config.session_max_age)?,
+        },
+        limits: Limits {
+            login_failures_per_account: count(config.login_failures_per_account),
+            login_failures_per_ip: count(config.login_failures_per_ip),
+            login_window: duration(config.login_window)?,
+            registrations_per_ip: count(config.registrations_per_ip),
+            register_window: duration(config.register_window)?,
+        },
         clock: Arc::new(SystemClock),
         secure_cookies: config.secure_cookies(),
         allow_withdrawal_keys: config.allow_withdrawal_keys,
@@ -97,7 +114,15 @@ pub fn router(keywarden: Keywarden, config: &Config) -> Router {
         .leptos_routes_with_context(
             &state,
             routes,
-            move || provide_context(keywarden.clone()),
+            move || {
+                provide_context(keywarden.clone());
+                // The page's inline scripts carry the nonce the guard put in the CSP header.
+                let nonce = use_context::<axum::http::request::Parts>()
+                    .and_then(|parts| parts.extensions.get::<app::session::CspNonce>().cloned());
+                if let Some(app::session::CspNonce(nonce)) = nonce {
+                    provide_context(leptos::nonce::Nonce::from_value(nonce));
+                }
+            },
             {
                 let options = state.leptos.clone();
                 move || app::shell(options.clone())
@@ -106,10 +131,38 @@ pub fn router(keywarden: Keywarden, config: &Config) -> Router {
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
             app::shell,
         ));
-    rest::routes()
-        .merge(site)
+    let mut api = rest::routes();
+    if !config.cors_origins.is_empty() {
+        api = api.layer(cors(&config.cors_origins));
+    }
+    api.merge(site)
+        .layer(axum::middleware::from_fn_with_state(
+            guard::Guard::new(config),
+            guard::guard,
+        ))
         .layer(axum::middleware::from_fn(rest::log_request))
         .with_state(state)
+}
+
+/// Lets scripts on the listed origins call the REST API with bearer tokens (never cookies).
+fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
+    use axum::http::{HeaderValue, Method, header};
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    tower_http::cors::CorsLayer::new()
+        .allow_origin(origins)
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .expose_headers([header::RETRY_AFTER])
+        .max_age(std::time::Duration::from_secs(600))
 }
 
 /// Re-checks every key with Binance on an interval, in the background. Each instance ticks

@@ -589,13 +589,25 @@ async fn server_functions_share_the_service(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    let response = server
-        .http
-        .delete(server.url("/api/v1/ui/api-keys/me"))
-        .header("cookie", &session)
-        .send()
-        .await
-        .unwrap();
+    // A change riding on the cookie must come from the app's own origin (CSRF).
+    let delete = |origin: Option<&str>| {
+        let mut request = server
+            .http
+            .delete(server.url("/api/v1/ui/api-keys/me"))
+            .header("cookie", &session);
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        request.send()
+    };
+    for foreign in [Some("https://evil.example"), None] {
+        let response = delete(foreign).await.unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{foreign:?}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["code"], "cross_site_request");
+        assert_eq!(server.count("api_keys").await, 1);
+    }
+    let response = delete(Some(&server.base)).await.unwrap();
     assert!(response.status().is_success(), "{}", response.status());
     assert_eq!(server.count("api_keys").await, 0);
 

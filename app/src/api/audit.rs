@@ -1,7 +1,7 @@
 use leptos::prelude::*;
 use leptos::server_fn::codec::{GetUrl, Json};
 
-use crate::model::{AuditPage, AuditQuery, ErrorBody};
+use crate::model::{AuditPage, ErrorBody};
 
 /// The caller's audit trail, newest first; `before` is the previous page's `next_before`.
 #[server(prefix = "/api/v1/ui", endpoint = "audit", input = GetUrl, output = Json)]
@@ -9,7 +9,7 @@ pub async fn audit_events(limit: Option<u32>, before: Option<i64>) -> Result<Aud
     use super::adapter::*;
     let (keywarden, caller) = caller().await?;
     keywarden
-        .audit_events(&caller, AuditQuery { limit, before })
+        .audit_events(&caller, crate::model::AuditQuery { limit, before })
         .await
         .map_err(fail)
 }

@@ -1,7 +1,7 @@
 use leptos::prelude::*;
-use leptos::server_fn::codec::{GetUrl, Json};
+use leptos::server_fn::codec::{DeleteUrl, GetUrl, Json};
 
-use crate::model::{ErrorBody, UserView};
+use crate::model::{ErrorBody, SessionView, UserView};
 
 #[server(prefix = "/api/v1/ui", endpoint = "auth/register", input = Json, output = Json)]
 pub async fn register(email: String, password: String) -> Result<UserView, ErrorBody> {
@@ -14,28 +14,77 @@ pub async fn register(email: String, password: String) -> Result<UserView, Error
     Ok(user)
 }
 
-/// Signs the browser in: the token goes into an HttpOnly cookie, never to page scripts.
+/// Signs the browser in: the session lives in an HttpOnly cookie, never in page scripts.
 #[server(prefix = "/api/v1/ui", endpoint = "auth/login", input = Json, output = Json)]
 pub async fn login(email: String, password: String) -> Result<(), ErrorBody> {
     use super::adapter::*;
+    use crate::service::{SessionKind, SignIn};
     let keywarden = keywarden()?;
-    let token = keywarden
-        .login(&email, password, &client())
+    let signed_in = keywarden
+        .login(&email, password, &client(), SessionKind::Browser)
         .await
         .map_err(fail)?;
-    set_cookie(crate::session::session_cookie(
-        &token.access_token,
-        token.expires_in,
-        keywarden.secure_cookies(),
-    ));
+    if let SignIn::Browser {
+        cookie,
+        max_age_secs,
+    } = signed_in
+    {
+        set_cookie(crate::session::session_cookie(
+            &cookie,
+            max_age_secs,
+            keywarden.secure_cookies(),
+        ));
+    }
     Ok(())
 }
 
+/// Ends this browser's session (if any) and clears its cookie.
 #[server(prefix = "/api/v1/ui", endpoint = "auth/logout", input = Json, output = Json)]
 pub async fn logout() -> Result<(), ErrorBody> {
     use super::adapter::*;
+    if let Ok((keywarden, caller)) = caller().await {
+        keywarden.logout(&caller).await.map_err(fail)?;
+    }
     set_cookie(crate::session::cleared_session_cookie());
     Ok(())
+}
+
+/// Ends every session of the account, this browser's included.
+#[server(prefix = "/api/v1/ui", endpoint = "auth/logout-everywhere", input = Json, output = Json)]
+pub async fn logout_everywhere() -> Result<u64, ErrorBody> {
+    use super::adapter::*;
+    let (keywarden, caller) = caller().await?;
+    let ended = keywarden.logout_everywhere(&caller).await.map_err(fail)?;
+    set_cookie(crate::session::cleared_session_cookie());
+    Ok(ended)
+}
+
+#[server(prefix = "/api/v1/ui", endpoint = "auth/sessions", input = GetUrl, output = Json)]
+pub async fn list_sessions() -> Result<Vec<SessionView>, ErrorBody> {
+    use super::adapter::*;
+    let (keywarden, caller) = caller().await?;
+    keywarden.sessions(&caller).await.map_err(fail)
+}
+
+#[server(prefix = "/api/v1/ui", endpoint = "auth/sessions/revoke", input = DeleteUrl, output = Json)]
+pub async fn revoke_session(id: String) -> Result<(), ErrorBody> {
+    use super::adapter::*;
+    let (keywarden, caller) = caller().await?;
+    keywarden.revoke_session(&caller, &id).await.map_err(fail)
+}
+
+/// Changes the password; every other session of the account ends.
+#[server(prefix = "/api/v1/ui", endpoint = "auth/password", input = Json, output = Json)]
+pub async fn change_password(
+    current_password: String,
+    new_password: String,
+) -> Result<(), ErrorBody> {
+    use super::adapter::*;
+    let (keywarden, caller) = caller().await?;
+    keywarden
+        .change_password(&caller, current_password, new_password)
+        .await
+        .map_err(fail)
 }
 
 #[server(prefix = "/api/v1/ui", endpoint = "users/me", input = GetUrl, output = Json)]

@@ -28,9 +28,12 @@ mod adapter {
     pub async fn caller() -> Result<(Keywarden, Caller), ErrorBody> {
         let keywarden = keywarden()?;
         let parts = use_context::<Parts>().ok_or_else(|| fail(ServiceError::Internal))?;
-        let token = crate::session::access_token(&parts.headers);
+        let credential = crate::session::credential(&parts.headers);
         let client = crate::session::client_info(&parts);
-        let caller = keywarden.authenticate(token, client).await.map_err(fail)?;
+        let caller = keywarden
+            .authenticate(credential, client)
+            .await
+            .map_err(fail)?;
         Ok((keywarden, caller))
     }
 

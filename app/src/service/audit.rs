@@ -48,6 +48,11 @@ pub enum Action {
     KeyRotate,
     BotConfigCreate,
     BotConfigDelete,
+    Logout,
+    LogoutEverywhere,
+    SessionRevoke,
+    RefreshReuse,
+    PasswordChange,
 }
 
 impl Action {
@@ -64,6 +69,11 @@ impl Action {
             Action::KeyRotate => "key.rotate",
             Action::BotConfigCreate => "bot_config.create",
             Action::BotConfigDelete => "bot_config.delete",
+            Action::Logout => "session.logout",
+            Action::LogoutEverywhere => "session.logout_everywhere",
+            Action::SessionRevoke => "session.revoke",
+            Action::RefreshReuse => "session.refresh_reuse",
+            Action::PasswordChange => "user.password_change",
         }
     }
 }
@@ -76,6 +86,8 @@ impl ServiceError {
             self,
             ServiceError::InvalidCredentials
                 | ServiceError::InactiveUser
+                | ServiceError::TooManyAttempts { .. }
+                | ServiceError::WrongPassword
                 | ServiceError::BinanceRejected { .. }
                 | ServiceError::WithdrawalsEnabled
                 | ServiceError::WrongEnvironment { .. }

@@ -1,78 +1,118 @@
+//! Accounts: registration, sign-in with throttling, and passwords (argon2id, hashed off the
+//! async runtime, a bounded number at a time).
+
 use std::sync::LazyLock;
 
-use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
 use chrono::{DateTime, Duration, Utc};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
 
 use super::audit::{Action, ClientInfo};
+use super::sessions::{SessionKind, SignIn};
 use super::{Caller, Keywarden, ServiceError};
-use crate::model::{TokenView, UserView};
+use crate::model::UserView;
 use crate::store::{UserRow, is_unique_violation};
 
 const MIN_PASSWORD_CHARS: usize = 8;
 const MAX_PASSWORD_CHARS: usize = 128;
-/// Tolerance for clocks that disagree slightly about token expiry.
-const EXPIRY_LEEWAY_SECS: i64 = 30;
 
-/// Issues and checks the HS256 access tokens.
-pub struct Tokens {
-    encoding: EncodingKey,
-    decoding: DecodingKey,
-    ttl: Duration,
+/// Sign-in and registration limits; every count lives in the database (the audit trail), so
+/// several instances share them.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Failed sign-ins per account within `login_window`.
+    pub login_failures_per_account: i64,
+    /// Failed sign-ins per client address within `login_window`.
+    pub login_failures_per_ip: i64,
+    pub login_window: Duration,
+    /// Registrations per client address within `register_window`.
+    pub registrations_per_ip: i64,
+    pub register_window: Duration,
 }
 
-#[derive(Serialize, Deserialize)]
-struct Claims {
-    sub: String,
-    iat: i64,
-    exp: i64,
-}
-
-impl Tokens {
-    pub fn new(secret: &[u8], ttl: Duration) -> Self {
+impl Default for Limits {
+    fn default() -> Self {
         Self {
-            encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
-            ttl,
+            login_failures_per_account: 5,
+            login_failures_per_ip: 20,
+            login_window: Duration::minutes(15),
+            registrations_per_ip: 10,
+            register_window: Duration::hours(1),
         }
-    }
-
-    fn issue(&self, user_id: i64, now: DateTime<Utc>) -> Result<TokenView, ServiceError> {
-        let claims = Claims {
-            sub: user_id.to_string(),
-            iat: now.timestamp(),
-            exp: (now + self.ttl).timestamp(),
-        };
-        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .map_err(|e| ServiceError::internal("signing a token", e))?;
-        Ok(TokenView {
-            access_token: token,
-            token_type: "bearer".into(),
-            expires_in: self.ttl.num_seconds(),
-        })
-    }
-
-    /// The user id a valid, unexpired token names.
-    fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<i64, ServiceError> {
-        let mut validation = Validation::new(Algorithm::HS256);
-        // Expiry is checked below against the service clock, not the system's.
-        validation.validate_exp = false;
-        validation.set_required_spec_claims(&["exp", "sub"]);
-        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
-            .map_err(|_| ServiceError::NotAuthenticated("invalid access token"))?
-            .claims;
-        if claims.exp + EXPIRY_LEEWAY_SECS <= now.timestamp() {
-            return Err(ServiceError::NotAuthenticated("access token expired"));
-        }
-        claims
-            .sub
-            .parse()
-            .map_err(|_| ServiceError::NotAuthenticated("invalid access token"))
     }
 }
+
+/// argon2id with OWASP's recommended parameters: m = 19 MiB, t = 2, p = 1.
+fn argon2() -> Argon2<'static> {
+    let params = Params::new(19 * 1024, 2, 1, None).expect("valid argon2 parameters");
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+/// Hashes and checks passwords on the blocking pool, at most as many at once as the semaphore
+/// allows, so a flood of sign-ins queues here instead of taking every core.
+pub struct PasswordHasherPool {
+    permits: Semaphore,
+}
+
+impl PasswordHasherPool {
+    pub fn new(concurrency: usize) -> Self {
+        Self {
+            permits: Semaphore::new(concurrency.max(1)),
+        }
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ServiceError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| ServiceError::internal("password hashing permits", e))?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| ServiceError::internal("password hashing task", e))
+    }
+
+    pub(super) async fn hash(&self, password: String) -> Result<String, ServiceError> {
+        self.run(move || {
+            let salt = SaltString::generate(&mut OsRng);
+            argon2()
+                .hash_password(password.as_bytes(), &salt)
+                .map(|hash| hash.to_string())
+        })
+        .await?
+        .map_err(|e| ServiceError::internal("hashing a password", e))
+    }
+
+    /// Unknown emails are checked against a dummy hash, so timing does not tell them apart.
+    pub(super) async fn verify(
+        &self,
+        password: String,
+        hash: Option<String>,
+    ) -> Result<bool, ServiceError> {
+        self.run(move || {
+            let hash = hash.unwrap_or_else(|| DUMMY_HASH.clone());
+            PasswordHash::new(&hash).is_ok_and(|parsed| {
+                argon2()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
+            })
+        })
+        .await
+    }
+}
+
+static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
+    let salt = SaltString::generate(&mut OsRng);
+    argon2()
+        .hash_password(b"keywarden-dummy-password", &salt)
+        .expect("hashing a constant")
+        .to_string()
+});
 
 /// A plausible address: one `@`, a dotted domain, no spaces. Returns it lowercased.
 pub fn validate_email(email: &str) -> Result<String, ServiceError> {
@@ -91,50 +131,14 @@ pub fn validate_email(email: &str) -> Result<String, ServiceError> {
     Ok(email)
 }
 
-fn validate_password(password: &str) -> Result<(), ServiceError> {
+pub(super) fn validate_password(field: &str, password: &str) -> Result<(), ServiceError> {
     let chars = password.chars().count();
     if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&chars) {
         return Err(ServiceError::Invalid(format!(
-            "password: must be {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters"
+            "{field}: must be {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters"
         )));
     }
     Ok(())
-}
-
-/// argon2id with the crate's defaults (m=19 MiB, t=2, p=1: OWASP's recommendation), off the
-/// async runtime.
-async fn hash_password(password: String) -> Result<String, ServiceError> {
-    tokio::task::spawn_blocking(move || {
-        let salt = SaltString::generate(&mut OsRng);
-        Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|hash| hash.to_string())
-    })
-    .await
-    .map_err(|e| ServiceError::internal("password hashing task", e))?
-    .map_err(|e| ServiceError::internal("hashing a password", e))
-}
-
-/// Verified against a dummy hash for unknown emails, so timing does not reveal which exist.
-static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
-    let salt = SaltString::generate(&mut OsRng);
-    Argon2::default()
-        .hash_password(b"keywarden-dummy-password", &salt)
-        .expect("hashing a constant")
-        .to_string()
-});
-
-async fn verify_password(password: String, hash: Option<String>) -> bool {
-    tokio::task::spawn_blocking(move || {
-        let hash = hash.unwrap_or_else(|| DUMMY_HASH.clone());
-        PasswordHash::new(&hash).is_ok_and(|parsed| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
-        })
-    })
-    .await
-    .unwrap_or(false)
 }
 
 fn user_view(row: UserRow) -> UserView {
@@ -146,6 +150,12 @@ fn user_view(row: UserRow) -> UserView {
     }
 }
 
+/// Seconds until the oldest counted event leaves the window (at least 1).
+fn retry_after(oldest: Option<DateTime<Utc>>, window: Duration, now: DateTime<Utc>) -> u64 {
+    let free_at = oldest.unwrap_or(now) + window;
+    (free_at - now).num_seconds().max(1) as u64
+}
+
 impl Keywarden {
     pub async fn register(
         &self,
@@ -154,8 +164,22 @@ impl Keywarden {
         client: &ClientInfo,
     ) -> Result<UserView, ServiceError> {
         let email = validate_email(email)?;
-        validate_password(&password)?;
-        let hashed = hash_password(password).await?;
+        validate_password("password", &password)?;
+        if let Some(ip) = client.ip.as_deref() {
+            let limits = &self.inner.limits;
+            let since = self.now() - limits.register_window;
+            let (count, oldest) = self
+                .inner
+                .store
+                .recent_from_address(Action::Register.as_str(), ip, since)
+                .await?;
+            if count >= limits.registrations_per_ip {
+                return Err(ServiceError::TooManyAttempts {
+                    retry_after_secs: retry_after(oldest, limits.register_window, self.now()),
+                });
+            }
+        }
+        let hashed = self.inner.passwords.hash(password).await?;
         let event = self.event(client, Action::Register);
         match self.inner.store.insert_user(&email, &hashed, &event).await {
             Ok(row) => {
@@ -167,59 +191,80 @@ impl Keywarden {
         }
     }
 
-    /// Checks the credentials and issues an access token. Every attempt is recorded, a failed
-    /// one against the account it named (or none, for an unknown email).
+    /// Checks the credentials and opens a session. Every attempt is recorded, a failed one
+    /// against the account it named (or none, for an unknown email); too many recent failures
+    /// for the account or from the address are refused before the password is even checked.
     pub async fn login(
         &self,
         email: &str,
         password: String,
         client: &ClientInfo,
-    ) -> Result<TokenView, ServiceError> {
+        kind: SessionKind,
+    ) -> Result<SignIn, ServiceError> {
         let email = email.trim().to_lowercase();
         let user = self.inner.store.find_user_by_email(&email).await?;
+        let user_id = user.as_ref().map(|u| u.id);
+        if let Err(err) = self.check_login_limits(user_id, client).await {
+            self.record(client, user_id, None, Action::Login, Err(&err))
+                .await;
+            return Err(err);
+        }
         let hash = user.as_ref().map(|u| u.hashed_password.clone());
-        let matches = verify_password(password, hash).await;
-        let outcome = match &user {
-            Some(user) if matches && user.is_active => Ok(()),
-            Some(_) if matches => Err(ServiceError::InactiveUser),
-            _ => Err(ServiceError::InvalidCredentials),
+        let matches = self.inner.passwords.verify(password, hash).await?;
+        let user = match user {
+            Some(user) if matches && user.is_active => user,
+            found => {
+                let err = match found {
+                    Some(_) if matches => ServiceError::InactiveUser,
+                    _ => ServiceError::InvalidCredentials,
+                };
+                self.record(client, user_id, None, Action::Login, Err(&err))
+                    .await;
+                return Err(err);
+            }
         };
-        let user_id = user.map(|u| u.id);
-        self.record(
-            client,
-            user_id,
-            None,
-            Action::Login,
-            outcome.as_ref().copied(),
-        )
-        .await;
-        outcome?;
-        let user_id = user_id.ok_or(ServiceError::InvalidCredentials)?;
-        tracing::info!(user_id, "login");
-        self.inner.tokens.issue(user_id, self.now())
+        tracing::info!(user_id = user.id, "login");
+        self.open_session(user.id, client, kind).await
     }
 
-    /// The caller a request's access token names: 401 for a missing or bad token or an unknown
-    /// user, 403 if inactive.
-    pub async fn authenticate(
+    async fn check_login_limits(
         &self,
-        token: Option<&str>,
-        client: ClientInfo,
-    ) -> Result<Caller, ServiceError> {
-        let token = token.ok_or(ServiceError::NotAuthenticated(
-            "not signed in: send Authorization: Bearer <token>",
-        ))?;
-        let user_id = self.inner.tokens.verify(token, self.now())?;
-        let user = self.inner.store.find_user_by_id(user_id).await?.ok_or(
-            ServiceError::NotAuthenticated("the account no longer exists"),
-        )?;
-        if !user.is_active {
-            return Err(ServiceError::InactiveUser);
+        user_id: Option<i64>,
+        client: &ClientInfo,
+    ) -> Result<(), ServiceError> {
+        let limits = &self.inner.limits;
+        let now = self.now();
+        let since = now - limits.login_window;
+        let failures = |user_id, ip| {
+            self.inner.store.recent_failures(
+                Action::Login.as_str(),
+                ServiceError::InvalidCredentials.code(),
+                user_id,
+                ip,
+                since,
+            )
+        };
+        let mut checks = Vec::new();
+        if let Some(user_id) = user_id {
+            checks.push((
+                failures(Some(user_id), None).await?,
+                limits.login_failures_per_account,
+            ));
         }
-        Ok(Caller {
-            user_id: user.id,
-            client,
-        })
+        if let Some(ip) = client.ip.as_deref() {
+            checks.push((
+                failures(None, Some(ip)).await?,
+                limits.login_failures_per_ip,
+            ));
+        }
+        for ((count, oldest), limit) in checks {
+            if count >= limit {
+                return Err(ServiceError::TooManyAttempts {
+                    retry_after_secs: retry_after(oldest, limits.login_window, now),
+                });
+            }
+        }
+        Ok(())
     }
 
     pub async fn current_user(&self, caller: &Caller) -> Result<UserView, ServiceError> {
@@ -233,8 +278,40 @@ impl Keywarden {
             ))
     }
 
-    pub fn token_ttl_seconds(&self) -> i64 {
-        self.inner.tokens.ttl.num_seconds()
+    /// Sets a new password after checking the current one; every other session ends.
+    pub async fn change_password(
+        &self,
+        caller: &Caller,
+        current_password: String,
+        new_password: String,
+    ) -> Result<(), ServiceError> {
+        validate_password("new_password", &new_password)?;
+        let user = self
+            .inner
+            .store
+            .find_user_by_id(caller.user_id)
+            .await?
+            .ok_or(ServiceError::NotAuthenticated(
+                "the account no longer exists",
+            ))?;
+        let passwords = &self.inner.passwords;
+        if !passwords
+            .verify(current_password, Some(user.hashed_password))
+            .await?
+        {
+            let err = ServiceError::WrongPassword;
+            self.record_failure(caller, Action::PasswordChange, &Err::<(), _>(err))
+                .await;
+            return Err(ServiceError::WrongPassword);
+        }
+        let hashed = passwords.hash(new_password).await?;
+        let event = self.event(&caller.client, Action::PasswordChange);
+        self.inner
+            .store
+            .change_password(caller.user_id, &hashed, &caller.session_id, &event)
+            .await?;
+        tracing::info!(user_id = caller.user_id, "password changed");
+        Ok(())
     }
 }
 
@@ -264,22 +341,29 @@ mod tests {
 
     #[test]
     fn passwords_must_be_8_to_128_characters() {
-        assert!(validate_password("1234567").is_err());
-        assert!(validate_password("12345678").is_ok());
-        assert!(validate_password(&"x".repeat(128)).is_ok());
-        assert!(validate_password(&"x".repeat(129)).is_err());
+        assert!(validate_password("password", "1234567").is_err());
+        assert!(validate_password("password", "12345678").is_ok());
+        assert!(validate_password("password", &"x".repeat(128)).is_ok());
+        assert!(validate_password("password", &"x".repeat(129)).is_err());
     }
 
     #[test]
-    fn tokens_expire_and_cannot_be_forged() {
+    fn hashes_are_argon2id_with_owasp_parameters() {
+        let hash = DUMMY_HASH.as_str();
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
+    }
+
+    #[test]
+    fn retry_after_counts_from_the_oldest_event_in_the_window() {
         let now = Utc::now();
-        let tokens = Tokens::new(b"secret-one", Duration::minutes(15));
-        let token = tokens.issue(42, now).unwrap();
-        assert_eq!(token.expires_in, 900);
-        assert_eq!(tokens.verify(&token.access_token, now).unwrap(), 42);
-        let later = now + Duration::minutes(16);
-        assert!(tokens.verify(&token.access_token, later).is_err());
-        let other = Tokens::new(b"secret-two", Duration::minutes(15));
-        assert!(other.verify(&token.access_token, now).is_err());
+        let window = Duration::minutes(15);
+        assert_eq!(
+            retry_after(Some(now - Duration::minutes(5)), window, now),
+            600
+        );
+        assert_eq!(retry_after(Some(now - window), window, now), 1);
     }
 }

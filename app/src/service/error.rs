@@ -14,6 +14,15 @@ pub enum ServiceError {
     NotAuthenticated(&'static str),
     #[error("this account is inactive")]
     InactiveUser,
+    #[error("too many attempts; try again in {retry_after_secs} s")]
+    TooManyAttempts { retry_after_secs: u64 },
+    #[error("the current password is not correct")]
+    WrongPassword,
+    #[error("no such session")]
+    SessionNotFound,
+    /// A cookie-authenticated change sent from another site.
+    #[error("cross-site request refused")]
+    CrossSite,
     #[error("you already have an API key; delete it before adding another")]
     ApiKeyExists,
     #[error("you have no API key")]
@@ -64,6 +73,10 @@ impl ServiceError {
             ServiceError::InvalidCredentials => "invalid_credentials",
             ServiceError::NotAuthenticated(_) => "not_authenticated",
             ServiceError::InactiveUser => "inactive_user",
+            ServiceError::TooManyAttempts { .. } => "too_many_attempts",
+            ServiceError::WrongPassword => "wrong_password",
+            ServiceError::SessionNotFound => "session_not_found",
+            ServiceError::CrossSite => "cross_site_request",
             ServiceError::ApiKeyExists => "api_key_exists",
             ServiceError::ApiKeyNotFound => "api_key_not_found",
             ServiceError::NoApiKey => "no_api_key",
@@ -85,7 +98,10 @@ impl ServiceError {
             ServiceError::Invalid(_) => 422,
             ServiceError::EmailTaken => 409,
             ServiceError::InvalidCredentials | ServiceError::NotAuthenticated(_) => 401,
-            ServiceError::InactiveUser => 403,
+            ServiceError::InactiveUser | ServiceError::CrossSite => 403,
+            ServiceError::TooManyAttempts { .. } => 429,
+            ServiceError::WrongPassword => 400,
+            ServiceError::SessionNotFound => 404,
             ServiceError::ApiKeyExists
             | ServiceError::NoApiKey
             | ServiceError::BinanceRejected { .. }
@@ -118,7 +134,8 @@ impl ServiceError {
     pub fn retry_after_secs(&self) -> Option<u64> {
         match self {
             ServiceError::ExchangeRateLimited { retry_after_secs }
-            | ServiceError::ExchangeBanned { retry_after_secs } => Some(*retry_after_secs),
+            | ServiceError::ExchangeBanned { retry_after_secs }
+            | ServiceError::TooManyAttempts { retry_after_secs } => Some(*retry_after_secs),
             _ => None,
         }
     }

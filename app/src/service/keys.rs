@@ -409,6 +409,8 @@ impl Keywarden {
                 let _permit = permit;
                 let caller = Caller {
                     user_id,
+                    session_id: String::new(),
+                    via_cookie: false,
                     client: ClientInfo::keywarden("scheduled check"),
                 };
                 if let Err(err) = keywarden.validate_api_key(&caller).await {

@@ -6,15 +6,19 @@ mod auth;
 mod bot_configs;
 mod error;
 mod keys;
+mod sessions;
+mod tokens;
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
 pub use audit::ClientInfo;
-pub use auth::{Tokens, validate_email};
+pub use auth::{Limits, PasswordHasherPool, validate_email};
 pub use error::ServiceError;
 pub use keys::{RotatedBatch, mask_api_key};
+pub use sessions::{Credential, SessionKind, SessionSettings, SignIn};
+pub use tokens::Tokens;
 
 use crate::exchange::Exchange;
 use crate::store::Store;
@@ -44,6 +48,9 @@ pub struct Parts {
     pub vault: Vault,
     pub exchange: Exchange,
     pub tokens: Tokens,
+    pub passwords: PasswordHasherPool,
+    pub sessions: SessionSettings,
+    pub limits: Limits,
     pub clock: Arc<dyn Clock>,
     /// Mark session cookies `Secure` (the public URL is https).
     pub secure_cookies: bool,
@@ -75,5 +82,8 @@ impl Keywarden {
 #[derive(Clone, Debug)]
 pub struct Caller {
     pub user_id: i64,
+    pub session_id: String,
+    /// Authenticated by the browser's session cookie (rather than a bearer token).
+    pub via_cookie: bool,
     pub client: ClientInfo,
 }

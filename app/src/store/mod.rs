@@ -5,6 +5,7 @@
 mod api_keys;
 mod audit;
 mod bot_configs;
+mod sessions;
 mod users;
 
 use std::str::FromStr;
@@ -18,6 +19,7 @@ pub use api_keys::{
 };
 pub use audit::{AuditEventRow, NewAuditEvent};
 pub use bot_configs::BotConfigRow;
+pub use sessions::{NewSession, RefreshOutcome, SessionOfUser, SessionRow};
 pub use users::UserRow;
 
 #[derive(Clone, Debug)]

@@ -1,6 +1,7 @@
-use app::model::{Credentials, TokenView, UserView};
+use app::model::{Credentials, PasswordChange, RefreshRequest, SessionView, TokenView, UserView};
+use app::service::{ServiceError, SessionKind, SignIn};
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, StatusCode};
 use bytes::Bytes;
@@ -38,9 +39,10 @@ struct PasswordForm {
         (Credentials = "application/json"),
         (OAuth2PasswordForm = "application/x-www-form-urlencoded"))),
     responses(
-        (status = 200, body = TokenView),
+        (status = 200, description = "a new API session: access and refresh tokens", body = TokenView),
         (status = 401, description = "wrong email or password", body = ErrorBody),
-        (status = 403, description = "inactive account", body = ErrorBody)))]
+        (status = 403, description = "inactive account", body = ErrorBody),
+        (status = 429, description = "too many failed sign-ins for the account or from the address; see Retry-After", body = ErrorBody)))]
 pub async fn login(
     State(state): State<AppState>,
     Client(client): Client,
@@ -68,11 +70,101 @@ pub async fn login(
             Json::<Credentials>::from_bytes(&body).map_err(super::json_rejection)?;
         credentials
     };
-    let token = state
+    match state
         .keywarden
-        .login(&credentials.email, credentials.password, &client)
+        .login(
+            &credentials.email,
+            credentials.password,
+            &client,
+            SessionKind::Api,
+        )
+        .await?
+    {
+        SignIn::Api(tokens) => Ok(Json(tokens)),
+        SignIn::Browser { .. } => Err(ServiceError::Internal.into()),
+    }
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "a new access token and a new refresh token; the one sent is used up", body = TokenView),
+        (status = 401, description = "unknown, expired or revoked; a used refresh token revokes its session", body = ErrorBody),
+        (status = 403, body = ErrorBody)))]
+pub async fn refresh(
+    State(state): State<AppState>,
+    Client(client): Client,
+    JsonBody(body): JsonBody<RefreshRequest>,
+) -> Result<Json<TokenView>, ApiError> {
+    Ok(Json(
+        state
+            .keywarden
+            .refresh(&body.refresh_token, &client)
+            .await?,
+    ))
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(("bearer" = [])),
+    responses((status = 204, description = "the session (every token of it) has ended"),
+        (status = 401, body = ErrorBody)))]
+pub async fn logout(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+) -> Result<StatusCode, ApiError> {
+    state.keywarden.logout(&caller).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/logout-everywhere", tag = "auth", security(("bearer" = [])),
+    responses((status = 204, description = "every session of the account has ended, this one included"),
+        (status = 401, body = ErrorBody)))]
+pub async fn logout_everywhere(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+) -> Result<StatusCode, ApiError> {
+    state.keywarden.logout_everywhere(&caller).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/api/v1/auth/sessions", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, description = "the account's sessions in force, newest first", body = [SessionView]),
+        (status = 401, body = ErrorBody)))]
+pub async fn sessions(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+) -> Result<Json<Vec<SessionView>>, ApiError> {
+    Ok(Json(state.keywarden.sessions(&caller).await?))
+}
+
+#[utoipa::path(delete, path = "/api/v1/auth/sessions/{id}", tag = "auth", security(("bearer" = [])),
+    params(("id" = String, Path, description = "a session id from GET /api/v1/auth/sessions")),
+    responses((status = 204, description = "the session has ended"),
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "no such live session of the caller", body = ErrorBody)))]
+pub async fn revoke_session(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.keywarden.revoke_session(&caller, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/password", tag = "auth", security(("bearer" = [])),
+    request_body = PasswordChange,
+    responses((status = 204, description = "changed; every other session has ended"),
+        (status = 400, description = "the current password is wrong (wrong_password)", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 422, description = "the new password is not 8-128 characters", body = ErrorBody)))]
+pub async fn change_password(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    JsonBody(body): JsonBody<PasswordChange>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .keywarden
+        .change_password(&caller, body.current_password, body.new_password)
         .await?;
-    Ok(Json(token))
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(get, path = "/api/v1/users/me", tag = "auth", security(("bearer" = [])),

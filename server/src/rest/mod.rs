@@ -28,6 +28,15 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/auth/register", post(auth::register))
         .route("/api/v1/auth/login", post(auth::login))
+        .route("/api/v1/auth/refresh", post(auth::refresh))
+        .route("/api/v1/auth/logout", post(auth::logout))
+        .route(
+            "/api/v1/auth/logout-everywhere",
+            post(auth::logout_everywhere),
+        )
+        .route("/api/v1/auth/sessions", get(auth::sessions))
+        .route("/api/v1/auth/sessions/{id}", delete(auth::revoke_session))
+        .route("/api/v1/auth/password", post(auth::change_password))
         .route("/api/v1/users/me", get(auth::me))
         .route("/api/v1/api-keys", post(keys::create))
         .route("/api/v1/api-keys/", post(keys::create))
@@ -162,10 +171,10 @@ impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = app::session::access_token(&parts.headers);
+        let credential = app::session::credential(&parts.headers);
         let client = app::session::client_info(parts);
         Ok(Authenticated(
-            state.keywarden.authenticate(token, client).await?,
+            state.keywarden.authenticate(credential, client).await?,
         ))
     }
 }

@@ -11,6 +11,12 @@ use crate::AppState;
     paths(
         super::auth::register,
         super::auth::login,
+        super::auth::refresh,
+        super::auth::logout,
+        super::auth::logout_everywhere,
+        super::auth::sessions,
+        super::auth::revoke_session,
+        super::auth::change_password,
         super::auth::me,
         super::keys::create,
         super::keys::get,

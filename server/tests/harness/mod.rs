@@ -220,13 +220,16 @@ impl TestServer {
     async fn launch(
         env: &HashMap<&'static str, String>,
     ) -> (String, Store, Vec<tokio::task::JoinHandle<()>>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let mut env = env.clone();
+        env.entry("KEYWARDEN_PUBLIC_URL")
+            .or_insert_with(|| base.clone());
         let config = Config::from_lookup(|name| env.get(name).cloned()).expect("valid config");
         let keywarden = server::build_keywarden(&config)
             .await
             .expect("server builds");
         let store = keywarden.store().clone();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
         let revalidation = server::spawn_revalidation(keywarden.clone(), config.revalidate_every);
         let router = server::router(keywarden, &config);
         let serving = tokio::spawn(async move {

@@ -1,0 +1,276 @@
+use chrono::{DateTime, Utc};
+
+use super::audit::{NewAuditEvent, append_event, in_transaction};
+use super::{Store, on_pool};
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct SessionRow {
+    pub id: String,
+    pub user_id: i64,
+    /// `browser` or `api`.
+    pub kind: String,
+    /// SHA-256 (hex) of a browser session cookie's secret.
+    pub secret_hash: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// A session with the state of its user, as each authenticated request needs them.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct SessionOfUser {
+    #[sqlx(flatten)]
+    pub session: SessionRow,
+    pub user_is_active: bool,
+}
+
+/// A session about to be opened.
+pub struct NewSession<'a> {
+    pub id: &'a str,
+    pub user_id: i64,
+    pub kind: &'static str,
+    pub secret_hash: Option<&'a str>,
+    pub expires_at: DateTime<Utc>,
+    /// The first refresh token's hash, for an API session.
+    pub refresh_token_hash: Option<&'a str>,
+}
+
+/// What presenting a refresh token found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RefreshOutcome {
+    /// Unused until now: it is used up, and the new token stored, for this session.
+    Rotated {
+        session_id: String,
+    },
+    /// Used before: someone replays it. Nothing was rotated.
+    Reused {
+        session_id: String,
+    },
+    Unknown,
+}
+
+const COLUMNS: &str = "s.id, s.user_id, s.kind, s.secret_hash, s.created_at, s.last_seen_at, \
+                       s.expires_at, s.revoked_at, s.ip, s.user_agent";
+
+impl Store {
+    /// Opens a session (with its first refresh token) and records the sign-in, together.
+    pub async fn insert_session(
+        &self,
+        session: &NewSession<'_>,
+        event: &NewAuditEvent<'_>,
+    ) -> Result<(), sqlx::Error> {
+        in_transaction!(self, conn => {
+            sqlx::query(
+                "INSERT INTO sessions (id, user_id, kind, secret_hash, created_at, last_seen_at, \
+                 expires_at, ip, user_agent) VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8)",
+            )
+            .bind(session.id)
+            .bind(session.user_id)
+            .bind(session.kind)
+            .bind(session.secret_hash)
+            .bind(event.at)
+            .bind(session.expires_at)
+            .bind(event.ip)
+            .bind(event.user_agent)
+            .execute(&mut *conn)
+            .await?;
+            if let Some(hash) = session.refresh_token_hash {
+                sqlx::query(
+                    "INSERT INTO refresh_tokens (token_hash, session_id, created_at) \
+                     VALUES ($1, $2, $3)",
+                )
+                .bind(hash)
+                .bind(session.id)
+                .bind(event.at)
+                .execute(&mut *conn)
+                .await?;
+            }
+            append_event!(&mut *conn, event, session.user_id, None::<i64>)?;
+        })
+    }
+
+    pub async fn find_session_of_user(
+        &self,
+        session_id: &str,
+    ) -> Result<Option<SessionOfUser>, sqlx::Error> {
+        let sql = format!(
+            "SELECT {COLUMNS}, u.is_active AS user_is_active FROM sessions s \
+             JOIN users u ON u.id = s.user_id WHERE s.id = $1"
+        );
+        on_pool!(self, pool => sqlx::query_as(&sql).bind(session_id).fetch_optional(pool).await)
+    }
+
+    pub async fn touch_session(
+        &self,
+        session_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error> {
+        let sql = "UPDATE sessions SET last_seen_at = $2 WHERE id = $1";
+        on_pool!(self, pool => sqlx::query(sql)
+            .bind(session_id)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|_| ()))
+    }
+
+    /// The user's sessions that are neither revoked nor past `expires_at`, newest first.
+    pub async fn live_sessions_of_user(
+        &self,
+        user_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<SessionRow>, sqlx::Error> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM sessions s WHERE s.user_id = $1 AND s.revoked_at IS NULL \
+             AND s.expires_at > $2 ORDER BY s.created_at DESC, s.id"
+        );
+        on_pool!(self, pool => sqlx::query_as(&sql)
+            .bind(user_id)
+            .bind(now)
+            .fetch_all(pool)
+            .await)
+    }
+
+    /// Revokes the user's sessions: the one named, or all but `except` when `session_id` is
+    /// `None`. Records `event` when any was revoked. Returns how many.
+    pub async fn revoke_sessions(
+        &self,
+        user_id: i64,
+        session_id: Option<&str>,
+        except: Option<&str>,
+        event: &NewAuditEvent<'_>,
+    ) -> Result<u64, sqlx::Error> {
+        let sql = "UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 \
+                   AND revoked_at IS NULL AND ($3 IS NULL OR id = $3) AND ($4 IS NULL OR id <> $4)";
+        in_transaction!(self, conn => {
+            let revoked = sqlx::query(sql)
+                .bind(user_id)
+                .bind(event.at)
+                .bind(session_id)
+                .bind(except)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected();
+            if revoked > 0 {
+                append_event!(&mut *conn, event, user_id, None::<i64>)?;
+            }
+            revoked
+        })
+    }
+
+    /// Uses up a refresh token and stores its successor, or reports a replay. Of two requests
+    /// racing with one token, one rotates and the other sees a reuse.
+    pub async fn rotate_refresh_token(
+        &self,
+        token_hash: &str,
+        next_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<RefreshOutcome, sqlx::Error> {
+        in_transaction!(self, conn => {
+            let session_id: Option<String> = sqlx::query_scalar(
+                "UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL \
+                 RETURNING session_id",
+            )
+            .bind(token_hash)
+            .bind(now)
+            .fetch_optional(&mut *conn)
+            .await?;
+            match session_id {
+                Some(session_id) => {
+                    sqlx::query(
+                        "INSERT INTO refresh_tokens (token_hash, session_id, created_at) \
+                         VALUES ($1, $2, $3)",
+                    )
+                    .bind(next_hash)
+                    .bind(&session_id)
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await?;
+                    RefreshOutcome::Rotated { session_id }
+                }
+                None => {
+                    let used: Option<String> = sqlx::query_scalar(
+                        "SELECT session_id FROM refresh_tokens WHERE token_hash = $1",
+                    )
+                    .bind(token_hash)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                    match used {
+                        Some(session_id) => RefreshOutcome::Reused { session_id },
+                        None => RefreshOutcome::Unknown,
+                    }
+                }
+            }
+        })
+    }
+
+    /// Sets a new password hash and revokes every other session, recording the change.
+    pub async fn change_password(
+        &self,
+        user_id: i64,
+        hashed_password: &str,
+        keep_session: &str,
+        event: &NewAuditEvent<'_>,
+    ) -> Result<(), sqlx::Error> {
+        in_transaction!(self, conn => {
+            sqlx::query("UPDATE users SET hashed_password = $2 WHERE id = $1")
+                .bind(user_id)
+                .bind(hashed_password)
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query(
+                "UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND id <> $3 \
+                 AND revoked_at IS NULL",
+            )
+            .bind(user_id)
+            .bind(event.at)
+            .bind(keep_session)
+            .execute(&mut *conn)
+            .await?;
+            append_event!(&mut *conn, event, user_id, None::<i64>)?;
+        })
+    }
+
+    /// How many `action` events that failed with `error_code` happened since `since`, for a
+    /// user or from an address, and when the oldest of them was.
+    pub async fn recent_failures(
+        &self,
+        action: &str,
+        error_code: &str,
+        user_id: Option<i64>,
+        ip: Option<&str>,
+        since: DateTime<Utc>,
+    ) -> Result<(i64, Option<DateTime<Utc>>), sqlx::Error> {
+        let sql = "SELECT COUNT(*), MIN(created_at) FROM audit_events WHERE action = $1 \
+                   AND error_code = $2 AND created_at > $3 \
+                   AND ($4 IS NULL OR user_id = $4) AND ($5 IS NULL OR ip = $5)";
+        on_pool!(self, pool => sqlx::query_as(sql)
+            .bind(action)
+            .bind(error_code)
+            .bind(since)
+            .bind(user_id)
+            .bind(ip)
+            .fetch_one(pool)
+            .await)
+    }
+
+    /// How many `action` events came from `ip` since `since`, and when the oldest was.
+    pub async fn recent_from_address(
+        &self,
+        action: &str,
+        ip: &str,
+        since: DateTime<Utc>,
+    ) -> Result<(i64, Option<DateTime<Utc>>), sqlx::Error> {
+        let sql = "SELECT COUNT(*), MIN(created_at) FROM audit_events WHERE action = $1 \
+                   AND ip = $2 AND created_at > $3";
+        on_pool!(self, pool => sqlx::query_as(sql)
+            .bind(action)
+            .bind(ip)
+            .bind(since)
+            .fetch_one(pool)
+            .await)
+    }
+}
