@@ -255,6 +255,14 @@ impl TestServer {
         (self.base, self.store, self.tasks) = (base, store, tasks);
     }
 
+    /// Starts a second server on the same database and exchanges (several instances behind a
+    /// load balancer); returns its base URL. It stops with this one.
+    pub async fn start_another_instance(&mut self) -> String {
+        let (base, _, tasks) = Self::launch(&self.env).await;
+        self.tasks.extend(tasks);
+        base
+    }
+
     /// The `keywarden` binary with `args`, in the server's environment changed by `overrides`
     /// (a `None` removes a variable).
     pub fn command(
@@ -319,6 +327,17 @@ impl TestServer {
         self.call(Method::DELETE, path, Some(token), None).await
     }
 
+    /// Signs an existing user in once more (a new session); returns its access token.
+    pub async fn user_session(&self, email: &str) -> String {
+        let credentials = json!({ "email": email, "password": PASSWORD });
+        let (status, body) = self
+            .call(Method::POST, "/api/v1/auth/login", None, Some(credentials))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        secret(body["refresh_token"].as_str().unwrap());
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
     /// Registers `email` with a fixed password and returns an access token.
     pub async fn user(&self, email: &str) -> String {
         let credentials = json!({ "email": email, "password": PASSWORD });
@@ -335,6 +354,7 @@ impl TestServer {
             .call(Method::POST, "/api/v1/auth/login", None, Some(credentials))
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
+        secret(body["refresh_token"].as_str().unwrap());
         body["access_token"].as_str().unwrap().to_owned()
     }
 

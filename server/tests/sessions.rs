@@ -1,0 +1,666 @@
+//! Accounts and sessions against the real server: the JWT attack set, refresh-token rotation
+//! and reuse, sign-out, throttling (also across two instances), a sign-in flood beside reads,
+//! CSRF, security headers and CORS.
+
+mod harness;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use base64::Engine;
+use fake_exchange::DEMO_RSA_PRIVATE_KEY;
+use harness::{Backend, JWT_SECRET, PASSWORD, TestServer};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+on_both_backends!(
+    forged_and_stale_tokens_are_refused,
+    refresh_tokens_rotate_and_a_replay_revokes_the_session,
+    sessions_can_be_listed_revoked_and_ended_everywhere,
+    a_password_change_ends_the_other_sessions,
+    failed_sign_ins_are_throttled_per_account_and_per_address,
+    limits_hold_across_two_instances,
+    registrations_are_limited_per_address,
+    reads_keep_answering_during_a_sign_in_flood,
+    responses_carry_security_headers,
+);
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+async fn sign_in(
+    server: &TestServer,
+    base: &str,
+    email: &str,
+    from: Option<&str>,
+) -> (StatusCode, Value, Option<String>) {
+    let mut request = server
+        .http
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"email": email, "password": PASSWORD}));
+    if let Some(ip) = from {
+        request = request.header("x-forwarded-for", ip);
+    }
+    answer(request).await
+}
+
+async fn sign_in_wrongly(
+    server: &TestServer,
+    base: &str,
+    email: &str,
+    from: &str,
+) -> (StatusCode, Value, Option<String>) {
+    let request = server
+        .http
+        .post(format!("{base}/api/v1/auth/login"))
+        .header("x-forwarded-for", from)
+        .json(&json!({"email": email, "password": "not the password"}));
+    answer(request).await
+}
+
+/// Status, JSON body and `Retry-After`.
+async fn answer(request: reqwest::RequestBuilder) -> (StatusCode, Value, Option<String>) {
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let body = response.json().await.unwrap_or(Value::Null);
+    (status, body, retry_after)
+}
+
+fn claims_of(token: &str) -> Value {
+    let payload = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(&B64.decode(payload).unwrap()).unwrap()
+}
+
+/// A genuine RS256 token (RSASSA-PKCS1-v1_5 with SHA-256) under a key the server never saw.
+fn rs256_signed(header: &str, payload: &str) -> String {
+    let signer = app::exchange::Signer::from_secret(DEMO_RSA_PRIVATE_KEY).unwrap();
+    let signing_input = format!("{header}.{payload}");
+    let signature = base64::engine::general_purpose::STANDARD
+        .decode(signer.sign(&signing_input))
+        .unwrap();
+    format!("{signing_input}.{}", B64.encode(signature))
+}
+
+fn sign(header: Header, claims: &Value, key: &EncodingKey) -> String {
+    jsonwebtoken::encode(&header, claims, key).unwrap()
+}
+
+async fn forged_and_stale_tokens_are_refused(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let token = server.user("ada@example.com").await;
+    let other = server.user("bob@example.com").await;
+    server.add_demo_key(&token).await;
+    let claims = claims_of(&token);
+    let now = chrono::Utc::now().timestamp();
+    let secret = EncodingKey::from_secret(JWT_SECRET.as_bytes());
+    let with = |changes: Value| {
+        let mut changed = claims.clone();
+        for (name, value) in changes.as_object().unwrap() {
+            if value.is_null() {
+                changed.as_object_mut().unwrap().remove(name);
+            } else {
+                changed[name] = value.clone();
+            }
+        }
+        changed
+    };
+    let (header, payload, signature) = {
+        let mut parts = token.split('.');
+        (
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+        )
+    };
+    let none_header = B64.encode(br#"{"alg":"none","typ":"JWT"}"#);
+    let rs256_header = B64.encode(br#"{"alg":"RS256","typ":"JWT"}"#);
+    let bob_id = claims_of(&other)["sub"].clone();
+    let tampered_payload = B64.encode(with(json!({"sub": bob_id})).to_string());
+    let hmac_under_rs256 = {
+        // HS/RS confusion: an RS256 header over a body MACed with the server's own secret.
+        use hmac::Mac;
+        let signing_input = format!("{rs256_header}.{payload}");
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(JWT_SECRET.as_bytes()).unwrap();
+        mac.update(signing_input.as_bytes());
+        format!(
+            "{signing_input}.{}",
+            B64.encode(mac.finalize().into_bytes())
+        )
+    };
+    let attacks: Vec<(&str, String)> = vec![
+        ("alg none", format!("{none_header}.{payload}.")),
+        (
+            "alg none, signature kept",
+            format!("{none_header}.{payload}.{signature}"),
+        ),
+        ("HS/RS confusion", hmac_under_rs256),
+        (
+            "RS256 with an attacker's key",
+            rs256_signed(&rs256_header, payload),
+        ),
+        (
+            "wrong key",
+            sign(
+                Header::new(Algorithm::HS256),
+                &claims,
+                &EncodingKey::from_secret(b"a-different-secret-of-enough-length!!"),
+            ),
+        ),
+        (
+            "expired",
+            sign(
+                Header::default(),
+                &with(json!({"exp": now - 120, "iat": now - 1000, "nbf": now - 1000})),
+                &secret,
+            ),
+        ),
+        (
+            "not yet valid",
+            sign(Header::default(), &with(json!({"nbf": now + 600})), &secret),
+        ),
+        (
+            "issued in the future",
+            sign(Header::default(), &with(json!({"iat": now + 600})), &secret),
+        ),
+        (
+            "tampered payload",
+            format!("{header}.{tampered_payload}.{signature}"),
+        ),
+        (
+            "missing sub",
+            sign(Header::default(), &with(json!({"sub": null})), &secret),
+        ),
+        (
+            "missing exp",
+            sign(Header::default(), &with(json!({"exp": null})), &secret),
+        ),
+        (
+            "another user's session",
+            sign(Header::default(), &with(json!({"sub": bob_id})), &secret),
+        ),
+        (
+            "unknown session",
+            sign(
+                Header::default(),
+                &with(json!({"sid": "no-such-session"})),
+                &secret,
+            ),
+        ),
+        ("not a JWT", "garbage".into()),
+    ];
+    for (name, forged) in &attacks {
+        for (method, path) in [
+            (Method::GET, "/api/v1/users/me"),
+            (Method::DELETE, "/api/v1/api-keys/me"),
+        ] {
+            let (status, body) = server.call(method, path, Some(forged), None).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{name}: {body}");
+            assert_eq!(body["code"], "not_authenticated", "{name}");
+        }
+    }
+    assert_eq!(server.count("api_keys").await, 1, "nothing changed");
+    let (status, _) = server.get("/api/v1/users/me", &token).await;
+    assert_eq!(status, StatusCode::OK, "the genuine token still works");
+
+    // Signed out: that session's token ends; another session of the same user goes on.
+    let second = server.user_session("ada@example.com").await;
+    let (status, _) = server
+        .call(Method::POST, "/api/v1/auth/logout", Some(&token), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = server.get("/api/v1/users/me", &token).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("not_authenticated"))
+    );
+    let (status, _) = server.get("/api/v1/users/me", &second).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Deactivated: 403 at once; deleted: 401.
+    assert!(
+        server
+            .store
+            .set_user_active("ada@example.com", false)
+            .await
+            .unwrap()
+    );
+    let (status, body) = server.get("/api/v1/api-keys/me", &second).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("inactive_user"))
+    );
+    harness_execute(&server, "DELETE FROM users WHERE email = 'ada@example.com'").await;
+    let (status, _) = server.get("/api/v1/users/me", &second).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    server.finish().await;
+}
+
+async fn harness_execute(server: &TestServer, sql: &str) {
+    match &server.store {
+        app::store::Store::Sqlite(pool) => {
+            sqlx::query(sql).execute(pool).await.unwrap();
+        }
+        app::store::Store::Postgres(pool) => {
+            sqlx::query(sql).execute(pool).await.unwrap();
+        }
+    }
+}
+
+async fn refresh(server: &TestServer, refresh_token: &str) -> (StatusCode, Value) {
+    server
+        .call(
+            Method::POST,
+            "/api/v1/auth/refresh",
+            None,
+            Some(json!({"refresh_token": refresh_token})),
+        )
+        .await
+}
+
+async fn refresh_tokens_rotate_and_a_replay_revokes_the_session(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    server.user("cy@example.com").await;
+    let (status, first, _) = sign_in(&server, &server.base, "cy@example.com", None).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let r1 = first["refresh_token"].as_str().unwrap().to_owned();
+    harness::secret(&r1);
+
+    let (status, second) = refresh(&server, &r1).await;
+    assert_eq!(status, StatusCode::OK, "{second}");
+    let r2 = second["refresh_token"].as_str().unwrap().to_owned();
+    harness::secret(&r2);
+    assert_ne!(r1, r2);
+    let access = second["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        claims_of(&access)["sid"],
+        claims_of(first["access_token"].as_str().unwrap())["sid"]
+    );
+    let (status, _) = server.get("/api/v1/users/me", &access).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // r1 again: someone replays a used token; the whole family ends.
+    let (status, body) = refresh(&server, &r1).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("not_authenticated"))
+    );
+    let (status, _) = server.get("/api/v1/users/me", &access).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the family's access token ends"
+    );
+    let (status, _) = refresh(&server, &r2).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "and so does its latest refresh token"
+    );
+    let (status, _) = refresh(&server, "never-issued").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, body) = server
+        .call(Method::POST, "/api/v1/auth/refresh", None, Some(json!({})))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+
+    // The stored form is a hash.
+    let raw = server.raw_database_text().await;
+    assert!(!raw.contains(&r1) && !raw.contains(&r2));
+    server.finish().await;
+}
+
+async fn sessions_can_be_listed_revoked_and_ended_everywhere(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let one = server.user("dee@example.com").await;
+    let two = server.user_session("dee@example.com").await;
+    let three = server.user_session("dee@example.com").await;
+    let (status, sessions) = server.get("/api/v1/auth/sessions", &one).await;
+    assert_eq!(status, StatusCode::OK);
+    let sessions = sessions.as_array().unwrap().clone();
+    assert_eq!(sessions.len(), 3);
+    assert_eq!(sessions.iter().filter(|s| s["current"] == true).count(), 1);
+    for session in &sessions {
+        assert_eq!(session["kind"], "api");
+        assert_eq!(session["ip"], "127.0.0.1");
+        assert_eq!(session["user_agent"], "keywarden-tests");
+    }
+    let two_id = claims_of(&two)["sid"].as_str().unwrap().to_owned();
+    let (status, _) = server
+        .delete(&format!("/api/v1/auth/sessions/{two_id}"), &one)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = server.get("/api/v1/users/me", &two).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, body) = server
+        .delete(&format!("/api/v1/auth/sessions/{two_id}"), &one)
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("session_not_found"))
+    );
+    // Another user's session cannot be revoked.
+    let stranger = server.user("eli@example.com").await;
+    let three_id = claims_of(&three)["sid"].as_str().unwrap().to_owned();
+    let (status, _) = server
+        .delete(&format!("/api/v1/auth/sessions/{three_id}"), &stranger)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (status, _) = server
+        .call(
+            Method::POST,
+            "/api/v1/auth/logout-everywhere",
+            Some(&three),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    for token in [&one, &three] {
+        let (status, _) = server.get("/api/v1/users/me", token).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let (status, _) = server.get("/api/v1/users/me", &stranger).await;
+    assert_eq!(status, StatusCode::OK);
+    server.finish().await;
+}
+
+async fn a_password_change_ends_the_other_sessions(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let here = server.user("fox@example.com").await;
+    let elsewhere = server.user_session("fox@example.com").await;
+    let change =
+        |current: &str, new: &str| json!({"current_password": current, "new_password": new});
+    let (status, body) = server
+        .call(
+            Method::POST,
+            "/api/v1/auth/password",
+            Some(&here),
+            Some(change("wrong one!", "a brand new password")),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("wrong_password"))
+    );
+    let (status, _) = server
+        .call(
+            Method::POST,
+            "/api/v1/auth/password",
+            Some(&here),
+            Some(change(PASSWORD, "short")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = server.get("/api/v1/users/me", &elsewhere).await;
+    assert_eq!(status, StatusCode::OK, "failed changes end nothing");
+
+    harness::secret("a brand new password");
+    let (status, body) = server
+        .call(
+            Method::POST,
+            "/api/v1/auth/password",
+            Some(&here),
+            Some(change(PASSWORD, "a brand new password")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let (status, _) = server.get("/api/v1/users/me", &elsewhere).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = server.get("/api/v1/users/me", &here).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the session that changed it goes on"
+    );
+    let (status, _, _) = sign_in(&server, &server.base, "fox@example.com", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the old password is gone");
+    let (status, _) = server
+        .call(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"email": "fox@example.com", "password": "a brand new password"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    server.finish().await;
+}
+
+fn trusting_loopback() -> HashMap<&'static str, String> {
+    HashMap::from([("KEYWARDEN_TRUSTED_PROXIES", "127.0.0.1".to_owned())])
+}
+
+async fn failed_sign_ins_are_throttled_per_account_and_per_address(backend: Backend) {
+    let mut overrides = trusting_loopback();
+    overrides.insert("KEYWARDEN_LOGIN_FAILURES_PER_IP", "8".into());
+    let server = TestServer::start_with(backend, overrides).await;
+    server.user("gil@example.com").await;
+    server.user("hal@example.com").await;
+    let base = server.base.clone();
+
+    // Five failures against gil from one address...
+    for _ in 0..5 {
+        let (status, _, _) =
+            sign_in_wrongly(&server, &base, "gil@example.com", "203.0.113.1").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    // ...and the sixth attempt, even with the right password and from elsewhere, waits.
+    let (status, body, retry_after) =
+        sign_in(&server, &base, "gil@example.com", Some("198.51.100.7")).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("too_many_attempts")),
+        "{body}"
+    );
+    let seconds: u64 = retry_after.expect("Retry-After").parse().unwrap();
+    assert!((1..=900).contains(&seconds), "{seconds}");
+    // Another account from another address is unaffected.
+    let (status, _, _) = sign_in(&server, &base, "hal@example.com", Some("198.51.100.7")).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Per address: three more failures from 203.0.113.1 (on other accounts) reach its 8.
+    for email in ["hal@example.com", "nobody@example.com", "hal@example.com"] {
+        let (status, _, _) = sign_in_wrongly(&server, &base, email, "203.0.113.1").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let (status, _, retry_after) =
+        sign_in(&server, &base, "hal@example.com", Some("203.0.113.1")).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(retry_after.is_some());
+    let (status, _, _) = sign_in(&server, &base, "hal@example.com", Some("198.51.100.8")).await;
+    assert_eq!(status, StatusCode::OK);
+    server.finish().await;
+
+    // Without a trusted proxy in front, X-Forwarded-For is the client's claim and is ignored:
+    // failures claiming three addresses all count against the socket's.
+    let overrides = HashMap::from([("KEYWARDEN_LOGIN_FAILURES_PER_IP", "3".to_owned())]);
+    let plain = TestServer::start_with(backend, overrides).await;
+    plain.user("ivy@example.com").await;
+    for i in 0..3 {
+        let claimed = format!("192.0.2.{i}");
+        let (status, _, _) =
+            sign_in_wrongly(&plain, &plain.base, "nobody@example.com", &claimed).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let (status, _, _) = sign_in(&plain, &plain.base, "ivy@example.com", Some("192.0.2.99")).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    plain.finish().await;
+}
+
+async fn limits_hold_across_two_instances(backend: Backend) {
+    let mut server = TestServer::start_with(backend, trusting_loopback()).await;
+    server.user("jo@example.com").await;
+    let other = server.start_another_instance().await;
+    let bases = [server.base.clone(), other.clone()];
+    for i in 0..5 {
+        let (status, _, _) =
+            sign_in_wrongly(&server, &bases[i % 2], "jo@example.com", "203.0.113.9").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    for base in &bases {
+        let (status, _, _) = sign_in(&server, base, "jo@example.com", Some("198.51.100.1")).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{base}");
+    }
+    // A session opened on one instance is ended through the other, and both know it.
+    let token = server.user("kay@example.com").await;
+    let (status, _, _) = answer(
+        server
+            .http
+            .post(format!("{other}/api/v1/auth/logout"))
+            .bearer_auth(&token),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    for base in &bases {
+        let (status, _, _) = answer(
+            server
+                .http
+                .get(format!("{base}/api/v1/users/me"))
+                .bearer_auth(&token),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{base}");
+    }
+    server.finish().await;
+}
+
+async fn registrations_are_limited_per_address(backend: Backend) {
+    let mut overrides = trusting_loopback();
+    overrides.insert("KEYWARDEN_REGISTRATIONS_PER_IP", "3".into());
+    let server = TestServer::start_with(backend, overrides).await;
+    let register = |email: String, ip: &'static str| {
+        server
+            .http
+            .post(server.url("/api/v1/auth/register"))
+            .header("x-forwarded-for", ip)
+            .json(&json!({"email": email, "password": PASSWORD}))
+    };
+    for i in 0..3 {
+        let (status, _, _) = answer(register(format!("r{i}@example.com"), "203.0.113.5")).await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    let (status, body, retry_after) =
+        answer(register("r3@example.com".into(), "203.0.113.5")).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("too_many_attempts"))
+    );
+    let seconds: u64 = retry_after.unwrap().parse().unwrap();
+    assert!((3000..=3600).contains(&seconds), "{seconds}");
+    assert_eq!(server.count("users").await, 3);
+    let (status, _, _) = answer(register("r3@example.com".into(), "203.0.113.6")).await;
+    assert_eq!(status, StatusCode::CREATED);
+    server.finish().await;
+}
+
+async fn reads_keep_answering_during_a_sign_in_flood(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let token = server.user("kim@example.com").await;
+    server.add_demo_key(&token).await;
+    let flood: Vec<_> = (0..24)
+        .map(|i| {
+            let request = server
+                .http
+                .post(server.url("/api/v1/auth/login"))
+                .json(&json!({"email": "kim@example.com", "password": if i % 2 == 0 { PASSWORD } else { "wrong password" }}));
+            tokio::spawn(request.send())
+        })
+        .collect();
+    let mut reads = 0;
+    while reads < 40 {
+        let read = tokio::time::timeout(
+            Duration::from_secs(10),
+            server.get("/api/v1/api-keys/me", &token),
+        );
+        let (status, _) = read.await.expect("a read finished beside the flood");
+        assert_eq!(status, StatusCode::OK);
+        reads += 1;
+    }
+    for login in flood {
+        let status = login.await.unwrap().unwrap().status();
+        assert!(
+            [
+                StatusCode::OK,
+                StatusCode::UNAUTHORIZED,
+                StatusCode::TOO_MANY_REQUESTS
+            ]
+            .contains(&status),
+            "{status}"
+        );
+    }
+    server.finish().await;
+}
+
+async fn responses_carry_security_headers(backend: Backend) {
+    let mut overrides = HashMap::new();
+    overrides.insert(
+        "KEYWARDEN_CORS_ORIGINS",
+        "https://bots.example.com".to_owned(),
+    );
+    let server = TestServer::start_with(backend, overrides).await;
+    let token = server.user("lee@example.com").await;
+    let response = server
+        .http
+        .get(server.url("/api/v1/users/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let headers = response.headers();
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["referrer-policy"], "no-referrer");
+    assert_eq!(headers["x-frame-options"], "DENY");
+    assert_eq!(headers["cache-control"], "no-store");
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("frame-ancestors 'none'") && csp.contains("'wasm-unsafe-eval'"),
+        "{csp}"
+    );
+
+    // CORS: the listed origin may call with a bearer token; others get no CORS grant.
+    let preflight = |origin: &'static str| {
+        server
+            .http
+            .request(Method::OPTIONS, server.url("/api/v1/api-keys/me"))
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "authorization")
+            .send()
+    };
+    let allowed = preflight("https://bots.example.com").await.unwrap();
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://bots.example.com"
+    );
+    assert!(
+        allowed
+            .headers()
+            .get("access-control-allow-credentials")
+            .is_none()
+    );
+    let refused = preflight("https://evil.example").await.unwrap();
+    assert!(
+        refused
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+    // A cross-site sign-in attempt (login CSRF) is refused before it reaches the service.
+    let (status, body, _) = answer(
+        server
+            .http
+            .post(server.url("/api/v1/ui/auth/login"))
+            .header("origin", "https://evil.example")
+            .json(&json!({"email": "lee@example.com", "password": PASSWORD})),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("cross_site_request"))
+    );
+    server.finish().await;
+}
