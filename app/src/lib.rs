@@ -21,7 +21,7 @@ use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{A, Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
-use pages::{ActivityPage, ApiKeysPage, LoginPage, RegisterPage};
+use pages::{AccountPage, ActivityPage, ApiKeysPage, LoginPage, RegisterPage};
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
@@ -57,12 +57,14 @@ pub fn App() -> impl IntoView {
                     <nav>
                         <A href="/">"API key"</A>
                         <A href="/activity">"Activity"</A>
+                        <A href="/account">"Account"</A>
                     </nav>
                 </header>
                 <main>
                     <Routes fallback=|| view! { <p>"Page not found."</p> }>
                         <Route path=path!("/") view=ApiKeysPage ssr=SsrMode::Async/>
                         <Route path=path!("/activity") view=ActivityPage ssr=SsrMode::Async/>
+                        <Route path=path!("/account") view=AccountPage ssr=SsrMode::Async/>
                         <Route path=path!("/login") view=LoginPage/>
                         <Route path=path!("/register") view=RegisterPage/>
                     </Routes>

@@ -19,6 +19,15 @@ async function registerAndSignIn(page: Page, email: string) {
 
   await page.getByRole('link', { name: 'Sign in' }).first().click();
   await expect(page).toHaveURL(/\/login$/);
+  await signInHere(page, email);
+}
+
+async function signIn(page: Page, email: string) {
+  await page.goto('/login');
+  await signInHere(page, email);
+}
+
+async function signInHere(page: Page, email: string) {
   await hydrated(page);
   await page.getByLabel('Email').fill(email);
   await page.getByLabel('Password').fill(PASSWORD);
@@ -61,7 +70,12 @@ test('register, sign in, add a key, see it masked, delete it through the dialog'
   await expect(page.getByTestId('masked-key')).toHaveText('vmPU********Eh8A');
 
   // A bot configuration made over REST with the browser's session shows up in the dialog.
-  const config = await page.request.post('/api/v1/bot-configs', { data: { name: 'grid bot', symbol: 'BTCUSDT' } });
+  // The session cookie alone does not make a change: the request must come from the app's origin.
+  const data = { name: 'grid bot', symbol: 'BTCUSDT' };
+  const crossSite = await page.request.post('/api/v1/bot-configs', { data, headers: { origin: 'https://evil.example' } });
+  expect(crossSite.status()).toBe(403);
+  const origin = new URL(page.url()).origin;
+  const config = await page.request.post('/api/v1/bot-configs', { data, headers: { origin } });
   expect(config.status()).toBe(201);
   await page.reload();
   await hydrated(page);
@@ -146,4 +160,28 @@ test('the Activity page lists what happened to the account, failed sign-ins incl
   await expect(rows.nth(3)).toContainText('Account created');
   await expect(rows.nth(3)).toContainText('127.0.0.1');
   await page.screenshot({ path: 'test-results/activity-page.png', fullPage: true });
+});
+
+test('signing out everywhere from one browser ends the other browser\'s session', async ({ browser }) => {
+  const email = `everywhere-${Date.now()}@example.com`;
+  const first = await browser.newContext();
+  const second = await browser.newContext();
+  const one = await first.newPage();
+  const two = await second.newPage();
+  await registerAndSignIn(one, email);
+  await signIn(two, email);
+
+  await one.getByRole('link', { name: 'Account' }).click();
+  await expect(one).toHaveURL(/\/account$/);
+  await expect(one.getByTestId('account-email')).toHaveText(email);
+  await expect(one.getByTestId('sessions').locator('tbody tr')).toHaveCount(2);
+  await expect(one.getByTestId('current-session')).toHaveCount(1);
+  await one.screenshot({ path: 'test-results/account-page.png', fullPage: true });
+
+  await one.getByRole('button', { name: 'Sign out everywhere' }).click();
+  await expect(one).toHaveURL(/\/login$/);
+  await two.reload();
+  await expect(two).toHaveURL(/\/login$/);
+  await first.close();
+  await second.close();
 });

@@ -1,7 +1,6 @@
 use leptos::prelude::*;
-use leptos_router::components::Redirect;
 
-use super::ErrorAlert;
+use super::{ErrorAlert, load_error};
 use crate::api::audit_events;
 use crate::model::{AuditEventView, AuditPage};
 
@@ -20,10 +19,7 @@ pub fn ActivityPage() -> impl IntoView {
                 {move || Suspend::new(async move {
                     match first.await {
                         Ok(page) => view! { <EventList page/> }.into_any(),
-                        Err(error) if error.code == "not_authenticated" => {
-                            view! { <Redirect path="/login"/> }.into_any()
-                        }
-                        Err(error) => view! { <ErrorAlert error/> }.into_any(),
+                        Err(error) => load_error(error),
                     }
                 })}
             </Transition>
@@ -109,6 +105,11 @@ fn describe(action: &str) -> String {
         "key.rotate" => "API key re-encrypted (key rotation)",
         "bot_config.create" => "Bot configuration added",
         "bot_config.delete" => "Bot configuration deleted",
+        "user.password_change" => "Password changed",
+        "session.logout" => "Signed out",
+        "session.logout_everywhere" => "Signed out everywhere",
+        "session.revoke" => "A session was ended",
+        "session.refresh_reuse" => "A used refresh token came back: its session was ended",
         other => other,
     }
     .to_owned()

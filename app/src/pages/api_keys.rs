@@ -1,8 +1,7 @@
 use leptos::prelude::*;
-use leptos_router::components::Redirect;
 use leptos_router::hooks::use_navigate;
 
-use super::{ErrorAlert, input_value};
+use super::{ErrorAlert, input_value, load_error};
 use crate::api::{
     CreateApiKey, DeleteApiKey, Logout, RenameApiKey, ReplaceApiKey, ValidateApiKey, get_api_key,
     get_balance, list_bot_configs,
@@ -82,10 +81,7 @@ pub fn ApiKeysPage() -> impl IntoView {
                             }
                                 .into_any()
                         }
-                        Err(error) if error.code == "not_authenticated" => {
-                            view! { <Redirect path="/login"/> }.into_any()
-                        }
-                        Err(error) => view! { <ErrorAlert error/> }.into_any(),
+                        Err(error) => load_error(error),
                     }
                 })}
             </Transition>

@@ -1,8 +1,10 @@
+mod account;
 mod activity;
 mod api_keys;
 mod login;
 mod register;
 
+pub use account::AccountPage;
 pub use activity::ActivityPage;
 pub use api_keys::ApiKeysPage;
 pub use login::LoginPage;
@@ -20,6 +22,16 @@ pub fn ErrorAlert(error: ErrorBody) -> impl IntoView {
             <p class="detail">{error.detail}</p>
             {error.hint.map(|hint| view! { <p class="hint">{hint}</p> })}
         </div>
+    }
+}
+
+/// What a page shows when its data failed to load: a signed-out visitor goes to sign in,
+/// anything else is shown.
+pub fn load_error(error: ErrorBody) -> AnyView {
+    if error.code == "not_authenticated" {
+        view! { <leptos_router::components::Redirect path="/login"/> }.into_any()
+    } else {
+        view! { <ErrorAlert error/> }.into_any()
     }
 }
 

@@ -13,7 +13,7 @@ use super::audit::{Action, ClientInfo};
 use super::sessions::{SessionKind, SignIn};
 use super::{Caller, Keywarden, ServiceError};
 use crate::model::UserView;
-use crate::store::{UserRow, is_unique_violation};
+use crate::store::{RecentEvents, UserRow, is_unique_violation};
 
 const MIN_PASSWORD_CHARS: usize = 8;
 const MAX_PASSWORD_CHARS: usize = 128;
@@ -167,17 +167,19 @@ impl Keywarden {
         validate_password("password", &password)?;
         if let Some(ip) = client.ip.as_deref() {
             let limits = &self.inner.limits;
-            let since = self.now() - limits.register_window;
-            let (count, oldest) = self
-                .inner
-                .store
-                .recent_from_address(Action::Register.as_str(), ip, since)
-                .await?;
-            if count >= limits.registrations_per_ip {
-                return Err(ServiceError::TooManyAttempts {
-                    retry_after_secs: retry_after(oldest, limits.register_window, self.now()),
-                });
-            }
+            let registrations = RecentEvents {
+                action: Action::Register.as_str(),
+                since: self.now() - limits.register_window,
+                error_code: None,
+                user_id: None,
+                ip: Some(ip),
+            };
+            self.within_limit(
+                &registrations,
+                limits.registrations_per_ip,
+                limits.register_window,
+            )
+            .await?;
         }
         let hashed = self.inner.passwords.hash(password).await?;
         let event = self.event(client, Action::Register);
@@ -233,36 +235,46 @@ impl Keywarden {
         client: &ClientInfo,
     ) -> Result<(), ServiceError> {
         let limits = &self.inner.limits;
-        let now = self.now();
-        let since = now - limits.login_window;
-        let failures = |user_id, ip| {
-            self.inner.store.recent_failures(
-                Action::Login.as_str(),
-                ServiceError::InvalidCredentials.code(),
-                user_id,
-                ip,
-                since,
-            )
+        let failures = |user_id, ip| RecentEvents {
+            action: Action::Login.as_str(),
+            since: self.now() - limits.login_window,
+            error_code: Some(ServiceError::InvalidCredentials.code()),
+            user_id,
+            ip,
         };
-        let mut checks = Vec::new();
         if let Some(user_id) = user_id {
-            checks.push((
-                failures(Some(user_id), None).await?,
+            let of_account = failures(Some(user_id), None);
+            self.within_limit(
+                &of_account,
                 limits.login_failures_per_account,
-            ));
+                limits.login_window,
+            )
+            .await?;
         }
         if let Some(ip) = client.ip.as_deref() {
-            checks.push((
-                failures(None, Some(ip)).await?,
+            let from_address = failures(None, Some(ip));
+            self.within_limit(
+                &from_address,
                 limits.login_failures_per_ip,
-            ));
+                limits.login_window,
+            )
+            .await?;
         }
-        for ((count, oldest), limit) in checks {
-            if count >= limit {
-                return Err(ServiceError::TooManyAttempts {
-                    retry_after_secs: retry_after(oldest, limits.login_window, now),
-                });
-            }
+        Ok(())
+    }
+
+    /// 429 once `limit` events match `recent`, until the oldest leaves the window.
+    async fn within_limit(
+        &self,
+        recent: &RecentEvents<'_>,
+        limit: i64,
+        window: Duration,
+    ) -> Result<(), ServiceError> {
+        let (count, oldest) = self.inner.store.count_recent_events(recent).await?;
+        if count >= limit {
+            return Err(ServiceError::TooManyAttempts {
+                retry_after_secs: retry_after(oldest, window, self.now()),
+            });
         }
         Ok(())
     }

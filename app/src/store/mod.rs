@@ -19,7 +19,7 @@ pub use api_keys::{
 };
 pub use audit::{AuditEventRow, NewAuditEvent};
 pub use bot_configs::BotConfigRow;
-pub use sessions::{NewSession, RefreshOutcome, SessionOfUser, SessionRow};
+pub use sessions::{NewSession, RecentEvents, RefreshOutcome, SessionOfUser, SessionRow};
 pub use users::UserRow;
 
 #[derive(Clone, Debug)]

@@ -38,6 +38,16 @@ pub struct NewSession<'a> {
     pub refresh_token_hash: Option<&'a str>,
 }
 
+/// Which audit events to count: one action since a time, optionally only failures with one
+/// code, for one user, from one address.
+pub struct RecentEvents<'a> {
+    pub action: &'a str,
+    pub since: DateTime<Utc>,
+    pub error_code: Option<&'a str>,
+    pub user_id: Option<i64>,
+    pub ip: Option<&'a str>,
+}
+
 /// What presenting a refresh token found.
 #[derive(Debug, PartialEq, Eq)]
 pub enum RefreshOutcome {
@@ -234,42 +244,20 @@ impl Store {
         })
     }
 
-    /// How many `action` events that failed with `error_code` happened since `since`, for a
-    /// user or from an address, and when the oldest of them was.
-    pub async fn recent_failures(
+    /// How many events match `recent` and when the oldest of them happened.
+    pub async fn count_recent_events(
         &self,
-        action: &str,
-        error_code: &str,
-        user_id: Option<i64>,
-        ip: Option<&str>,
-        since: DateTime<Utc>,
+        recent: &RecentEvents<'_>,
     ) -> Result<(i64, Option<DateTime<Utc>>), sqlx::Error> {
         let sql = "SELECT COUNT(*), MIN(created_at) FROM audit_events WHERE action = $1 \
-                   AND error_code = $2 AND created_at > $3 \
+                   AND created_at > $2 AND ($3 IS NULL OR error_code = $3) \
                    AND ($4 IS NULL OR user_id = $4) AND ($5 IS NULL OR ip = $5)";
         on_pool!(self, pool => sqlx::query_as(sql)
-            .bind(action)
-            .bind(error_code)
-            .bind(since)
-            .bind(user_id)
-            .bind(ip)
-            .fetch_one(pool)
-            .await)
-    }
-
-    /// How many `action` events came from `ip` since `since`, and when the oldest was.
-    pub async fn recent_from_address(
-        &self,
-        action: &str,
-        ip: &str,
-        since: DateTime<Utc>,
-    ) -> Result<(i64, Option<DateTime<Utc>>), sqlx::Error> {
-        let sql = "SELECT COUNT(*), MIN(created_at) FROM audit_events WHERE action = $1 \
-                   AND ip = $2 AND created_at > $3";
-        on_pool!(self, pool => sqlx::query_as(sql)
-            .bind(action)
-            .bind(ip)
-            .bind(since)
+            .bind(recent.action)
+            .bind(recent.since)
+            .bind(recent.error_code)
+            .bind(recent.user_id)
+            .bind(recent.ip)
             .fetch_one(pool)
             .await)
     }

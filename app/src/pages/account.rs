@@ -1,0 +1,133 @@
+use leptos::prelude::*;
+use leptos_router::hooks::use_navigate;
+
+use super::{ErrorAlert, input_value, load_error};
+use crate::api::{ChangePassword, LogoutEverywhere, RevokeSession, current_user, list_sessions};
+use crate::model::SessionView;
+
+/// The account: its sessions (each can be ended), sign-out everywhere, and the password.
+#[component]
+pub fn AccountPage() -> impl IntoView {
+    let revoke = ServerAction::<RevokeSession>::new();
+    let change = ServerAction::<ChangePassword>::new();
+    let everywhere = ServerAction::<LogoutEverywhere>::new();
+    let user = Resource::new(|| (), |_| current_user());
+    let sessions = Resource::new(
+        move || (revoke.version().get(), change.version().get()),
+        |_| list_sessions(),
+    );
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = everywhere.value().get() {
+            navigate("/login", Default::default());
+        }
+    });
+
+    view! {
+        <section class="card">
+            <h1>"Your account"</h1>
+            <Transition fallback=|| view! { <p>"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match user.await {
+                        Ok(user) => view! {
+                            <p>"Signed in as " <strong data-testid="account-email">{user.email}</strong></p>
+                        }.into_any(),
+                        Err(error) => load_error(error),
+                    }
+                })}
+            </Transition>
+
+            <h2>"Sessions"</h2>
+            <p class="note">"Every place your account is signed in. End any you do not recognise."</p>
+            <Transition fallback=|| view! { <p>"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match sessions.await {
+                        Ok(list) => view! { <SessionTable list revoke/> }.into_any(),
+                        Err(error) => view! { <ErrorAlert error/> }.into_any(),
+                    }
+                })}
+            </Transition>
+            <button
+                class="danger"
+                on:click=move |_| { everywhere.dispatch(LogoutEverywhere {}); }
+                disabled=move || everywhere.pending().get()
+            >
+                "Sign out everywhere"
+            </button>
+            {move || everywhere.value().get().and_then(Result::err).map(|error| view! { <ErrorAlert error/> })}
+
+            <h2>"Change password"</h2>
+            <PasswordForm change/>
+        </section>
+    }
+}
+
+#[component]
+fn SessionTable(list: Vec<SessionView>, revoke: ServerAction<RevokeSession>) -> impl IntoView {
+    view! {
+        <table data-testid="sessions">
+            <thead>
+                <tr><th>"Where"</th><th>"Signed in (UTC)"</th><th>"Last seen (UTC)"</th><th></th></tr>
+            </thead>
+            <tbody>
+                {list.into_iter().map(|session| {
+                    let id = session.id.clone();
+                    let kind = if session.kind == "browser" { "Browser" } else { "API client" };
+                    let from = [session.ip.clone(), session.user_agent.clone()]
+                        .into_iter()
+                        .flatten()
+                        .collect::<Vec<_>>()
+                        .join(" · ");
+                    view! {
+                        <tr>
+                            <td>{kind}<br/><span class="note">{from}</span></td>
+                            <td>{session.created_at.format("%Y-%m-%d %H:%M").to_string()}</td>
+                            <td>{session.last_seen_at.format("%Y-%m-%d %H:%M").to_string()}</td>
+                            <td>
+                                {if session.current {
+                                    view! { <span data-testid="current-session">"This session"</span> }.into_any()
+                                } else {
+                                    view! {
+                                        <button class="link" on:click=move |_| { revoke.dispatch(RevokeSession { id: id.clone() }); }>
+                                            "End"
+                                        </button>
+                                    }.into_any()
+                                }}
+                            </td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
+}
+
+#[component]
+fn PasswordForm(change: ServerAction<ChangePassword>) -> impl IntoView {
+    let current = NodeRef::new();
+    let new = NodeRef::new();
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        change.dispatch(ChangePassword {
+            current_password: input_value(current),
+            new_password: input_value(new),
+        });
+    };
+    view! {
+        <form method="post" on:submit=submit>
+            <label>"Current password"
+                <input type="password" node_ref=current autocomplete="current-password" required/>
+            </label>
+            <label>"New password (8 to 128 characters)"
+                <input type="password" node_ref=new autocomplete="new-password" minlength="8" maxlength="128" required/>
+            </label>
+            <button type="submit" disabled=move || change.pending().get()>"Change password"</button>
+        </form>
+        {move || change.value().get().map(|result| match result {
+            Ok(()) => view! {
+                <p class="alert success" role="status">"Password changed. Your other sessions have ended."</p>
+            }.into_any(),
+            Err(error) => view! { <ErrorAlert error/> }.into_any(),
+        })}
+    }
+}
