@@ -45,7 +45,7 @@ impl Default for Limits {
 }
 
 /// argon2id with OWASP's recommended parameters: m = 19 MiB, t = 2, p = 1.
-fn argon2() -> Argon2<'static> {
+pub fn password_hasher() -> Argon2<'static> {
     let params = Params::new(19 * 1024, 2, 1, None).expect("valid argon2 parameters");
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
@@ -80,7 +80,7 @@ impl PasswordHasherPool {
     pub(super) async fn hash(&self, password: String) -> Result<String, ServiceError> {
         self.run(move || {
             let salt = SaltString::generate(&mut OsRng);
-            argon2()
+            password_hasher()
                 .hash_password(password.as_bytes(), &salt)
                 .map(|hash| hash.to_string())
         })
@@ -97,7 +97,7 @@ impl PasswordHasherPool {
         self.run(move || {
             let hash = hash.unwrap_or_else(|| DUMMY_HASH.clone());
             PasswordHash::new(&hash).is_ok_and(|parsed| {
-                argon2()
+                password_hasher()
                     .verify_password(password.as_bytes(), &parsed)
                     .is_ok()
             })
@@ -108,7 +108,7 @@ impl PasswordHasherPool {
 
 static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
     let salt = SaltString::generate(&mut OsRng);
-    argon2()
+    password_hasher()
         .hash_password(b"keywarden-dummy-password", &salt)
         .expect("hashing a constant")
         .to_string()

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 pub use audit::ClientInfo;
-pub use auth::{Limits, PasswordHasherPool, validate_email};
+pub use auth::{Limits, PasswordHasherPool, password_hasher, validate_email};
 pub use error::ServiceError;
 pub use keys::{RotatedBatch, mask_api_key};
 pub use sessions::{Credential, SessionKind, SessionSettings, SignIn};

@@ -28,7 +28,7 @@ struct Claims {
 }
 
 /// What a valid access token says.
-pub(super) struct AccessClaims {
+pub struct AccessClaims {
     pub user_id: i64,
     pub session_id: String,
 }
@@ -42,7 +42,7 @@ impl Tokens {
         }
     }
 
-    pub(super) fn issue(
+    pub fn issue(
         &self,
         user_id: i64,
         session_id: &str,
@@ -61,11 +61,7 @@ impl Tokens {
     }
 
     /// The claims of a well-signed, current token.
-    pub(super) fn verify(
-        &self,
-        token: &str,
-        now: DateTime<Utc>,
-    ) -> Result<AccessClaims, ServiceError> {
+    pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<AccessClaims, ServiceError> {
         let invalid = || ServiceError::NotAuthenticated("invalid access token");
         let mut validation = Validation::new(Algorithm::HS256);
         // Times are checked below against the service clock, not the system's.
