@@ -49,6 +49,14 @@ pub struct Config {
     pub trusted_proxies: Vec<IpAddr>,
     /// Origins allowed to call the API from scripts (CORS), bearer tokens only; empty: none.
     pub cors_origins: Vec<String>,
+    pub database_max_connections: u32,
+    pub database_acquire_timeout: Duration,
+    /// Requests in flight beyond this are answered 503 at once.
+    pub max_in_flight: usize,
+    /// A request not answered within this gets 408.
+    pub request_timeout: Duration,
+    /// After SIGTERM, how long requests in flight may take to finish.
+    pub shutdown_grace: Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -227,6 +235,13 @@ impl Config {
                     })
                 })
                 .collect::<Result<_, _>>()?,
+            database_max_connections: u32::try_from(number(&var, "DATABASE_MAX_CONNECTIONS", 10)?)
+                .unwrap_or(u32::MAX),
+            database_acquire_timeout: duration(&var, "DATABASE_ACQUIRE_TIMEOUT", "5s")?,
+            max_in_flight: usize::try_from(number(&var, "KEYWARDEN_MAX_IN_FLIGHT", 512)?)
+                .unwrap_or(usize::MAX),
+            request_timeout: duration(&var, "KEYWARDEN_REQUEST_TIMEOUT", "60s")?,
+            shutdown_grace: duration(&var, "KEYWARDEN_SHUTDOWN_GRACE", "10s")?,
             cors_origins: list(&var, "KEYWARDEN_CORS_ORIGINS")
                 .into_iter()
                 .map(|origin| {

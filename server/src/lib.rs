@@ -3,6 +3,7 @@
 pub mod cli;
 pub mod config;
 pub mod guard;
+pub mod ops;
 pub mod rest;
 
 use std::sync::Arc;
@@ -25,7 +26,11 @@ use config::Config;
 pub struct AppState {
     pub keywarden: Keywarden,
     pub leptos: LeptosOptions,
+    pub ops: Arc<ops::Ops>,
 }
+
+/// Request bodies larger than this are refused with 413.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 impl FromRef<AppState> for LeptosOptions {
     fn from_ref(state: &AppState) -> Self {
@@ -51,7 +56,11 @@ pub async fn open_store(config: &Config) -> Result<Store, StartError> {
     {
         std::fs::create_dir_all(parent).map_err(|e| StartError::Other(e.to_string()))?;
     }
-    let store = Store::connect(&config.database_url, PoolSettings::default()).await?;
+    let pool = PoolSettings {
+        max_connections: config.database_max_connections,
+        acquire_timeout: config.database_acquire_timeout,
+    };
+    let store = Store::connect(&config.database_url, pool).await?;
     store.migrate().await?;
     Ok(store)
 }
@@ -105,9 +114,11 @@ pub fn router(keywarden: Keywarden, config: &Config) -> Router {
         .site_pkg_dir("pkg")
         .site_addr(config.addr)
         .build();
+    let ops = ops::Ops::new(config.max_in_flight);
     let state = AppState {
         keywarden: keywarden.clone(),
         leptos,
+        ops: ops.clone(),
     };
     let routes = generate_route_list(app::App);
     let site = Router::new()
@@ -136,11 +147,20 @@ pub fn router(keywarden: Keywarden, config: &Config) -> Router {
         api = api.layer(cors(&config.cors_origins));
     }
     api.merge(site)
+        .merge(ops::routes())
         .layer(axum::middleware::from_fn_with_state(
             guard::Guard::new(config),
             guard::guard,
         ))
-        .layer(axum::middleware::from_fn(rest::log_request))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            config.request_timeout,
+        ))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            MAX_BODY_BYTES,
+        ))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(ops, ops::observe))
         .with_state(state)
 }
 
@@ -202,12 +222,60 @@ fn jitter(max: std::time::Duration) -> std::time::Duration {
     max.mul_f64(fraction)
 }
 
-/// Serves until the process receives Ctrl-C or SIGTERM.
-pub async fn serve(listener: TcpListener, router: Router) -> std::io::Result<()> {
-    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
+/// How long a client may take to send a request's headers (slow-header clients).
+const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Serves until the process receives Ctrl-C or SIGTERM, then stops accepting and gives the
+/// requests in flight up to `grace` to finish.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    grace: std::time::Duration,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto::Builder;
+    use hyper_util::service::TowerToHyperService;
+
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    let mut stop = std::pin::pin!(shutdown_signal());
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // Out of file descriptors and the like: wait rather than spin.
+                    tracing::warn!("accepting a connection: {err}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut stop => break,
+        };
+        let service = tower_http::add_extension::AddExtension::new(
+            router.clone(),
+            axum::extract::ConnectInfo(peer),
+        );
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        _ = graceful.shutdown() => tracing::info!("every request finished; stopped"),
+        _ = tokio::time::sleep(grace) => {
+            tracing::warn!(?grace, "stopping with requests still in flight after the grace period");
+        }
+    }
+    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -4,11 +4,19 @@ use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")),
-        )
-        .init();
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    // Read before the configuration, so that configuration messages are logged in the format.
+    if std::env::var("KEYWARDEN_LOG_FORMAT").as_deref() == Ok("json") {
+        tracing_subscriber::fmt()
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_env_filter(filter)
+            .init();
+    } else {
+        tracing_subscriber::fmt().with_env_filter(filter).init();
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     let command = match cli::parse(&args) {
         Ok(command) => command,
@@ -51,7 +59,7 @@ async fn serve(config: Config) -> Result<(), String> {
     );
     let _revalidation = server::spawn_revalidation(keywarden.clone(), config.revalidate_every);
     let router = server::router(keywarden, &config);
-    server::serve(listener, router)
+    server::serve(listener, router, config.shutdown_grace)
         .await
         .map_err(|e| e.to_string())
 }

@@ -1,5 +1,5 @@
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -124,6 +124,31 @@ pub struct Exchange {
     settings: ExchangeSettings,
     mainnet: Venue,
     testnet: Venue,
+    /// How calls ended (after retries), by outcome, for the metrics.
+    outcomes: [AtomicU64; OUTCOMES.len()],
+}
+
+/// The outcomes calls are counted by, in `outcomes` order.
+const OUTCOMES: [&str; 7] = [
+    "ok",
+    "rejected",
+    "unavailable",
+    "invalid_response",
+    "timeout",
+    "rate_limited",
+    "banned",
+];
+
+fn outcome_index<T>(result: &Result<T, ExchangeError>) -> usize {
+    match result {
+        Ok(_) => 0,
+        Err(ExchangeError::Rejected { .. }) => 1,
+        Err(ExchangeError::Unavailable(_)) => 2,
+        Err(ExchangeError::InvalidResponse(_)) => 3,
+        Err(ExchangeError::Timeout) => 4,
+        Err(ExchangeError::RateLimited { .. }) => 5,
+        Err(ExchangeError::Banned { .. }) => 6,
+    }
 }
 
 /// What we track of one Binance environment.
@@ -173,6 +198,7 @@ impl Exchange {
             mainnet: Venue::new(&settings.mainnet_url),
             testnet: Venue::new(&settings.testnet_url),
             settings,
+            outcomes: Default::default(),
         })
     }
 
@@ -282,9 +308,30 @@ impl Exchange {
         self.get(venue, &url, Some(key.api_key), now).await
     }
 
+    /// How many calls ended in each outcome since the start.
+    pub fn call_counts(&self) -> Vec<(&'static str, u64)> {
+        OUTCOMES
+            .iter()
+            .zip(&self.outcomes)
+            .map(|(name, count)| (*name, count.load(Ordering::Relaxed)))
+            .collect()
+    }
+
+    async fn get<T: DeserializeOwned>(
+        &self,
+        venue: &Venue,
+        url: &str,
+        api_key: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<T, ExchangeError> {
+        let result = self.get_with_retries(venue, url, api_key, now).await;
+        self.outcomes[outcome_index(&result)].fetch_add(1, Ordering::Relaxed);
+        result
+    }
+
     /// A read, retried on 5xx, 429 and broken connections with capped exponential backoff
     /// that honours `Retry-After`; never retried on other 4xx, timeouts or garbage.
-    async fn get<T: DeserializeOwned>(
+    async fn get_with_retries<T: DeserializeOwned>(
         &self,
         venue: &Venue,
         url: &str,

@@ -1,7 +1,7 @@
 use super::audit::Action;
 use super::{Caller, Keywarden, ServiceError};
 use crate::model::{BotConfigView, NewBotConfig};
-use crate::store::BotConfigRow;
+use crate::store::{BotConfigRow, is_foreign_key_violation};
 
 const MAX_NAME_CHARS: usize = 100;
 const MAX_SYMBOL_CHARS: usize = 20;
@@ -48,13 +48,18 @@ impl Keywarden {
     ) -> Result<BotConfigView, ServiceError> {
         let (name, symbol) = validate(&input)?;
         let event = self.event(&caller.client, Action::BotConfigCreate);
-        let row = self
+        match self
             .inner
             .store
             .insert_bot_config(caller.user_id, &name, &symbol, &event)
-            .await?
-            .ok_or(ServiceError::NoApiKey)?;
-        Ok(bot_config_view(row))
+            .await
+        {
+            Ok(Some(row)) => Ok(bot_config_view(row)),
+            Ok(None) => Err(ServiceError::NoApiKey),
+            // The key was deleted between the statement's read and its foreign key check.
+            Err(e) if is_foreign_key_violation(&e) => Err(ServiceError::NoApiKey),
+            Err(e) => Err(e.into()),
+        }
     }
 
     pub async fn list_bot_configs(

@@ -69,6 +69,10 @@ impl Keywarden {
         &self.inner.store
     }
 
+    pub fn exchange(&self) -> &Exchange {
+        &self.inner.exchange
+    }
+
     pub fn secure_cookies(&self) -> bool {
         self.inner.secure_cookies
     }

@@ -91,6 +91,22 @@ impl Store {
         }
     }
 
+    /// Whether the database answers and has every migration this build knows, applied.
+    pub async fn is_ready(&self) -> Result<bool, sqlx::Error> {
+        let known = match self {
+            Store::Sqlite(_) => sqlx::migrate!("../migrations/sqlite").iter().count(),
+            Store::Postgres(_) => sqlx::migrate!("../migrations/postgres").iter().count(),
+        };
+        let query = "SELECT COUNT(*) FROM _sqlx_migrations WHERE success";
+        let applied: i64 = on_pool!(self, pool => sqlx::query_scalar(query).fetch_one(pool).await)?;
+        Ok(applied as usize >= known)
+    }
+
+    /// Connections open and idle in the pool, and its maximum.
+    pub fn pool_usage(&self) -> (u32, usize, u32) {
+        on_pool!(self, pool => (pool.size(), pool.num_idle(), pool.options().get_max_connections()))
+    }
+
     pub fn backend(&self) -> &'static str {
         match self {
             Store::Sqlite(_) => "sqlite",
@@ -106,4 +122,10 @@ impl Store {
 pub fn is_unique_violation(err: &sqlx::Error) -> bool {
     err.as_database_error()
         .is_some_and(|e| e.is_unique_violation())
+}
+
+/// A row named by a foreign key was deleted by a concurrent transaction.
+pub fn is_foreign_key_violation(err: &sqlx::Error) -> bool {
+    err.as_database_error()
+        .is_some_and(|e| e.is_foreign_key_violation())
 }

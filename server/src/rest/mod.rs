@@ -7,8 +7,6 @@ mod bot_configs;
 mod keys;
 mod openapi;
 
-use std::time::Instant;
-
 use app::model::ErrorBody;
 use app::service::{Caller, ClientInfo, ServiceError};
 use axum::Router;
@@ -17,7 +15,6 @@ use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::header::{RETRY_AFTER, WWW_AUTHENTICATE};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, delete, get, post};
 use serde::de::DeserializeOwned;
@@ -127,6 +124,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
 
 fn json_rejection(rejection: JsonRejection) -> ApiError {
     let code = match &rejection {
+        _ if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
         JsonRejection::JsonDataError(_) => "validation_error",
         JsonRejection::JsonSyntaxError(_) => "invalid_json",
         JsonRejection::MissingJsonContentType(_) => "unsupported_media_type",
@@ -177,20 +175,4 @@ impl FromRequestParts<AppState> for Authenticated {
             state.keywarden.authenticate(credential, client).await?,
         ))
     }
-}
-
-/// One line per request: method, path (never the query), status and duration.
-pub async fn log_request(req: Request, next: Next) -> Response {
-    let method = req.method().clone();
-    let path = req.uri().path().to_owned();
-    let started = Instant::now();
-    let response = next.run(req).await;
-    tracing::info!(
-        %method,
-        path,
-        status = response.status().as_u16(),
-        ms = started.elapsed().as_secs_f64() * 1000.0,
-        "request"
-    );
-    response
 }

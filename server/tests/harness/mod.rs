@@ -233,7 +233,7 @@ impl TestServer {
         let revalidation = server::spawn_revalidation(keywarden.clone(), config.revalidate_every);
         let router = server::router(keywarden, &config);
         let serving = tokio::spawn(async move {
-            let _ = server::serve(listener, router).await;
+            let _ = server::serve(listener, router, std::time::Duration::from_secs(1)).await;
         });
         (base, store, vec![revalidation, serving])
     }

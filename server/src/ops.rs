@@ -1,0 +1,251 @@
+//! The operational surface: `/healthz`, `/readyz`, `/metrics` (Prometheus text), a request id
+//! on every request and every log line, one log line per request, and load shedding.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use app::model::ErrorBody;
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header::{CONTENT_TYPE, RETRY_AFTER};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tokio::sync::Semaphore;
+use tracing::Instrument;
+
+use crate::AppState;
+
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Upper bounds (seconds) of the latency histogram's buckets.
+const BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+
+#[derive(Default)]
+struct Histogram {
+    /// Observations at or below each bucket's bound (not cumulative; summed when printed).
+    counts: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+#[derive(Default)]
+struct Metrics {
+    /// By route, method and status.
+    requests: BTreeMap<(String, String, u16), u64>,
+    /// By route.
+    latency: BTreeMap<String, Histogram>,
+    shed: u64,
+}
+
+pub struct Ops {
+    metrics: Mutex<Metrics>,
+    /// Requests in flight beyond this are answered 503 at once instead of queueing.
+    in_flight: Semaphore,
+    max_in_flight: usize,
+}
+
+impl Ops {
+    pub fn new(max_in_flight: usize) -> Arc<Self> {
+        Arc::new(Self {
+            metrics: Mutex::default(),
+            in_flight: Semaphore::new(max_in_flight),
+            max_in_flight,
+        })
+    }
+
+    fn record(&self, route: &str, method: &str, status: u16, seconds: f64) {
+        let mut metrics = self.metrics.lock().unwrap_or_else(|e| e.into_inner());
+        *metrics
+            .requests
+            .entry((route.to_owned(), method.to_owned(), status))
+            .or_default() += 1;
+        let histogram = metrics.latency.entry(route.to_owned()).or_default();
+        if let Some(bucket) = BUCKETS.iter().position(|bound| seconds <= *bound) {
+            histogram.counts[bucket] += 1;
+        }
+        histogram.count += 1;
+        histogram.sum += seconds;
+    }
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+}
+
+/// The process is up.
+async fn healthz() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({"status": "ok"}))
+}
+
+/// The database answers and its migrations are current.
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state.keywarden.store().is_ready().await {
+        Ok(true) => axum::Json(serde_json::json!({"status": "ready"})).into_response(),
+        Ok(false) => not_ready("migrations are not current"),
+        Err(err) => {
+            tracing::warn!("readiness check: {err}");
+            not_ready("the database does not answer")
+        }
+    }
+}
+
+fn not_ready(detail: &str) -> Response {
+    let body = ErrorBody::new("not_ready", detail);
+    (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
+}
+
+/// Prometheus text format.
+async fn metrics(State(state): State<AppState>) -> Response {
+    let mut out = String::new();
+    {
+        let metrics = state.ops.metrics.lock().unwrap_or_else(|e| e.into_inner());
+        out.push_str(
+            "# HELP keywarden_http_requests_total HTTP requests by route, method and status.\n",
+        );
+        out.push_str("# TYPE keywarden_http_requests_total counter\n");
+        for ((route, method, status), count) in &metrics.requests {
+            let _ = writeln!(
+                out,
+                "keywarden_http_requests_total{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}} {count}"
+            );
+        }
+        out.push_str("# HELP keywarden_http_request_duration_seconds Time to answer, by route.\n");
+        out.push_str("# TYPE keywarden_http_request_duration_seconds histogram\n");
+        for (route, histogram) in &metrics.latency {
+            let mut cumulative = 0;
+            for (bound, count) in BUCKETS.iter().zip(histogram.counts) {
+                cumulative += count;
+                let _ = writeln!(
+                    out,
+                    "keywarden_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {cumulative}"
+                );
+            }
+            let _ = writeln!(
+                out,
+                "keywarden_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}\n\
+                 keywarden_http_request_duration_seconds_sum{{route=\"{route}\"}} {}\n\
+                 keywarden_http_request_duration_seconds_count{{route=\"{route}\"}} {}",
+                histogram.count, histogram.sum, histogram.count
+            );
+        }
+        out.push_str("# HELP keywarden_http_requests_shed_total Requests refused with 503 because too many were in flight.\n");
+        out.push_str("# TYPE keywarden_http_requests_shed_total counter\n");
+        let _ = writeln!(out, "keywarden_http_requests_shed_total {}", metrics.shed);
+    }
+    out.push_str("# HELP keywarden_exchange_calls_total Calls to Binance by how they ended (after retries).\n");
+    out.push_str("# TYPE keywarden_exchange_calls_total counter\n");
+    for (outcome, count) in state.keywarden.exchange().call_counts() {
+        let _ = writeln!(
+            out,
+            "keywarden_exchange_calls_total{{outcome=\"{outcome}\"}} {count}"
+        );
+    }
+    let (open, idle, max) = state.keywarden.store().pool_usage();
+    out.push_str("# HELP keywarden_db_pool_connections Database pool connections by state.\n");
+    out.push_str("# TYPE keywarden_db_pool_connections gauge\n");
+    let _ = writeln!(
+        out,
+        "keywarden_db_pool_connections{{state=\"in_use\"}} {}\n\
+         keywarden_db_pool_connections{{state=\"idle\"}} {idle}\n\
+         keywarden_db_pool_connections{{state=\"max\"}} {max}",
+        (open as usize).saturating_sub(idle)
+    );
+    let in_flight = state.ops.max_in_flight - state.ops.in_flight.available_permits();
+    out.push_str("# HELP keywarden_http_requests_in_flight Requests being answered now.\n");
+    out.push_str("# TYPE keywarden_http_requests_in_flight gauge\n");
+    let _ = writeln!(out, "keywarden_http_requests_in_flight {in_flight}");
+    (
+        [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        out,
+    )
+        .into_response()
+}
+
+/// The body-size and timeout layers answer in plain text; the API answers in JSON.
+fn layer_error_as_json(response: &Response) -> Option<Response> {
+    let is_json = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let (code, detail) = match response.status() {
+        _ if is_json => return None,
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "payload_too_large",
+            format!(
+                "request bodies are limited to {} bytes",
+                crate::MAX_BODY_BYTES
+            ),
+        ),
+        StatusCode::REQUEST_TIMEOUT => (
+            "request_timeout",
+            "the request took too long to arrive or to answer".to_owned(),
+        ),
+        _ => return None,
+    };
+    Some((response.status(), axum::Json(ErrorBody::new(code, detail))).into_response())
+}
+
+/// A client's id if it is short and plain, else a new one.
+fn request_id(req: &Request) -> String {
+    req.headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|id| {
+            (1..=64).contains(&id.len())
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        })
+        .map(str::to_owned)
+        .unwrap_or_else(|| {
+            let mut bytes = [0u8; 8];
+            getrandom::getrandom(&mut bytes).expect("the OS random source works");
+            bytes.iter().map(|b| format!("{b:02x}")).collect()
+        })
+}
+
+/// Gives the request an id (echoed in `X-Request-Id` and carried by every log line written
+/// while it is answered), sheds it with 503 when too many are in flight, logs one line for it
+/// (method, route, path without the query, status, duration) and counts it.
+pub async fn observe(State(ops): State<Arc<Ops>>, req: Request, next: Next) -> Response {
+    let id = request_id(&req);
+    let method = req.method().to_string();
+    let path = req.uri().path().to_owned();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "other".to_owned(), |p| p.as_str().to_owned());
+    let span = tracing::info_span!("request", id = %id);
+    let started = Instant::now();
+    let mut response = match ops.in_flight.try_acquire() {
+        Ok(_permit) => next.run(req).instrument(span.clone()).await,
+        Err(_) => {
+            ops.metrics.lock().unwrap_or_else(|e| e.into_inner()).shed += 1;
+            let body = ErrorBody::new("overloaded", "the server is busy; try again shortly");
+            let mut shed = (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response();
+            shed.headers_mut().insert(RETRY_AFTER, HeaderValue::from(1));
+            shed
+        }
+    };
+    if let Some(json) = layer_error_as_json(&response) {
+        response = json;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let status = response.status().as_u16();
+    span.in_scope(|| tracing::info!(method, path, status, ms = seconds * 1000.0, "request"));
+    ops.record(&route, &method, status, seconds);
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    response
+}

@@ -1,0 +1,495 @@
+//! The operational surface and hostile conditions: health, readiness, metrics, request ids,
+//! body limits, load shedding, graceful shutdown, hostile bodies, and concurrent writes that
+//! must leave exactly what they claim.
+
+mod harness;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use fake_exchange::{DEMO_API_KEY, DEMO_SECRET_KEY, Fault};
+use harness::{Backend, TestServer};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+on_both_backends!(
+    health_readiness_and_metrics,
+    request_ids_are_echoed_and_logged,
+    oversized_and_hostile_bodies_get_json_errors,
+    hostile_labels_are_stored_verbatim,
+    load_beyond_the_bound_is_shed_with_503,
+    concurrent_creates_leave_one_key_per_user,
+    concurrent_deletes_never_orphan_a_bot_config,
+    sigterm_lets_requests_in_flight_finish,
+);
+
+async fn health_readiness_and_metrics(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let token = server.user("ops@example.com").await;
+    server.add_demo_key(&token).await;
+    let (status, _) = server.get("/api/v1/api-keys/balance", &token).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = server.call(Method::GET, "/healthz", None, None).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::OK, Some("ok"))
+    );
+    let (status, body) = server.call(Method::GET, "/readyz", None, None).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::OK, Some("ready"))
+    );
+
+    let metrics = server
+        .http
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        metrics.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let text = metrics.text().await.unwrap();
+    for expected in [
+        r#"keywarden_http_requests_total{route="/api/v1/api-keys/balance",method="GET",status="200"} 1"#,
+        r#"keywarden_http_requests_total{route="/api/v1/auth/register",method="POST",status="201"} 1"#,
+        r#"keywarden_http_request_duration_seconds_count{route="/api/v1/api-keys/balance"} 1"#,
+        r#"keywarden_exchange_calls_total{outcome="ok"} 3"#,
+        r#"keywarden_db_pool_connections{state="max"} 10"#,
+        "keywarden_http_requests_in_flight",
+    ] {
+        assert!(text.contains(expected), "{expected} missing from:\n{text}");
+    }
+    assert!(!text.contains(DEMO_API_KEY) && !text.contains("ops@example.com"));
+
+    // Migrations behind the binary: not ready.
+    let sql =
+        "DELETE FROM _sqlx_migrations WHERE version = (SELECT MAX(version) FROM _sqlx_migrations)";
+    match &server.store {
+        app::store::Store::Sqlite(pool) => {
+            sqlx::query(sql).execute(pool).await.unwrap();
+        }
+        app::store::Store::Postgres(pool) => {
+            sqlx::query(sql).execute(pool).await.unwrap();
+        }
+    }
+    let (status, body) = server.call(Method::GET, "/readyz", None, None).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("not_ready"))
+    );
+    server.finish().await;
+}
+
+async fn request_ids_are_echoed_and_logged(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let token = server.user("rid@example.com").await;
+    let response = server
+        .http
+        .get(server.url("/api/v1/api-keys/me"))
+        .bearer_auth(&token)
+        .header("x-request-id", "trace-me-0042")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-request-id"], "trace-me-0042");
+    assert!(harness::logs_contain("trace-me-0042"));
+    for hostile in ["has space", "a".repeat(65).leak() as &str, "quote\"d"] {
+        let response = server
+            .http
+            .get(server.url("/healthz"))
+            .header("x-request-id", hostile)
+            .send()
+            .await
+            .unwrap();
+        let id = response.headers()["x-request-id"].to_str().unwrap();
+        assert_ne!(id, hostile);
+        assert_eq!(id.len(), 16, "a generated id");
+    }
+    server.finish().await;
+}
+
+async fn post_raw(
+    server: &TestServer,
+    path: &str,
+    token: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> (StatusCode, Value) {
+    let response = server
+        .http
+        .post(server.url(path))
+        .bearer_auth(token)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    let json =
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+    (status, json)
+}
+
+/// The server answers 413 from the Content-Length alone and closes the connection, which a
+/// client still sending may see first; such tries are repeated until the answer is read.
+async fn post_oversized(
+    server: &TestServer,
+    path: &str,
+    token: &str,
+    body: &[u8],
+) -> (StatusCode, Value) {
+    for _ in 0..10 {
+        let sent = server
+            .http
+            .post(server.url(path))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(body.to_vec())
+            .send()
+            .await;
+        match sent {
+            Ok(response) => {
+                let status = response.status();
+                return (status, response.json().await.unwrap());
+            }
+            Err(err) => assert!(err.is_request(), "{err}"),
+        }
+    }
+    panic!("{path}: the answer was never read");
+}
+
+async fn oversized_and_hostile_bodies_get_json_errors(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let token = server.user("big@example.com").await;
+    let huge = json!({"api_key": "A".repeat(70_000), "secret_key": "x"})
+        .to_string()
+        .into_bytes();
+    for path in [
+        "/api/v1/api-keys/",
+        "/api/v1/ui/api-keys",
+        "/api/v1/bot-configs",
+    ] {
+        let (status, body) = post_oversized(&server, path, &token, &huge).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (StatusCode::PAYLOAD_TOO_LARGE, Some("payload_too_large")),
+            "{path}"
+        );
+    }
+    // Chunked, so no Content-Length announces the size.
+    let stream =
+        futures_util::stream::iter((0..80).map(|_| Ok::<_, std::io::Error>(vec![b' '; 1024])));
+    let chunked = server
+        .http
+        .post(server.url("/api/v1/bot-configs"))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(stream))
+        .send()
+        .await;
+    // The server answers 413 as soon as the limit is passed and closes the connection; the
+    // client may see the answer or, still sending, the closed connection. Never a success.
+    match chunked {
+        Ok(response) => assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE),
+        Err(err) => assert!(err.is_request(), "{err}"),
+    }
+
+    let nested = format!(
+        r#"{{"name": {}{}, "symbol": "BTCUSDT"}}"#,
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    )
+    .into_bytes();
+    let cases: Vec<(&str, Vec<u8>, StatusCode)> = vec![
+        ("deeply nested", nested, StatusCode::UNPROCESSABLE_ENTITY),
+        (
+            "wrong types",
+            br#"{"name": 5, "symbol": ["BTC"]}"#.to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "invalid UTF-8",
+            b"{\"name\": \"\xff\xfe\", \"symbol\": \"BTCUSDT\"}".to_vec(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "NUL in a name",
+            b"{\"name\": \"a\\u0000b\", \"symbol\": \"BTCUSDT\"}".to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        ("not JSON", b"name=grid".to_vec(), StatusCode::BAD_REQUEST),
+        ("empty", Vec::new(), StatusCode::BAD_REQUEST),
+    ];
+    server.add_demo_key(&token).await;
+    for (name, body, expected) in cases {
+        let (status, answer) = post_raw(
+            &server,
+            "/api/v1/bot-configs",
+            &token,
+            "application/json",
+            body,
+        )
+        .await;
+        assert_eq!(status, expected, "{name}: {answer}");
+        assert!(
+            answer["code"].is_string() && answer["detail"].is_string(),
+            "{name}: {answer}"
+        );
+    }
+    let (status, answer) = post_raw(
+        &server,
+        "/api/v1/bot-configs",
+        &token,
+        "text/plain",
+        b"{}".to_vec(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{answer}");
+    assert_eq!(server.count("bot_configs").await, 0, "nothing half-written");
+    server.finish().await;
+}
+
+async fn hostile_labels_are_stored_verbatim(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let token = server.user("lab@example.com").await;
+    server.add_demo_key(&token).await;
+    let (status, body) = server
+        .call(
+            Method::PATCH,
+            "/api/v1/api-keys/me",
+            Some(&token),
+            Some(json!({"label": "x".repeat(10_000)})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    for label in [
+        "'; DROP TABLE api_keys; --",
+        "<script>window.pwned = 1</script>",
+        "\" onmouseover=\"alert(1)",
+        "emoji 🔑 and ünïcödé",
+    ] {
+        let (status, body) = server
+            .call(
+                Method::PATCH,
+                "/api/v1/api-keys/me",
+                Some(&token),
+                Some(json!({"label": label})),
+            )
+            .await;
+        assert_eq!(
+            (status, body["label"].as_str()),
+            (StatusCode::OK, Some(label))
+        );
+        let (_, key) = server.get("/api/v1/api-keys/me", &token).await;
+        assert_eq!(key["label"], label);
+    }
+    assert_eq!(server.count("api_keys").await, 1);
+    server.finish().await;
+}
+
+async fn load_beyond_the_bound_is_shed_with_503(backend: Backend) {
+    let overrides = HashMap::from([("KEYWARDEN_MAX_IN_FLIGHT", "3".to_owned())]);
+    let server = TestServer::start_with(backend, overrides).await;
+    let token = server.user("shed@example.com").await;
+    server.add_demo_key(&token).await;
+    server
+        .exchange
+        .set_fault(Fault::Delay(Duration::from_millis(400)));
+    let requests: Vec<_> = (0..12)
+        .map(|_| {
+            tokio::spawn(
+                server
+                    .http
+                    .get(server.url("/api/v1/api-keys/balance"))
+                    .bearer_auth(&token)
+                    .send(),
+            )
+        })
+        .collect();
+    let (mut ok, mut shed) = (0, 0);
+    for request in requests {
+        let response = request.await.unwrap().unwrap();
+        match response.status() {
+            StatusCode::OK => ok += 1,
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert_eq!(response.headers()["retry-after"], "1");
+                let body: Value = response.json().await.unwrap();
+                assert_eq!(body["code"], "overloaded");
+                shed += 1;
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!(ok >= 3 && shed >= 1, "ok {ok}, shed {shed}");
+    assert_eq!(ok + shed, 12);
+    server.exchange.set_fault(Fault::None);
+    let (status, _) = server.get("/api/v1/api-keys/me", &token).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "answers again once the load is gone"
+    );
+    server.finish().await;
+}
+
+async fn concurrent_creates_leave_one_key_per_user(backend: Backend) {
+    let overrides = HashMap::from([("KEYWARDEN_REGISTRATIONS_PER_IP", "1000".to_owned())]);
+    let server = TestServer::start_with(backend, overrides).await;
+    let mut tokens = Vec::new();
+    for i in 0..50 {
+        tokens.push(server.user(&format!("c{i}@example.com")).await);
+    }
+    let creates: Vec<_> = (0..200)
+        .map(|i| {
+            let request = server
+                .http
+                .post(server.url("/api/v1/api-keys/"))
+                .bearer_auth(&tokens[i % 50])
+                .json(&json!({"api_key": DEMO_API_KEY, "secret_key": DEMO_SECRET_KEY}));
+            tokio::spawn(request.send())
+        })
+        .collect();
+    let mut created = 0;
+    for create in creates {
+        let response = create.await.unwrap().unwrap();
+        match response.status() {
+            StatusCode::CREATED => created += 1,
+            StatusCode::BAD_REQUEST => {
+                let body: Value = response.json().await.unwrap();
+                assert_eq!(body["code"], "api_key_exists");
+            }
+            other => panic!("unexpected {other}: {}", response.text().await.unwrap()),
+        }
+    }
+    assert_eq!(created, 50);
+    assert_eq!(server.count("api_keys").await, 50);
+    assert_eq!(
+        server
+            .count("audit_events WHERE action = 'key.create' AND outcome = 'success'")
+            .await,
+        50
+    );
+    server.finish().await;
+}
+
+async fn concurrent_deletes_never_orphan_a_bot_config(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let token = server.user("orph@example.com").await;
+    for round in 0..10 {
+        server.add_demo_key(&token).await;
+        let configs: Vec<_> = (0..8)
+            .map(|i| {
+                let request = server
+                    .http
+                    .post(server.url("/api/v1/bot-configs"))
+                    .bearer_auth(&token)
+                    .json(&json!({"name": format!("bot {round}-{i}"), "symbol": "BTCUSDT"}));
+                tokio::spawn(request.send())
+            })
+            .collect();
+        let delete = tokio::spawn(
+            server
+                .http
+                .delete(server.url("/api/v1/api-keys/me"))
+                .bearer_auth(&token)
+                .send(),
+        );
+        for config in configs {
+            let status = config.await.unwrap().unwrap().status();
+            assert!(
+                [StatusCode::CREATED, StatusCode::BAD_REQUEST].contains(&status),
+                "{status}"
+            );
+        }
+        assert_eq!(
+            delete.await.unwrap().unwrap().status(),
+            StatusCode::NO_CONTENT
+        );
+        assert_eq!(
+            server.count("bot_configs").await,
+            0,
+            "round {round}: an orphan survived"
+        );
+    }
+    server.finish().await;
+}
+
+async fn sigterm_lets_requests_in_flight_finish(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let token = server.user("term@example.com").await;
+    server.add_demo_key(&token).await;
+    let addr = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap()
+    };
+    let started = Instant::now();
+    let mut process = server
+        .command(
+            &["serve"],
+            &[
+                ("KEYWARDEN_ADDR", Some(&addr.to_string())),
+                ("KEYWARDEN_PUBLIC_URL", None),
+            ],
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://{addr}");
+    let ready = loop {
+        if let Ok(response) = server.http.get(format!("{base}/readyz")).send().await
+            && response.status() == StatusCode::OK
+        {
+            break started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the server never became ready"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    eprintln!("{backend:?}: process start to /readyz 200 in {ready:?}");
+
+    server
+        .exchange
+        .set_fault(Fault::Delay(Duration::from_millis(700)));
+    let slow = tokio::spawn(
+        server
+            .http
+            .get(format!("{base}/api/v1/api-keys/balance"))
+            .bearer_auth(&token)
+            .send(),
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &process.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let response = slow
+        .await
+        .unwrap()
+        .expect("the request in flight was answered");
+    assert_eq!(response.status(), StatusCode::OK);
+    let exited = tokio::task::spawn_blocking(move || process.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(exited.success(), "{exited:?}");
+    assert!(
+        server
+            .http
+            .get(format!("{base}/healthz"))
+            .send()
+            .await
+            .is_err(),
+        "stopped accepting"
+    );
+    server.exchange.set_fault(Fault::None);
+    server.finish().await;
+}
