@@ -21,6 +21,10 @@ on_both_backends!(
     concurrent_creates_leave_one_key_per_user,
     concurrent_deletes_never_orphan_a_bot_config,
     sigterm_lets_requests_in_flight_finish,
+    a_crash_mid_write_loses_no_acknowledged_write,
+    exchange_faults_under_load_change_nothing,
+    two_instances_check_each_due_key_once,
+    two_instances_under_mixed_load_keep_the_invariants,
 );
 
 async fn health_readiness_and_metrics(backend: Backend) {
@@ -491,5 +495,333 @@ async fn sigterm_lets_requests_in_flight_finish(backend: Backend) {
         "stopped accepting"
     );
     server.exchange.set_fault(Fault::None);
+    server.finish().await;
+}
+
+/// A `keywarden serve` process on the test server's database and exchanges.
+struct Process {
+    child: std::process::Child,
+    base: String,
+}
+
+async fn spawn_server(server: &TestServer) -> Process {
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let child = server
+        .command(
+            &["serve"],
+            &[
+                ("KEYWARDEN_ADDR", Some(&addr.to_string())),
+                ("KEYWARDEN_PUBLIC_URL", None),
+            ],
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://{addr}");
+    let started = Instant::now();
+    loop {
+        if let Ok(response) = server.http.get(format!("{base}/readyz")).send().await
+            && response.status() == StatusCode::OK
+        {
+            return Process { child, base };
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the server never became ready"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn a_crash_mid_write_loses_no_acknowledged_write(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let mut tokens = Vec::new();
+    for i in 0..6 {
+        let token = server.user(&format!("crash{i}@example.com")).await;
+        server.add_demo_key(&token).await;
+        tokens.push(token);
+    }
+    let mut process = spawn_server(&server).await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writers: Vec<_> = tokens
+        .iter()
+        .enumerate()
+        .map(|(i, token)| {
+            let (http, base, token, stop) = (
+                server.http.clone(),
+                process.base.clone(),
+                token.clone(),
+                stop.clone(),
+            );
+            tokio::spawn(async move {
+                let mut acknowledged = Vec::new();
+                let mut n = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    n += 1;
+                    let name = format!("bot {i}-{n}");
+                    let sent = http
+                        .post(format!("{base}/api/v1/bot-configs"))
+                        .bearer_auth(&token)
+                        .json(&json!({"name": name, "symbol": "BTCUSDT"}))
+                        .send()
+                        .await;
+                    match sent {
+                        Ok(response) if response.status() == StatusCode::CREATED => {
+                            acknowledged.push(name)
+                        }
+                        Ok(response) => panic!("unexpected {}", response.status()),
+                        Err(_) => break, // the server is gone
+                    }
+                }
+                acknowledged
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    process.child.kill().unwrap(); // SIGKILL, mid-write
+    process.child.wait().unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut acknowledged = 0;
+    let restarted = spawn_server(&server).await;
+    for (writer, token) in writers.into_iter().zip(&tokens) {
+        let names = writer.await.unwrap();
+        acknowledged += names.len();
+        let listed: Vec<String> = server
+            .http
+            .get(format!("{}/api/v1/bot-configs", restarted.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json::<Vec<Value>>()
+            .await
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap().to_owned())
+            .collect();
+        for name in &names {
+            assert!(listed.contains(name), "acknowledged {name} is lost");
+        }
+        // At most the one write in flight at the kill may exist unacknowledged.
+        assert!(
+            listed.len() <= names.len() + 1,
+            "{} listed, {} acknowledged",
+            listed.len(),
+            names.len()
+        );
+        let balance = server
+            .http
+            .get(format!("{}/api/v1/api-keys/balance", restarted.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            balance.status(),
+            StatusCode::OK,
+            "the key still decrypts and signs"
+        );
+    }
+    let configs = server.count("bot_configs").await;
+    let events = server
+        .count("audit_events WHERE action = 'bot_config.create'")
+        .await;
+    assert_eq!(
+        configs, events,
+        "every config landed with its event, nothing half-written"
+    );
+    assert!(
+        acknowledged > 20,
+        "the load ran: {acknowledged} acknowledged writes"
+    );
+    eprintln!(
+        "{backend:?}: {acknowledged} acknowledged writes before SIGKILL, {configs} rows after restart, 0 lost"
+    );
+    let mut restarted = restarted;
+    restarted.child.kill().unwrap();
+    restarted.child.wait().unwrap();
+    server.finish().await;
+}
+
+async fn exchange_faults_under_load_change_nothing(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let mut tokens = Vec::new();
+    for i in 0..4 {
+        let token = server.user(&format!("fault{i}@example.com")).await;
+        server.add_demo_key(&token).await;
+        tokens.push(token);
+    }
+    let faults = [
+        Fault::ServerError,
+        Fault::Garbage,
+        Fault::RateLimited(30),
+        Fault::Banned(30),
+        Fault::ResetMidResponse,
+        Fault::Delay(Duration::from_millis(1500)),
+    ];
+    let (mut requests, mut failed) = (0, 0);
+    let fault_count = faults.len();
+    for fault in faults {
+        server.exchange.set_fault(fault.clone());
+        let calls: Vec<_> = tokens
+            .iter()
+            .flat_map(|token| {
+                let replace = server
+                    .http
+                    .put(server.url("/api/v1/api-keys/me"))
+                    .bearer_auth(token)
+                    .json(&json!({"api_key": DEMO_API_KEY, "secret_key": DEMO_SECRET_KEY, "label": "changed"}));
+                let validate = server.http.post(server.url("/api/v1/api-keys/me/validate")).bearer_auth(token);
+                let balance = server.http.get(server.url("/api/v1/api-keys/balance")).bearer_auth(token);
+                [replace, validate, balance].map(|r| tokio::spawn(r.send()))
+            })
+            .collect();
+        for call in calls {
+            let status = call.await.unwrap().unwrap().status();
+            requests += 1;
+            assert!(
+                [
+                    StatusCode::BAD_GATEWAY,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    StatusCode::GATEWAY_TIMEOUT
+                ]
+                .contains(&status),
+                "{fault:?}: {status}"
+            );
+            failed += 1;
+        }
+        server.exchange.set_fault(Fault::None);
+    }
+    for token in &tokens {
+        let (_, key) = server.get("/api/v1/api-keys/me", token).await;
+        assert_eq!(key["label"], "main", "no failed replace changed the key");
+        assert_eq!(key["is_valid"], true, "no failed check marked it invalid");
+    }
+    let replaced = server
+        .count("audit_events WHERE action = 'key.replace' AND outcome = 'success'")
+        .await;
+    assert_eq!(replaced, 0);
+    eprintln!(
+        "{backend:?}: {requests} requests under {} faults, {failed} answered 502/503/504, 0 rows changed",
+        fault_count
+    );
+    server.finish().await;
+}
+
+async fn two_instances_check_each_due_key_once(backend: Backend) {
+    let overrides = HashMap::from([("KEYWARDEN_REGISTRATIONS_PER_IP", "1000".to_owned())]);
+    let server = TestServer::start_with(backend, overrides).await;
+    for i in 0..12 {
+        let token = server.user(&format!("due{i}@example.com")).await;
+        server.add_demo_key(&token).await;
+    }
+    let (one, two) = (
+        server.another_service().await,
+        server.another_service().await,
+    );
+    // Checked a day ago: all due for the six-hourly check.
+    let every = chrono::Duration::hours(6);
+    let sql = "UPDATE api_keys SET last_validated_at = created_at - INTERVAL '1 day'";
+    let sqlite_sql = "UPDATE api_keys SET last_validated_at = '2000-01-01T00:00:00+00:00'";
+    match &server.store {
+        app::store::Store::Sqlite(pool) => {
+            sqlx::query(sqlite_sql).execute(pool).await.unwrap();
+        }
+        app::store::Store::Postgres(pool) => {
+            sqlx::query(sql).execute(pool).await.unwrap();
+        }
+    }
+    let (a, b) = tokio::join!(
+        one.revalidate_due_keys(every, 100, 4),
+        two.revalidate_due_keys(every, 100, 4)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a + b, 12, "instance one checked {a}, two {b}");
+    assert_eq!(
+        server
+            .count("audit_events WHERE action = 'key.validate'")
+            .await,
+        12
+    );
+    let (again_a, again_b) = tokio::join!(
+        one.revalidate_due_keys(every, 100, 4),
+        two.revalidate_due_keys(every, 100, 4)
+    );
+    assert_eq!(
+        (again_a.unwrap(), again_b.unwrap()),
+        (0, 0),
+        "nothing is due twice"
+    );
+    server.finish().await;
+}
+
+async fn two_instances_under_mixed_load_keep_the_invariants(backend: Backend) {
+    let overrides = HashMap::from([("KEYWARDEN_REGISTRATIONS_PER_IP", "1000".to_owned())]);
+    let mut server = TestServer::start_with(backend, overrides).await;
+    let other = server.start_another_instance().await;
+    let bases = [server.base.clone(), other];
+    let mut tokens = Vec::new();
+    for i in 0..20 {
+        tokens.push(server.user(&format!("mix{i}@example.com")).await);
+    }
+    let mut calls = Vec::new();
+    for round in 0..4 {
+        for (i, token) in tokens.iter().enumerate() {
+            let base = &bases[(i + round) % 2];
+            let create = server
+                .http
+                .post(format!("{base}/api/v1/api-keys/"))
+                .bearer_auth(token)
+                .json(&json!({"api_key": DEMO_API_KEY, "secret_key": DEMO_SECRET_KEY}));
+            let config = server
+                .http
+                .post(format!("{base}/api/v1/bot-configs"))
+                .bearer_auth(token)
+                .json(&json!({"name": format!("bot {round}"), "symbol": "ETHUSDT"}));
+            let read = server
+                .http
+                .get(format!("{base}/api/v1/api-keys/me"))
+                .bearer_auth(token);
+            calls.extend([create, config, read].map(|r| tokio::spawn(r.send())));
+        }
+        if round == 2 {
+            for token in tokens.iter().step_by(2) {
+                let delete = server
+                    .http
+                    .delete(format!("{}/api/v1/api-keys/me", bases[1]))
+                    .bearer_auth(token);
+                calls.push(tokio::spawn(delete.send()));
+            }
+        }
+    }
+    let total = calls.len();
+    for call in calls {
+        let status = call.await.unwrap().unwrap().status();
+        assert!(status.as_u16() < 500, "{status}");
+    }
+    let keys = server.count("api_keys").await;
+    assert!(keys <= 20, "one key per user at most: {keys}");
+    let orphans = server
+        .count("bot_configs WHERE api_key_id NOT IN (SELECT id FROM api_keys)")
+        .await;
+    assert_eq!(orphans, 0);
+    for token in &tokens {
+        let (status, _) = server.get("/api/v1/api-keys/me", token).await;
+        if status == StatusCode::OK {
+            let (status, _) = server.get("/api/v1/api-keys/balance", token).await;
+            assert_eq!(
+                status,
+                StatusCode::OK,
+                "every stored key decrypts and works"
+            );
+        }
+    }
+    eprintln!(
+        "{backend:?}: {total} mixed requests over two instances, {keys} keys, 0 orphans, no 5xx"
+    );
     server.finish().await;
 }

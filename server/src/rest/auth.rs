@@ -14,7 +14,8 @@ use crate::AppState;
     responses(
         (status = 201, body = UserView),
         (status = 409, description = "email already registered", body = ErrorBody),
-        (status = 422, description = "malformed email or password", body = ErrorBody)))]
+        (status = 422, description = "malformed email or password", body = ErrorBody),
+        (status = 429, description = "too many registrations from the address; see Retry-After", body = ErrorBody)))]
 pub async fn register(
     State(state): State<AppState>,
     Client(client): Client,

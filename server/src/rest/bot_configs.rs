@@ -1,4 +1,5 @@
 use app::model::{BotConfigView, ErrorBody, NewBotConfig};
+use app::service::ServiceError;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -37,8 +38,10 @@ pub async fn list(
 pub async fn delete(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    // An id that is not a number (or beyond i64) names no config: the same 404 as any other.
+    let id = id.parse().map_err(|_| ServiceError::BotConfigNotFound)?;
     state.keywarden.delete_bot_config(&caller, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

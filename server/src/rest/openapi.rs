@@ -30,7 +30,7 @@ use crate::AppState;
         super::bot_configs::delete,
         super::audit::list,
     ),
-    modifiers(&BearerAuth)
+    modifiers(&BearerAuth, &CommonResponses)
 )]
 pub struct ApiDoc;
 
@@ -43,6 +43,65 @@ impl Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
         );
+    }
+}
+
+/// The answers any operation may give that no handler writes itself: malformed or oversized
+/// bodies, the wrong content type, a request too slow, a server too busy.
+struct CommonResponses;
+
+impl Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let error = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build()
+        };
+        let for_bodies = [
+            ("400", "the body is not JSON (invalid_json, invalid_body)"),
+            ("413", "the body is over 64 KiB (payload_too_large)"),
+            (
+                "415",
+                "the body is not sent as application/json (unsupported_media_type)",
+            ),
+            (
+                "422",
+                "the body is JSON of the wrong shape (validation_error)",
+            ),
+        ];
+        let for_all = [
+            ("408", "the request took too long (request_timeout)"),
+            (
+                "503",
+                "too many requests in flight (overloaded), with Retry-After",
+            ),
+        ];
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let has_body = operation.request_body.is_some();
+                let responses = &mut operation.responses.responses;
+                let extra = for_all.iter().chain(for_bodies.iter().filter(|_| has_body));
+                for (status, description) in extra {
+                    responses
+                        .entry((*status).to_owned())
+                        .or_insert_with(|| error(description).into());
+                }
+            }
+        }
     }
 }
 

@@ -255,6 +255,14 @@ impl TestServer {
         (self.base, self.store, self.tasks) = (base, store, tasks);
     }
 
+    /// The service as another instance on the same database would build it (no HTTP).
+    pub async fn another_service(&self) -> app::service::Keywarden {
+        let config = Config::from_lookup(|name| self.env.get(name).cloned()).expect("valid config");
+        server::build_keywarden(&config)
+            .await
+            .expect("service builds")
+    }
+
     /// Starts a second server on the same database and exchanges (several instances behind a
     /// load balancer); returns its base URL. It stops with this one.
     pub async fn start_another_instance(&mut self) -> String {

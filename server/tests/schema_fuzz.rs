@@ -1,0 +1,104 @@
+//! Schema-driven fuzzing of the whole REST API with schemathesis (installed by `.ci/setup test`
+//! into `.tools/venv`): generated requests from `/api/openapi.json`, authenticated, must never
+//! get a 5xx and every answer must match the document. `KEYWARDEN_FUZZ_EXAMPLES` sets the
+//! examples per operation (`make test`: 10, `make soak`: 300).
+
+mod harness;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Command;
+
+use harness::{Backend, TestServer};
+
+on_both_backends!(the_api_survives_schema_driven_fuzzing);
+
+/// Operations that end the caller's session; fuzzed apart, each run with a fresh one.
+const SESSION_ENDING: [&str; 4] = [
+    "/api/v1/auth/logout",
+    "/api/v1/auth/logout-everywhere",
+    "/api/v1/auth/password",
+    "/api/v1/auth/sessions/{id}",
+];
+
+fn schemathesis() -> PathBuf {
+    std::env::var_os("SCHEMATHESIS").map_or_else(
+        || {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../.tools/venv/bin/schemathesis"
+            ))
+        },
+        PathBuf::from,
+    )
+}
+
+fn fuzz(server: &TestServer, token: &str, paths: &[&str], include: bool) -> (bool, String) {
+    let examples = std::env::var("KEYWARDEN_FUZZ_EXAMPLES").unwrap_or_else(|_| "10".into());
+    let program = schemathesis();
+    assert!(
+        program.exists(),
+        "{} is missing: `bash .ci/setup test` installs schemathesis",
+        program.display()
+    );
+    let mut command = Command::new(program);
+    command
+        .arg("run")
+        .arg(server.url("/api/openapi.json"))
+        .args(["--header", &format!("Authorization: Bearer {token}")])
+        .args([
+            "--checks",
+            "all",
+            "--exclude-checks",
+            "positive_data_acceptance",
+        ])
+        .args(["--max-examples", &examples, "--workers", "2", "--no-color"])
+        .env("SCHEMATHESIS_TELEMETRY", "false")
+        .env(
+            "HYPOTHESIS_STORAGE_DIRECTORY",
+            std::env::temp_dir().join("keywarden-hypothesis"),
+        );
+    let flag = if include {
+        "--include-path"
+    } else {
+        "--exclude-path"
+    };
+    for path in paths {
+        command.args([flag, path]);
+    }
+    let output = command.output().expect("schemathesis runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+async fn the_api_survives_schema_driven_fuzzing(backend: Backend) {
+    // Generous limits: the fuzzer signs in and registers far more than a person would.
+    let overrides = HashMap::from([
+        ("KEYWARDEN_LOGIN_FAILURES_PER_ACCOUNT", "1000000".to_owned()),
+        ("KEYWARDEN_LOGIN_FAILURES_PER_IP", "1000000".to_owned()),
+        ("KEYWARDEN_REGISTRATIONS_PER_IP", "1000000".to_owned()),
+    ]);
+    let server = TestServer::start_with(backend, overrides).await;
+    let token = server.user("fuzz@example.com").await;
+    server.add_demo_key(&token).await;
+    let run = {
+        let server = &server;
+        move |token: String, include: bool| {
+            let server_paths = SESSION_ENDING;
+            tokio::task::block_in_place(|| fuzz(server, &token, &server_paths, include))
+        }
+    };
+    let (passed, report) = run(token, false);
+    eprintln!("{report}");
+    assert!(passed, "schemathesis found failures (report above)");
+    for path in SESSION_ENDING {
+        let token = server.user_session("fuzz@example.com").await;
+        let (passed, report) = tokio::task::block_in_place(|| fuzz(&server, &token, &[path], true));
+        assert!(passed, "{path}:\n{report}");
+    }
+    server.finish().await;
+}
