@@ -9,7 +9,7 @@ ifeq ($(CI),true)
 export CARGO_INCREMENTAL := 0
 endif
 
-.PHONY: run test setup setup-test build-release unit-and-integration e2e lint postgres
+.PHONY: run test soak setup setup-test build-release unit-and-integration e2e lint postgres
 
 ## Install what is missing, build a release and serve http://127.0.0.1:3000 (SQLite in ./data).
 run: setup build-release
@@ -17,6 +17,11 @@ run: setup build-release
 
 ## Unit tests, integration tests on SQLite and PostgreSQL, then the browser tests.
 test: setup-test unit-and-integration e2e
+
+## The long runs: schema fuzzing with 300 examples per operation, then the reliability suite.
+soak: setup-test postgres
+	KEYWARDEN_FUZZ_EXAMPLES=300 cargo test -p server --test schema_fuzz -- --nocapture
+	cargo test -p server --test reliability -- --nocapture
 
 setup:
 	bash .ci/setup build

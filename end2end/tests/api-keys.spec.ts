@@ -185,3 +185,21 @@ test('signing out everywhere from one browser ends the other browser\'s session'
   await first.close();
   await second.close();
 });
+
+test('labels holding HTML or SQL are shown as text and run nothing', async ({ page }) => {
+  const pageErrors: string[] = [];
+  page.on('pageerror', (err) => pageErrors.push(err.message));
+  await registerAndSignIn(page, `hostile-${Date.now()}@example.com`);
+  const label = `<img src=x onerror="window.pwned=1"><script>window.pwned=2</script>'; DROP TABLE api_keys; --`;
+  await addKey(page, API_KEY, SECRET_KEY, label);
+  await expect(page.getByRole('status')).toContainText('verified with Binance');
+  await expect(page.getByLabel('Label', { exact: true })).toHaveValue(label);
+  await page.reload();
+  await hydrated(page);
+  await expect(page.getByLabel('Label', { exact: true })).toHaveValue(label);
+  await page.getByRole('button', { name: 'Delete key' }).click();
+  await expect(page.getByRole('dialog')).toBeVisible();
+  expect(await page.evaluate(() => (window as unknown as { pwned?: number }).pwned)).toBeUndefined();
+  expect(await page.locator('img[src="x"]').count()).toBe(0);
+  expect(pageErrors).toEqual([]);
+});
