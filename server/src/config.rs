@@ -57,6 +57,8 @@ pub struct Config {
     pub request_timeout: Duration,
     /// After SIGTERM, how long requests in flight may take to finish.
     pub shutdown_grace: Duration,
+    /// How long a client may take to send a request's headers.
+    pub header_timeout: Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -242,6 +244,7 @@ impl Config {
                 .unwrap_or(usize::MAX),
             request_timeout: duration(&var, "KEYWARDEN_REQUEST_TIMEOUT", "60s")?,
             shutdown_grace: duration(&var, "KEYWARDEN_SHUTDOWN_GRACE", "10s")?,
+            header_timeout: duration(&var, "KEYWARDEN_HEADER_TIMEOUT", "10s")?,
             cors_origins: list(&var, "KEYWARDEN_CORS_ORIGINS")
                 .into_iter()
                 .map(|origin| {

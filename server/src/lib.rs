@@ -222,16 +222,32 @@ fn jitter(max: std::time::Duration) -> std::time::Duration {
     max.mul_f64(fraction)
 }
 
-/// How long a client may take to send a request's headers (slow-header clients).
-const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How the server treats connections.
+#[derive(Clone, Copy, Debug)]
+pub struct ServeSettings {
+    /// How long a client may take to send a request's headers (slow-header clients).
+    pub header_timeout: std::time::Duration,
+    /// After the stop signal, how long requests in flight may take to finish.
+    pub grace: std::time::Duration,
+}
+
+impl ServeSettings {
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            header_timeout: config.header_timeout,
+            grace: config.shutdown_grace,
+        }
+    }
+}
 
 /// Serves until the process receives Ctrl-C or SIGTERM, then stops accepting and gives the
 /// requests in flight up to `grace` to finish.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
-    grace: std::time::Duration,
+    settings: ServeSettings,
 ) -> std::io::Result<()> {
+    let grace = settings.grace;
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     use hyper_util::server::conn::auto::Builder;
     use hyper_util::service::TowerToHyperService;
@@ -241,7 +257,7 @@ pub async fn serve(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+        .header_read_timeout(settings.header_timeout);
     let mut stop = std::pin::pin!(shutdown_signal());
     loop {
         let (stream, peer) = tokio::select! {

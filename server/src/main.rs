@@ -59,9 +59,13 @@ async fn serve(config: Config) -> Result<(), String> {
     );
     let _revalidation = server::spawn_revalidation(keywarden.clone(), config.revalidate_every);
     let router = server::router(keywarden, &config);
-    server::serve(listener, router, config.shutdown_grace)
-        .await
-        .map_err(|e| e.to_string())
+    server::serve(
+        listener,
+        router,
+        server::ServeSettings::from_config(&config),
+    )
+    .await
+    .map_err(|e| e.to_string())
 }
 
 fn exit_with(message: &str) -> ! {

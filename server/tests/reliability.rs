@@ -25,6 +25,8 @@ on_both_backends!(
     exchange_faults_under_load_change_nothing,
     two_instances_check_each_due_key_once,
     two_instances_under_mixed_load_keep_the_invariants,
+    slow_headers_are_cut_off,
+    json_logs_carry_the_request_id,
 );
 
 async fn health_readiness_and_metrics(backend: Backend) {
@@ -822,5 +824,90 @@ async fn two_instances_under_mixed_load_keep_the_invariants(backend: Backend) {
     eprintln!(
         "{backend:?}: {total} mixed requests over two instances, {keys} keys, 0 orphans, no 5xx"
     );
+    server.finish().await;
+}
+
+async fn slow_headers_are_cut_off(backend: Backend) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let overrides = HashMap::from([("KEYWARDEN_HEADER_TIMEOUT", "1s".to_owned())]);
+    let server = TestServer::start_with(backend, overrides).await;
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), slow.read_to_end(&mut rest)).await;
+    assert!(read.is_ok(), "the connection was still open after 10 s");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let (status, _) = server.call(Method::GET, "/healthz", None, None).await;
+    assert_eq!(status, StatusCode::OK, "others are served meanwhile");
+    server.finish().await;
+}
+
+async fn json_logs_carry_the_request_id(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut child = server
+        .command(
+            &["serve"],
+            &[
+                ("KEYWARDEN_ADDR", Some(&addr.to_string())),
+                ("KEYWARDEN_PUBLIC_URL", None),
+                ("KEYWARDEN_LOG_FORMAT", Some("json")),
+                ("RUST_LOG", Some("info")),
+            ],
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://{addr}");
+    let mut answered = false;
+    for _ in 0..200 {
+        let sent = server
+            .http
+            .get(format!("{base}/readyz"))
+            .header("x-request-id", "json-log-check")
+            .send()
+            .await;
+        if sent.is_ok_and(|r| r.status() == StatusCode::OK) {
+            answered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let output = tokio::task::spawn_blocking(move || {
+        let mut text = String::new();
+        std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut text).unwrap();
+        child.wait().unwrap();
+        text
+    })
+    .await
+    .unwrap();
+    assert!(answered, "the server never answered");
+    let lines: Vec<Value> = output
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
+        .collect();
+    let request = lines
+        .iter()
+        .find(|line| line["span"]["id"] == "json-log-check")
+        .unwrap_or_else(|| panic!("no line with the request id in {output}"));
+    assert_eq!(request["fields"]["status"], 200);
+    assert_eq!(request["level"], "INFO");
     server.finish().await;
 }

@@ -232,8 +232,9 @@ impl TestServer {
         let store = keywarden.store().clone();
         let revalidation = server::spawn_revalidation(keywarden.clone(), config.revalidate_every);
         let router = server::router(keywarden, &config);
+        let settings = server::ServeSettings::from_config(&config);
         let serving = tokio::spawn(async move {
-            let _ = server::serve(listener, router, std::time::Duration::from_secs(1)).await;
+            let _ = server::serve(listener, router, settings).await;
         });
         (base, store, vec![revalidation, serving])
     }
