@@ -9,7 +9,7 @@ ifeq ($(CI),true)
 export CARGO_INCREMENTAL := 0
 endif
 
-.PHONY: run test soak setup setup-test build-release unit-and-integration e2e lint postgres
+.PHONY: run test soak bench setup setup-test build-release unit-and-integration e2e lint postgres
 
 ## Install what is missing, build a release and serve http://127.0.0.1:3000 (SQLite in ./data).
 run: setup build-release
@@ -22,6 +22,12 @@ test: setup-test unit-and-integration e2e
 soak: setup-test postgres
 	KEYWARDEN_FUZZ_EXAMPLES=300 cargo test -p server --test schema_fuzz -- --nocapture
 	cargo test -p server --test reliability -- --nocapture
+
+## Release build under wrk (SQLite and PostgreSQL) beside a minimal axum ceiling; criterion.
+bench: postgres
+	bash .ci/setup bench
+	bash end2end/bench/run.sh
+	cargo bench -p app --features ssr --bench crypto
 
 setup:
 	bash .ci/setup build

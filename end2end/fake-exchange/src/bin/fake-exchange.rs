@@ -1,16 +1,23 @@
-//! Runs the fake exchange as a process, for the browser tests:
-//! `fake-exchange [ADDR]` (default 127.0.0.1:3900). Ctrl-C stops it.
+//! Runs the fake exchange as a process, for the browser tests and the benchmarks:
+//! `fake-exchange [ADDR] [--unmetered]` (default 127.0.0.1:3900). `--unmetered` reports no
+//! request weight, so a benchmark measures Keywarden rather than Binance's per-minute budget.
+//! Ctrl-C stops it.
 
 #[tokio::main]
 async fn main() {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:3900".into())
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let addr = args
+        .iter()
+        .find(|a| !a.starts_with("--"))
+        .map_or("127.0.0.1:3900", String::as_str)
         .parse()
-        .expect("usage: fake-exchange [HOST:PORT]");
+        .expect("usage: fake-exchange [HOST:PORT] [--unmetered]");
     let exchange = fake_exchange::FakeExchange::start_on(addr)
         .await
         .expect("cannot bind the fake exchange");
+    if args.iter().any(|a| a == "--unmetered") {
+        exchange.set_fault(fake_exchange::Fault::UsedWeight(0));
+    }
     println!("fake exchange listening on {}", exchange.url());
     let _ = tokio::signal::ctrl_c().await;
 }

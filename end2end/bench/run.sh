@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# `make bench`: Keywarden's release build under wrk on this machine, on SQLite and PostgreSQL,
+# against the fake exchange (unmetered), beside a minimal axum JSON server as the ceiling.
+# Prints a Markdown table and writes it to target/bench/results.md.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export BENCH_DIR="$PWD/end2end/bench"
+OUT="$PWD/target/bench"
+DURATION="${BENCH_DURATION:-10s}"
+EXCHANGE=127.0.0.1:3920
+KEYWARDEN=127.0.0.1:3021
+CEILING=127.0.0.1:3999
+PG_ADMIN="${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
+mkdir -p "$OUT"
+rm -f "$OUT"/results.md "$OUT"/*.db*
+
+cargo build --release -p server --bin keywarden --example ceiling -p fake-exchange --bin fake-exchange
+BIN="$PWD/target/release"
+pids=()
+cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+wait_for() { for _ in $(seq 1 500); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.01; done; echo "no answer from $1" >&2; exit 1; }
+peak_rss_mib() { awk '/VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
+reset_peak_rss() { echo 5 > "/proc/$1/clear_refs"; }
+json() { python3 -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$1" "$2"; }
+
+"$BIN/fake-exchange" "$EXCHANGE" --unmetered >"$OUT/fake-exchange.log" 2>&1 &
+pids+=($!)
+"$BIN/examples/ceiling" "$CEILING" >/dev/null 2>&1 &
+pids+=($!)
+wait_for "http://$EXCHANGE/api/v3/time"
+wait_for "http://$CEILING/"
+ceiling=$(wrk -t2 -c64 -d"$DURATION" -s "$BENCH_DIR/plain.lua" "http://$CEILING/" | tail -1)
+ceiling_rps=$(json "$ceiling" rps)
+
+row() { # name, wrk JSON, pid
+  local rps; rps=$(json "$2" rps)
+  printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$1" "$rps" \
+    "$(json "$2" p50_ms)" "$(json "$2" p99_ms)" "$(json "$2" p999_ms)" "$(json "$2" errors)" \
+    "$(peak_rss_mib "$3")" "$(python3 -c "print(f'{$rps / $ceiling_rps:.0%}')")"
+}
+
+{
+  echo "Ceiling (minimal axum JSON handler, 64 connections): $(json "$ceiling" rps) req/s, p99 $(json "$ceiling" p99_ms) ms."
+  echo
+  echo "| backend / endpoint | req/s | p50 ms | p99 ms | p99.9 ms | errors | peak RSS MiB | of ceiling |"
+  echo "|---|---|---|---|---|---|---|---|"
+} >"$OUT/results.md"
+
+for backend in sqlite postgres; do
+  if [ "$backend" = sqlite ]; then
+    database_url="sqlite://$OUT/bench.db"
+  else
+    psql -q "$PG_ADMIN" -c "DROP DATABASE IF EXISTS keywarden_bench WITH (FORCE)" -c "CREATE DATABASE keywarden_bench"
+    database_url="${PG_ADMIN%/*}/keywarden_bench"
+  fi
+  started=$(date +%s%N)
+  env DATABASE_URL="$database_url" KEYWARDEN_ADDR="$KEYWARDEN" KEYWARDEN_DATA_DIR="$OUT/data" \
+    FERNET_KEYS="$("$BIN/keywarden" gen-key)" JWT_SECRET="benchmark-jwt-secret-of-enough-length-0123" \
+    JWT_EXPIRES_MINUTES=120 BINANCE_BASE_URL="http://$EXCHANGE" BINANCE_TESTNET_BASE_URL="http://$EXCHANGE" \
+    KEYWARDEN_LOGIN_FAILURES_PER_IP=1000000 KEYWARDEN_REGISTRATIONS_PER_IP=1000000 \
+    KEYWARDEN_MAX_IN_FLIGHT=100000 \
+    "$BIN/keywarden" serve >"$OUT/keywarden-$backend.log" 2>&1 &
+  server=$!
+  pids+=($server)
+  wait_for "http://$KEYWARDEN/readyz"
+  ready_ms=$(( ($(date +%s%N) - started) / 1000000 ))
+
+  # Seed: bench0 holds a key (reads, balance, login); bench1..4 cycle create/delete.
+  : >"$OUT/tokens"
+  for i in 0 1 2 3 4; do
+    body="{\"email\":\"bench$i@example.com\",\"password\":\"benchmark password\"}"
+    curl -fs -X POST "http://$KEYWARDEN/api/v1/auth/register" -H 'content-type: application/json' -d "$body" >/dev/null
+    token=$(curl -fs -X POST "http://$KEYWARDEN/api/v1/auth/login" -H 'content-type: application/json' -d "$body" \
+      | python3 -c "import json,sys; print(json.load(sys.stdin)['access_token'])")
+    if [ "$i" = 0 ]; then reader="$token"; else echo "$token" >>"$OUT/tokens"; fi
+  done
+  curl -fs -X POST "http://$KEYWARDEN/api/v1/api-keys/" -H "authorization: Bearer $reader" \
+    -H 'content-type: application/json' \
+    -d '{"api_key":"vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A","secret_key":"NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"}' >/dev/null
+
+  auth=(-H "Authorization: Bearer $reader")
+  reset_peak_rss "$server"
+  me=$(wrk -t2 -c64 -d"$DURATION" "${auth[@]}" -s "$BENCH_DIR/plain.lua" "http://$KEYWARDEN/api/v1/api-keys/me" | tail -1)
+  row "$backend: GET /api/v1/api-keys/me (64 conns)" "$me" "$server" >>"$OUT/results.md"
+  reset_peak_rss "$server"
+  balance=$(wrk -t2 -c16 -d"$DURATION" "${auth[@]}" -s "$BENCH_DIR/plain.lua" "http://$KEYWARDEN/api/v1/api-keys/balance" | tail -1)
+  row "$backend: GET /api/v1/api-keys/balance (16 conns)" "$balance" "$server" >>"$OUT/results.md"
+  reset_peak_rss "$server"
+  cycles=$(BENCH_TOKENS="$OUT/tokens" wrk -t4 -c4 -d"$DURATION" -s "$BENCH_DIR/create-delete.lua" "http://$KEYWARDEN" | tail -1)
+  row "$backend: POST create / DELETE cycles (4 users)" "$cycles" "$server" >>"$OUT/results.md"
+  reset_peak_rss "$server"
+  login=$(wrk -t2 -c8 -d"$DURATION" -s "$BENCH_DIR/login.lua" "http://$KEYWARDEN/api/v1/auth/login" | tail -1)
+  row "$backend: POST /api/v1/auth/login (8 conns)" "$login" "$server" >>"$OUT/results.md"
+  # GET /me again, beside a login flood at full argon2 cost.
+  reset_peak_rss "$server"
+  wrk -t1 -c16 -d"$DURATION" -s "$BENCH_DIR/login.lua" "http://$KEYWARDEN/api/v1/auth/login" >/dev/null &
+  flood=$!
+  sleep 1
+  beside=$(wrk -t2 -c64 -d"$DURATION" "${auth[@]}" -s "$BENCH_DIR/plain.lua" "http://$KEYWARDEN/api/v1/api-keys/me" | tail -1)
+  wait "$flood"
+  row "$backend: GET /api/v1/api-keys/me beside a login flood" "$beside" "$server" >>"$OUT/results.md"
+  echo "| $backend: process start to /readyz 200 | $ready_ms ms | | | | | | |" >>"$OUT/results.md"
+  kill "$server"; wait "$server" 2>/dev/null || true
+done
+
+wasm=$(ls target/site/pkg/*.wasm 2>/dev/null | head -1 || true)
+if [ -n "$wasm" ]; then
+  raw=$(stat -c %s "$wasm"); gz=$(gzip -9 -c "$wasm" | wc -c)
+  br=$(python3 -c "import brotli,sys; print(len(brotli.compress(open(sys.argv[1],'rb').read(), quality=11)))" "$wasm" 2>/dev/null || echo "n/a")
+  printf '\nWASM (%s): %s bytes raw, %s gzip -9, %s brotli q11.\n' "${wasm#target/}" "$raw" "$gz" "$br" >>"$OUT/results.md"
+fi
+cat "$OUT/results.md"
