@@ -4,6 +4,8 @@
 # Prints a Markdown table and writes it to target/bench/results.md.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# npm's wasm-opt first, as in the Makefile (Debian's breaks hydration).
+export PATH="$PWD/.tools/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 export BENCH_DIR="$PWD/end2end/bench"
 OUT="$PWD/target/bench"
 DURATION="${BENCH_DURATION:-10s}"
@@ -14,6 +16,7 @@ PG_ADMIN="${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
 mkdir -p "$OUT"
 rm -f "$OUT"/results.md "$OUT"/*.db*
 
+cargo leptos build --release
 cargo build --release -p server --bin keywarden --example ceiling -p fake-exchange --bin fake-exchange
 BIN="$PWD/target/release"
 pids=()
@@ -108,7 +111,7 @@ done
 wasm=$(ls target/site/pkg/*.wasm 2>/dev/null | head -1 || true)
 if [ -n "$wasm" ]; then
   raw=$(stat -c %s "$wasm"); gz=$(gzip -9 -c "$wasm" | wc -c)
-  br=$(python3 -c "import brotli,sys; print(len(brotli.compress(open(sys.argv[1],'rb').read(), quality=11)))" "$wasm" 2>/dev/null || echo "n/a")
+  br=$(.tools/venv/bin/python -c "import brotli,sys; print(len(brotli.compress(open(sys.argv[1],'rb').read(), quality=11)))" "$wasm")
   printf '\nWASM (%s): %s bytes raw, %s gzip -9, %s brotli q11.\n' "${wasm#target/}" "$raw" "$gz" "$br" >>"$OUT/results.md"
 fi
 cat "$OUT/results.md"

@@ -7,7 +7,9 @@ use axum::routing::get;
 
 #[tokio::main]
 async fn main() {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:3999".into());
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:3999".into());
     let app = axum::Router::new().route(
         "/",
         get(|| async { Json(serde_json::json!({"id": 1, "label": "ceiling", "is_valid": true})) }),
