@@ -41,6 +41,8 @@ fn fuzz(server: &TestServer, token: &str, paths: &[&str], include: bool) -> (boo
         "{} is missing: `bash .ci/setup test` installs schemathesis",
         program.display()
     );
+    // Each run its own example database: two runs at once must not share one.
+    let storage = tempfile::tempdir().unwrap();
     let mut command = Command::new(program);
     command
         .arg("run")
@@ -52,12 +54,9 @@ fn fuzz(server: &TestServer, token: &str, paths: &[&str], include: bool) -> (boo
             "--exclude-checks",
             "positive_data_acceptance",
         ])
-        .args(["--max-examples", &examples, "--workers", "2", "--no-color"])
+        .args(["--max-examples", &examples, "--workers", "1", "--no-color"])
         .env("SCHEMATHESIS_TELEMETRY", "false")
-        .env(
-            "HYPOTHESIS_STORAGE_DIRECTORY",
-            std::env::temp_dir().join("keywarden-hypothesis"),
-        );
+        .env("HYPOTHESIS_STORAGE_DIRECTORY", storage.path());
     let flag = if include {
         "--include-path"
     } else {
