@@ -429,36 +429,13 @@ async fn sigterm_lets_requests_in_flight_finish(backend: Backend) {
     let server = TestServer::start(backend).await;
     let token = server.user("term@example.com").await;
     server.add_demo_key(&token).await;
-    let addr = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        probe.local_addr().unwrap()
-    };
-    let started = Instant::now();
-    let mut process = server
-        .command(
-            &["serve"],
-            &[
-                ("KEYWARDEN_ADDR", Some(&addr.to_string())),
-                ("KEYWARDEN_PUBLIC_URL", None),
-            ],
-        )
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let base = format!("http://{addr}");
-    let ready = loop {
-        if let Ok(response) = server.http.get(format!("{base}/readyz")).send().await
-            && response.status() == StatusCode::OK
-        {
-            break started.elapsed();
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "the server never became ready"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
+    let (
+        Process {
+            child: mut process,
+            base,
+        },
+        ready,
+    ) = spawn_server_with(&server, &[], std::process::Stdio::null()).await;
     eprintln!("{backend:?}: process start to /readyz 200 in {ready:?}");
 
     server
@@ -507,29 +484,41 @@ struct Process {
 }
 
 async fn spawn_server(server: &TestServer) -> Process {
+    spawn_server_with(server, &[], std::process::Stdio::null())
+        .await
+        .0
+}
+
+/// Starts `keywarden serve` with `extra` environment and waits for `/readyz`; returns it and
+/// how long it took from the spawn.
+async fn spawn_server_with(
+    server: &TestServer,
+    extra: &[(&'static str, Option<&str>)],
+    stdout: std::process::Stdio,
+) -> (Process, Duration) {
     let addr = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
-        .unwrap();
+        .unwrap()
+        .to_string();
+    let mut env = vec![
+        ("KEYWARDEN_ADDR", Some(addr.as_str())),
+        ("KEYWARDEN_PUBLIC_URL", None),
+    ];
+    env.extend_from_slice(extra);
+    let started = Instant::now();
     let mut child = server
-        .command(
-            &["serve"],
-            &[
-                ("KEYWARDEN_ADDR", Some(&addr.to_string())),
-                ("KEYWARDEN_PUBLIC_URL", None),
-            ],
-        )
-        .stdout(std::process::Stdio::null())
+        .command(&["serve"], &env)
+        .stdout(stdout)
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     let base = format!("http://{addr}");
-    let started = Instant::now();
     while started.elapsed() < Duration::from_secs(20) {
         if let Ok(response) = server.http.get(format!("{base}/readyz")).send().await
             && response.status() == StatusCode::OK
         {
-            return Process { child, base };
+            return (Process { child, base }, started.elapsed());
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -852,39 +841,20 @@ async fn slow_headers_are_cut_off(backend: Backend) {
 
 async fn json_logs_carry_the_request_id(backend: Backend) {
     let server = TestServer::start(backend).await;
-    let addr = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
+    let json_logs = [
+        ("KEYWARDEN_LOG_FORMAT", Some("json")),
+        ("RUST_LOG", Some("info")),
+    ];
+    let (Process { mut child, base }, _) =
+        spawn_server_with(&server, &json_logs, std::process::Stdio::piped()).await;
+    let response = server
+        .http
+        .get(format!("{base}/readyz"))
+        .header("x-request-id", "json-log-check")
+        .send()
+        .await
         .unwrap();
-    let mut child = server
-        .command(
-            &["serve"],
-            &[
-                ("KEYWARDEN_ADDR", Some(&addr.to_string())),
-                ("KEYWARDEN_PUBLIC_URL", None),
-                ("KEYWARDEN_LOG_FORMAT", Some("json")),
-                ("RUST_LOG", Some("info")),
-            ],
-        )
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let base = format!("http://{addr}");
-    let mut answered = false;
-    for _ in 0..200 {
-        let sent = server
-            .http
-            .get(format!("{base}/readyz"))
-            .header("x-request-id", "json-log-check")
-            .send()
-            .await;
-        if sent.is_ok_and(|r| r.status() == StatusCode::OK) {
-            answered = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    assert_eq!(response.status(), StatusCode::OK);
     let term = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -898,7 +868,6 @@ async fn json_logs_carry_the_request_id(backend: Backend) {
     })
     .await
     .unwrap();
-    assert!(answered, "the server never answered");
     let lines: Vec<Value> = output
         .lines()
         .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
