@@ -92,6 +92,21 @@ macro_rules! bind_sealed_key {
     };
 }
 
+/// Runs `$query` (an UPDATE of the user's key RETURNING its row; written out here so each
+/// backend builds its own) and, if it found the key, records `$event` for it, in one
+/// transaction.
+macro_rules! update_key_recorded {
+    ($store:expr, $query:expr, $user_id:expr, $event:expr) => {
+        in_transaction!($store, conn => {
+            let row: Option<ApiKeyRow> = $query.fetch_optional(&mut *conn).await?;
+            if let Some(row) = &row {
+                append_event!(&mut *conn, $event, $user_id, row.id)?;
+            }
+            row
+        })
+    };
+}
+
 const COLUMNS: &str = "id, user_id, encrypted_api_key, encrypted_secret_key, \
                        encryption_key_id, api_key_masked, \
                        label, is_valid, created_at, updated_at, last_validated_at, key_type, \
@@ -142,16 +157,12 @@ impl Store {
              trading_expires_at = $11, encryption_key_id = $12 WHERE user_id = $1 \
              RETURNING {COLUMNS}"
         );
-        in_transaction!(self, conn => {
-            let row: Option<ApiKeyRow> =
-                bind_sealed_key!(sqlx::query_as(&sql), user_id, label, key, event.at)
-                    .fetch_optional(&mut *conn)
-                    .await?;
-            if let Some(row) = &row {
-                append_event!(&mut *conn, event, user_id, row.id)?;
-            }
-            row
-        })
+        update_key_recorded!(
+            self,
+            bind_sealed_key!(sqlx::query_as(&sql), user_id, label, key, event.at),
+            user_id,
+            event
+        )
     }
 
     /// `None` if the user has no key.
@@ -164,18 +175,15 @@ impl Store {
         let sql = format!(
             "UPDATE api_keys SET label = $2, updated_at = $3 WHERE user_id = $1 RETURNING {COLUMNS}"
         );
-        in_transaction!(self, conn => {
-            let row: Option<ApiKeyRow> = sqlx::query_as(&sql)
+        update_key_recorded!(
+            self,
+            sqlx::query_as(&sql)
                 .bind(user_id)
                 .bind(label)
-                .bind(event.at)
-                .fetch_optional(&mut *conn)
-                .await?;
-            if let Some(row) = &row {
-                append_event!(&mut *conn, event, user_id, row.id)?;
-            }
-            row
-        })
+                .bind(event.at),
+            user_id,
+            event
+        )
     }
 
     pub async fn find_api_key_of_user(
@@ -197,20 +205,17 @@ impl Store {
             "UPDATE api_keys SET is_valid = $2, permissions = $3, trading_expires_at = $4, \
              last_validated_at = $5 WHERE user_id = $1 RETURNING {COLUMNS}"
         );
-        in_transaction!(self, conn => {
-            let row: Option<ApiKeyRow> = sqlx::query_as(&sql)
+        update_key_recorded!(
+            self,
+            sqlx::query_as(&sql)
                 .bind(user_id)
                 .bind(validation.is_valid)
                 .bind(&validation.permissions)
                 .bind(validation.trading_expires_at)
-                .bind(event.at)
-                .fetch_optional(&mut *conn)
-                .await?;
-            if let Some(row) = &row {
-                append_event!(&mut *conn, event, user_id, row.id)?;
-            }
-            row
-        })
+                .bind(event.at),
+            user_id,
+            event
+        )
     }
 
     /// The users whose key is due for a check: last checked before `checked_before`, or
