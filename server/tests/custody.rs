@@ -63,22 +63,6 @@ fn seed_tokens(key: &str, values: &[&str]) -> Vec<String> {
     })
 }
 
-async fn execute(store: &Store, sql: &str, binds: &[&str]) -> Result<u64, sqlx::Error> {
-    macro_rules! run {
-        ($pool:expr) => {{
-            let mut query = sqlx::query(sql);
-            for bind in binds {
-                query = query.bind(*bind);
-            }
-            query.execute($pool).await.map(|done| done.rows_affected())
-        }};
-    }
-    match store {
-        Store::Sqlite(pool) => run!(pool),
-        Store::Postgres(pool) => run!(pool),
-    }
-}
-
 async fn stored_rows(store: &Store) -> Vec<StoredCiphertexts> {
     let sql = "SELECT id, user_id, encrypted_api_key, encrypted_secret_key, encryption_key_id \
                FROM api_keys ORDER BY id";
@@ -423,7 +407,7 @@ async fn ciphertexts_moved_to_another_row_are_refused(backend: Backend) {
          WHERE user_id = {alice_id}), encrypted_secret_key = (SELECT encrypted_secret_key \
          FROM api_keys WHERE user_id = {alice_id}) WHERE user_id = {mallory_id}"
     );
-    assert_eq!(execute(&server.store, &copy, &[]).await.unwrap(), 1);
+    assert_eq!(server.execute(&copy).await.unwrap(), 1);
     let (status, body) = server.get("/api/v1/api-keys/balance", &mallory).await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
     assert_eq!(body["code"], "stored_key_unreadable");
@@ -431,7 +415,7 @@ async fn ciphertexts_moved_to_another_row_are_refused(backend: Backend) {
         "UPDATE api_keys SET encrypted_api_key = encrypted_secret_key, \
          encrypted_secret_key = encrypted_api_key WHERE user_id = {alice_id}"
     );
-    assert_eq!(execute(&server.store, &swap, &[]).await.unwrap(), 1);
+    assert_eq!(server.execute(&swap).await.unwrap(), 1);
     let (status, body) = server.get("/api/v1/api-keys/balance", &alice).await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
     assert_eq!(body["code"], "stored_key_unreadable");
@@ -603,7 +587,7 @@ async fn audit_trail_records_each_action_once(backend: Backend) {
         "UPDATE audit_events SET outcome = 'success'",
         "DELETE FROM audit_events",
     ] {
-        let refused = execute(&server.store, sql, &[]).await.unwrap_err();
+        let refused = server.execute(sql).await.unwrap_err();
         assert!(refused.to_string().contains("append-only"), "{refused}");
     }
     assert_eq!(server.count("audit_events").await, 14);

@@ -74,14 +74,7 @@ async fn health_readiness_and_metrics(backend: Backend) {
     // Migrations behind the binary: not ready.
     let sql =
         "DELETE FROM _sqlx_migrations WHERE version = (SELECT MAX(version) FROM _sqlx_migrations)";
-    match &server.store {
-        app::store::Store::Sqlite(pool) => {
-            sqlx::query(sql).execute(pool).await.unwrap();
-        }
-        app::store::Store::Postgres(pool) => {
-            sqlx::query(sql).execute(pool).await.unwrap();
-        }
-    }
+    server.execute(sql).await.unwrap();
     let (status, body) = server.call(Method::GET, "/readyz", None, None).await;
     assert_eq!(
         (status, body["code"].as_str()),
@@ -715,16 +708,13 @@ async fn two_instances_check_each_due_key_once(backend: Backend) {
     );
     // Checked a day ago: all due for the six-hourly check.
     let every = chrono::Duration::hours(6);
-    let sql = "UPDATE api_keys SET last_validated_at = created_at - INTERVAL '1 day'";
-    let sqlite_sql = "UPDATE api_keys SET last_validated_at = '2000-01-01T00:00:00+00:00'";
-    match &server.store {
-        app::store::Store::Sqlite(pool) => {
-            sqlx::query(sqlite_sql).execute(pool).await.unwrap();
+    let long_ago = match backend {
+        Backend::Sqlite => "UPDATE api_keys SET last_validated_at = '2000-01-01T00:00:00+00:00'",
+        Backend::Postgres => {
+            "UPDATE api_keys SET last_validated_at = created_at - INTERVAL '1 day'"
         }
-        app::store::Store::Postgres(pool) => {
-            sqlx::query(sql).execute(pool).await.unwrap();
-        }
-    }
+    };
+    server.execute(long_ago).await.unwrap();
     let (a, b) = tokio::join!(
         one.revalidate_due_keys(every, 100, 4),
         two.revalidate_due_keys(every, 100, 4)

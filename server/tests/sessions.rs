@@ -233,21 +233,13 @@ async fn forged_and_stale_tokens_are_refused(backend: Backend) {
         (status, body["code"].as_str()),
         (StatusCode::FORBIDDEN, Some("inactive_user"))
     );
-    harness_execute(&server, "DELETE FROM users WHERE email = 'ada@example.com'").await;
+    server
+        .execute("DELETE FROM users WHERE email = 'ada@example.com'")
+        .await
+        .unwrap();
     let (status, _) = server.get("/api/v1/users/me", &second).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     server.finish().await;
-}
-
-async fn harness_execute(server: &TestServer, sql: &str) {
-    match &server.store {
-        app::store::Store::Sqlite(pool) => {
-            sqlx::query(sql).execute(pool).await.unwrap();
-        }
-        app::store::Store::Postgres(pool) => {
-            sqlx::query(sql).execute(pool).await.unwrap();
-        }
-    }
 }
 
 async fn refresh(server: &TestServer, refresh_token: &str) -> (StatusCode, Value) {

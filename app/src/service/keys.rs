@@ -410,7 +410,6 @@ impl Keywarden {
                 let caller = Caller {
                     user_id,
                     session_id: String::new(),
-                    via_cookie: false,
                     client: ClientInfo::keywarden("scheduled check"),
                 };
                 if let Err(err) = keywarden.validate_api_key(&caller).await {

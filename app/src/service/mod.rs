@@ -87,7 +87,5 @@ impl Keywarden {
 pub struct Caller {
     pub user_id: i64,
     pub session_id: String,
-    /// Authenticated by the browser's session cookie (rather than a bearer token).
-    pub via_cookie: bool,
     pub client: ClientInfo,
 }

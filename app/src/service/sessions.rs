@@ -142,7 +142,7 @@ impl Keywarden {
         credential: Option<Credential<'_>>,
         client: ClientInfo,
     ) -> Result<Caller, ServiceError> {
-        let ended = ServiceError::NotAuthenticated("the session has ended; sign in again");
+        let ended = || ServiceError::NotAuthenticated("the session has ended; sign in again");
         let credential = credential.ok_or(ServiceError::NotAuthenticated(
             "not signed in: send Authorization: Bearer <token>",
         ))?;
@@ -164,9 +164,7 @@ impl Keywarden {
             .store
             .find_session_of_user(&session_id)
             .await?
-            .ok_or(ServiceError::NotAuthenticated(
-                "the session has ended; sign in again",
-            ))?;
+            .ok_or_else(ended)?;
         let session = &found.session;
         let owner_matches = claimed_user.is_none_or(|user_id| user_id == session.user_id);
         let secret_matches = match (secret, &session.secret_hash) {
@@ -181,7 +179,7 @@ impl Keywarden {
         }
         let idle_out = secret.is_some() && session.last_seen_at + self.inner.sessions.idle <= now;
         if session.revoked_at.is_some() || session.expires_at <= now || idle_out {
-            return Err(ended);
+            return Err(ended());
         }
         if !found.user_is_active {
             return Err(ServiceError::InactiveUser);
@@ -194,7 +192,6 @@ impl Keywarden {
         Ok(Caller {
             user_id: session.user_id,
             session_id: session.id.clone(),
-            via_cookie: secret.is_some(),
             client,
         })
     }

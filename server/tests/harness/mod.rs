@@ -355,16 +355,11 @@ impl TestServer {
                 Method::POST,
                 "/api/v1/auth/register",
                 None,
-                Some(credentials.clone()),
+                Some(credentials),
             )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
-        let (status, body) = self
-            .call(Method::POST, "/api/v1/auth/login", None, Some(credentials))
-            .await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        secret(body["refresh_token"].as_str().unwrap());
-        body["access_token"].as_str().unwrap().to_owned()
+        self.user_session(email).await
     }
 
     /// Asks the server to store a key pair (no label) for the token's user.
@@ -393,6 +388,21 @@ impl TestServer {
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         body
+    }
+
+    /// Runs a statement straight on the database (what an attacker or an operator with database
+    /// access could do); returns the rows it touched.
+    pub async fn execute(&self, sql: &str) -> Result<u64, sqlx::Error> {
+        match &self.store {
+            Store::Sqlite(pool) => sqlx::query(sql)
+                .execute(pool)
+                .await
+                .map(|d| d.rows_affected()),
+            Store::Postgres(pool) => sqlx::query(sql)
+                .execute(pool)
+                .await
+                .map(|d| d.rows_affected()),
+        }
     }
 
     pub async fn count(&self, table: &str) -> i64 {
