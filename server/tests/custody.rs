@@ -7,7 +7,7 @@ mod harness;
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 
-use app::store::{Store, StoredCiphertexts};
+use app::store::{Pool, Store, StoredCiphertexts};
 use app::vault::{Field, Owner, Vault};
 use fake_exchange::{
     Account, DEMO_API_KEY, DEMO_ED25519_API_KEY, DEMO_ED25519_PRIVATE_KEY, DEMO_RSA_API_KEY,
@@ -66,16 +66,16 @@ fn seed_tokens(key: &str, values: &[&str]) -> Vec<String> {
 async fn stored_rows(store: &Store) -> Vec<StoredCiphertexts> {
     let sql = "SELECT id, user_id, encrypted_api_key, encrypted_secret_key, encryption_key_id \
                FROM api_keys ORDER BY id";
-    match store {
-        Store::Sqlite(pool) => sqlx::query_as(sql).fetch_all(pool).await.unwrap(),
-        Store::Postgres(pool) => sqlx::query_as(sql).fetch_all(pool).await.unwrap(),
+    match store.pool() {
+        Pool::Sqlite(pool) => sqlx::query_as(sql).fetch_all(pool).await.unwrap(),
+        Pool::Postgres(pool) => sqlx::query_as(sql).fetch_all(pool).await.unwrap(),
     }
 }
 
 async fn scalar(store: &Store, sql: &str) -> i64 {
-    match store {
-        Store::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
-        Store::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
+    match store.pool() {
+        Pool::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
+        Pool::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
     }
 }
 
@@ -117,8 +117,8 @@ async fn insert_seed_row(server: &TestServer, user_id: i64, key: &str) {
          VALUES ({user_id}, $1, $2, 'Seed********0001', TRUE, $3, $3, 'hmac', 'mainnet', '{{}}')"
     );
     let now = chrono::Utc::now().to_rfc3339();
-    let inserted = match &server.store {
-        Store::Sqlite(pool) => sqlx::query(&sql)
+    let inserted = match server.store.pool() {
+        Pool::Sqlite(pool) => sqlx::query(&sql)
             .bind(&tokens[0])
             .bind(&tokens[1])
             .bind(&now)
@@ -126,7 +126,7 @@ async fn insert_seed_row(server: &TestServer, user_id: i64, key: &str) {
             .await
             .unwrap()
             .rows_affected(),
-        Store::Postgres(pool) => sqlx::query(&sql)
+        Pool::Postgres(pool) => sqlx::query(&sql)
             .bind(&tokens[0])
             .bind(&tokens[1])
             .bind(chrono::Utc::now())
@@ -314,9 +314,9 @@ async fn insert_sealed_keys(
             tx.commit().await.unwrap();
         }};
     }
-    match &server.store {
-        Store::Sqlite(pool) => fill!(pool),
-        Store::Postgres(pool) => fill!(pool),
+    match server.store.pool() {
+        Pool::Sqlite(pool) => fill!(pool),
+        Pool::Postgres(pool) => fill!(pool),
     }
     expected
 }

@@ -1,7 +1,7 @@
 use chrono::{DateTime, Utc};
 
 use super::audit::{NewAuditEvent, append_event, in_transaction};
-use super::{Store, on_pool};
+use super::{Store, on_pool, on_writer};
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct ApiKeyRow {
@@ -191,6 +191,28 @@ impl Store {
         user_id: i64,
     ) -> Result<Option<ApiKeyRow>, sqlx::Error> {
         let sql = format!("SELECT {COLUMNS} FROM api_keys WHERE user_id = $1");
+        if let Some(direct) = self.sqlite_direct() {
+            return direct.query_row(&sql, [user_id], |row| {
+                Ok(ApiKeyRow {
+                    id: row.get("id")?,
+                    user_id: row.get("user_id")?,
+                    encrypted_api_key: row.get("encrypted_api_key")?,
+                    encrypted_secret_key: row.get("encrypted_secret_key")?,
+                    encryption_key_id: row.get("encryption_key_id")?,
+                    api_key_masked: row.get("api_key_masked")?,
+                    label: row.get("label")?,
+                    is_valid: row.get("is_valid")?,
+                    created_at: row.get("created_at")?,
+                    updated_at: row.get("updated_at")?,
+                    last_validated_at: row.get("last_validated_at")?,
+                    key_type: row.get("key_type")?,
+                    environment: row.get("environment")?,
+                    permissions: row.get("permissions")?,
+                    trading_expires_at: row.get("trading_expires_at")?,
+                    bot_config_count: row.get("bot_config_count")?,
+                })
+            });
+        }
         on_pool!(self, pool => sqlx::query_as(&sql).bind(user_id).fetch_optional(pool).await)
     }
 
@@ -246,7 +268,7 @@ impl Store {
     ) -> Result<bool, sqlx::Error> {
         let sql =
             format!("UPDATE api_keys SET last_validated_at = $5 WHERE user_id = $4 AND {DUE}");
-        on_pool!(self, pool => sqlx::query(&sql)
+        on_writer!(self, pool => sqlx::query(&sql)
             .bind(due.checked_before)
             .bind(due.expiring_before)
             .bind(due.expiry_checked_before)

@@ -1,6 +1,6 @@
 use chrono::{DateTime, Utc};
 
-use super::{Store, on_pool};
+use super::{Store, on_pool, on_writer};
 
 /// An event about to be appended. The user and key ids are bound where the event is written,
 /// since a change may create them.
@@ -52,7 +52,8 @@ pub(super) use append_event;
 /// Runs `$body` with `$conn` bound to a fresh transaction, committed when `$body` succeeds
 /// (an early `?` return rolls it back).
 macro_rules! in_transaction {
-    ($store:expr, $conn:ident => $body:expr) => {
+    ($store:expr, $conn:ident => $body:expr) => {{
+        let _turn = $store.writer_turn().await;
         $crate::store::on_pool!($store, pool => {
             let mut tx = pool.begin().await?;
             let $conn = &mut *tx;
@@ -60,7 +61,7 @@ macro_rules! in_transaction {
             tx.commit().await?;
             Ok(value)
         })
-    };
+    }};
 }
 pub(super) use in_transaction;
 
@@ -72,7 +73,7 @@ impl Store {
         api_key_id: Option<i64>,
         event: &NewAuditEvent<'_>,
     ) -> Result<(), sqlx::Error> {
-        on_pool!(self, pool => append_event!(pool, event, user_id, api_key_id).map(|_| ()))
+        on_writer!(self, pool => append_event!(pool, event, user_id, api_key_id).map(|_| ()))
     }
 
     /// The user's events newest first, those with an id below `before` if given.

@@ -1,14 +1,17 @@
 //! Storage: the queries, one file per table group, each written once for both backends.
 //! SQLite and PostgreSQL both accept `$n` placeholders and `RETURNING`, so one SQL text serves
-//! both; `on_pool!` runs it on whichever pool is configured.
+//! both; `on_pool!` runs it on whichever pool is configured, `on_writer!` and
+//! `in_transaction!` do so for writes.
 
 mod api_keys;
 mod audit;
 mod bot_configs;
+mod direct;
 mod sessions;
 mod users;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
@@ -23,7 +26,18 @@ pub use sessions::{NewSession, RecentEvents, RefreshOutcome, SessionOfUser, Sess
 pub use users::UserRow;
 
 #[derive(Clone, Debug)]
-pub enum Store {
+pub struct Store {
+    pool: Pool,
+    /// SQLite admits one writer at a time. Writers of this process wait their turn here, in
+    /// order; without it they would sleep in SQLite's busy handler, whose back-off grows to
+    /// 100 ms per try, and a burst of writes would see p99 latencies of hundreds of ms.
+    sqlite_writer: Arc<tokio::sync::Mutex<()>>,
+    /// The hot reads of a SQLite file, without sqlx's thread hop (see `direct`).
+    sqlite_direct: Option<Arc<direct::DirectReads>>,
+}
+
+#[derive(Clone, Debug)]
+pub enum Pool {
     Sqlite(SqlitePool),
     Postgres(PgPool),
 }
@@ -31,13 +45,22 @@ pub enum Store {
 /// Runs `$body` with `$pool` bound to the configured backend's pool.
 macro_rules! on_pool {
     ($store:expr, $pool:ident => $body:expr) => {
-        match $store {
-            $crate::store::Store::Sqlite($pool) => $body,
-            $crate::store::Store::Postgres($pool) => $body,
+        match $store.pool() {
+            $crate::store::Pool::Sqlite($pool) => $body,
+            $crate::store::Pool::Postgres($pool) => $body,
         }
     };
 }
 use on_pool;
+
+/// `on_pool!` for a statement that writes: it waits for the writer's turn first.
+macro_rules! on_writer {
+    ($store:expr, $pool:ident => $body:expr) => {{
+        let _turn = $store.writer_turn().await;
+        $crate::store::on_pool!($store, $pool => $body)
+    }};
+}
+use on_writer;
 
 #[derive(Clone, Copy, Debug)]
 pub struct PoolSettings {
@@ -55,6 +78,30 @@ impl Default for PoolSettings {
 }
 
 impl Store {
+    fn new(pool: Pool, sqlite_file: Option<&std::path::Path>) -> Store {
+        Store {
+            pool,
+            sqlite_writer: Arc::default(),
+            sqlite_direct: sqlite_file.map(|path| Arc::new(direct::DirectReads::new(path))),
+        }
+    }
+
+    pub(crate) fn sqlite_direct(&self) -> Option<&direct::DirectReads> {
+        self.sqlite_direct.as_deref()
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// Held while writing: on SQLite, the one write of this process in progress.
+    pub(crate) async fn writer_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match self.pool {
+            Pool::Sqlite(_) => Some(self.sqlite_writer.lock().await),
+            Pool::Postgres(_) => None,
+        }
+    }
+
     /// Connects to `sqlite:<path>` (the file is created if missing) or `postgres://...`.
     pub async fn connect(url: &str, pool: PoolSettings) -> Result<Store, sqlx::Error> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -63,7 +110,7 @@ impl Store {
                 .acquire_timeout(pool.acquire_timeout)
                 .connect(url)
                 .await?;
-            return Ok(Store::Postgres(pg));
+            return Ok(Store::new(Pool::Postgres(pg), None));
         }
         if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)?
@@ -71,12 +118,15 @@ impl Store {
                 .journal_mode(SqliteJournalMode::Wal)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(5));
+            let file = options.get_filename().to_owned();
+            let in_memory = url.contains(":memory:") || url.contains("mode=memory");
             let sqlite = SqlitePoolOptions::new()
                 .max_connections(pool.max_connections)
                 .acquire_timeout(pool.acquire_timeout)
                 .connect_with(options)
                 .await?;
-            return Ok(Store::Sqlite(sqlite));
+            let file = (!in_memory).then_some(file.as_path());
+            return Ok(Store::new(Pool::Sqlite(sqlite), file));
         }
         Err(sqlx::Error::Configuration(
             "DATABASE_URL must start with sqlite: or postgres://".into(),
@@ -85,17 +135,17 @@ impl Store {
 
     /// Applies the backend's migrations (migrations/sqlite or migrations/postgres).
     pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
-        match self {
-            Store::Sqlite(pool) => sqlx::migrate!("../migrations/sqlite").run(pool).await,
-            Store::Postgres(pool) => sqlx::migrate!("../migrations/postgres").run(pool).await,
+        match &self.pool {
+            Pool::Sqlite(pool) => sqlx::migrate!("../migrations/sqlite").run(pool).await,
+            Pool::Postgres(pool) => sqlx::migrate!("../migrations/postgres").run(pool).await,
         }
     }
 
     /// Whether the database answers and has every migration this build knows, applied.
     pub async fn is_ready(&self) -> Result<bool, sqlx::Error> {
-        let known = match self {
-            Store::Sqlite(_) => sqlx::migrate!("../migrations/sqlite").iter().count(),
-            Store::Postgres(_) => sqlx::migrate!("../migrations/postgres").iter().count(),
+        let known = match self.pool {
+            Pool::Sqlite(_) => sqlx::migrate!("../migrations/sqlite").iter().count(),
+            Pool::Postgres(_) => sqlx::migrate!("../migrations/postgres").iter().count(),
         };
         let query = "SELECT COUNT(*) FROM _sqlx_migrations WHERE success";
         let applied: i64 = on_pool!(self, pool => sqlx::query_scalar(query).fetch_one(pool).await)?;
@@ -108,9 +158,9 @@ impl Store {
     }
 
     pub fn backend(&self) -> &'static str {
-        match self {
-            Store::Sqlite(_) => "sqlite",
-            Store::Postgres(_) => "postgres",
+        match self.pool {
+            Pool::Sqlite(_) => "sqlite",
+            Pool::Postgres(_) => "postgres",
         }
     }
 

@@ -1,7 +1,7 @@
 use chrono::{DateTime, Utc};
 
 use super::audit::{NewAuditEvent, append_event, in_transaction};
-use super::{Store, on_pool};
+use super::{Store, on_pool, on_writer};
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct SessionRow {
@@ -110,6 +110,25 @@ impl Store {
             "SELECT {COLUMNS}, u.is_active AS user_is_active FROM sessions s \
              JOIN users u ON u.id = s.user_id WHERE s.id = $1"
         );
+        if let Some(direct) = self.sqlite_direct() {
+            return direct.query_row(&sql, [session_id], |row| {
+                Ok(SessionOfUser {
+                    session: SessionRow {
+                        id: row.get("id")?,
+                        user_id: row.get("user_id")?,
+                        kind: row.get("kind")?,
+                        secret_hash: row.get("secret_hash")?,
+                        created_at: row.get("created_at")?,
+                        last_seen_at: row.get("last_seen_at")?,
+                        expires_at: row.get("expires_at")?,
+                        revoked_at: row.get("revoked_at")?,
+                        ip: row.get("ip")?,
+                        user_agent: row.get("user_agent")?,
+                    },
+                    user_is_active: row.get("user_is_active")?,
+                })
+            });
+        }
         on_pool!(self, pool => sqlx::query_as(&sql).bind(session_id).fetch_optional(pool).await)
     }
 
@@ -119,7 +138,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<(), sqlx::Error> {
         let sql = "UPDATE sessions SET last_seen_at = $2 WHERE id = $1";
-        on_pool!(self, pool => sqlx::query(sql)
+        on_writer!(self, pool => sqlx::query(sql)
             .bind(session_id)
             .bind(now)
             .execute(pool)

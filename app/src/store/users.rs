@@ -1,7 +1,7 @@
 use chrono::{DateTime, Utc};
 
 use super::audit::{NewAuditEvent, append_event, in_transaction};
-use super::{Store, on_pool};
+use super::{Store, on_pool, on_writer};
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct UserRow {
@@ -49,7 +49,7 @@ impl Store {
 
     pub async fn set_user_active(&self, email: &str, active: bool) -> Result<bool, sqlx::Error> {
         let sql = "UPDATE users SET is_active = $1 WHERE email = $2";
-        on_pool!(self, pool => sqlx::query(sql)
+        on_writer!(self, pool => sqlx::query(sql)
             .bind(active)
             .bind(email)
             .execute(pool)

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::sync::{Mutex, Once};
 
-use app::store::Store;
+use app::store::{Pool, Store};
 use fake_exchange::FakeExchange;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -393,12 +393,12 @@ impl TestServer {
     /// Runs a statement straight on the database (what an attacker or an operator with database
     /// access could do); returns the rows it touched.
     pub async fn execute(&self, sql: &str) -> Result<u64, sqlx::Error> {
-        match &self.store {
-            Store::Sqlite(pool) => sqlx::query(sql)
+        match self.store.pool() {
+            Pool::Sqlite(pool) => sqlx::query(sql)
                 .execute(pool)
                 .await
                 .map(|d| d.rows_affected()),
-            Store::Postgres(pool) => sqlx::query(sql)
+            Pool::Postgres(pool) => sqlx::query(sql)
                 .execute(pool)
                 .await
                 .map(|d| d.rows_affected()),
@@ -407,22 +407,22 @@ impl TestServer {
 
     pub async fn count(&self, table: &str) -> i64 {
         let sql = format!("SELECT COUNT(*) FROM {table}");
-        match &self.store {
-            Store::Sqlite(pool) => sqlx::query_scalar(&sql).fetch_one(pool).await.unwrap(),
-            Store::Postgres(pool) => sqlx::query_scalar(&sql).fetch_one(pool).await.unwrap(),
+        match self.store.pool() {
+            Pool::Sqlite(pool) => sqlx::query_scalar(&sql).fetch_one(pool).await.unwrap(),
+            Pool::Postgres(pool) => sqlx::query_scalar(&sql).fetch_one(pool).await.unwrap(),
         }
     }
 
     /// Every byte the database holds for Keywarden's tables, as text.
     pub async fn raw_database_text(&self) -> String {
-        match (&self.database, &self.store) {
+        match (&self.database, self.store.pool()) {
             (Database::Sqlite { path, .. }, _) => {
                 let mut bytes = std::fs::read(path).unwrap();
                 let wal = path.with_extension("db-wal");
                 bytes.extend(std::fs::read(wal).unwrap_or_default());
                 String::from_utf8_lossy(&bytes).into_owned()
             }
-            (Database::Postgres { .. }, Store::Postgres(pool)) => {
+            (Database::Postgres { .. }, Pool::Postgres(pool)) => {
                 let rows: Vec<String> = sqlx::query_scalar(
                     "SELECT row_to_json(t)::text FROM (SELECT * FROM api_keys) t \
                      UNION ALL SELECT row_to_json(t)::text FROM (SELECT * FROM users) t \
@@ -440,9 +440,9 @@ impl TestServer {
     /// The stored ciphertexts of the only api_keys row.
     pub async fn stored_ciphertexts(&self) -> (String, String) {
         let sql = "SELECT encrypted_api_key, encrypted_secret_key FROM api_keys";
-        match &self.store {
-            Store::Sqlite(pool) => sqlx::query_as(sql).fetch_one(pool).await.unwrap(),
-            Store::Postgres(pool) => sqlx::query_as(sql).fetch_one(pool).await.unwrap(),
+        match self.store.pool() {
+            Pool::Sqlite(pool) => sqlx::query_as(sql).fetch_one(pool).await.unwrap(),
+            Pool::Postgres(pool) => sqlx::query_as(sql).fetch_one(pool).await.unwrap(),
         }
     }
 
