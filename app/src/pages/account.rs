@@ -1,7 +1,7 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
 
-use super::{ErrorAlert, input_value, load_error};
+use super::{ErrorAlert, Precision, input_value, load_error, utc};
 use crate::api::{ChangePassword, LogoutEverywhere, RevokeSession, current_user, list_sessions};
 use crate::model::SessionView;
 
@@ -81,8 +81,8 @@ fn SessionTable(list: Vec<SessionView>, revoke: ServerAction<RevokeSession>) -> 
                     view! {
                         <tr>
                             <td>{kind}<br/><span class="note">{from}</span></td>
-                            <td>{session.created_at.format("%Y-%m-%d %H:%M").to_string()}</td>
-                            <td>{session.last_seen_at.format("%Y-%m-%d %H:%M").to_string()}</td>
+                            <td>{utc(&session.created_at, Precision::Minute)}</td>
+                            <td>{utc(&session.last_seen_at, Precision::Minute)}</td>
                             <td>
                                 {if session.current {
                                     view! { <span data-testid="current-session">"This session"</span> }.into_any()

@@ -1,6 +1,6 @@
 use leptos::prelude::*;
 
-use super::{ErrorAlert, load_error};
+use super::{ErrorAlert, Precision, load_error, utc};
 use crate::api::audit_events;
 use crate::model::{AuditEventView, AuditPage};
 
@@ -83,7 +83,7 @@ fn EventRow(event: AuditEventView) -> impl IntoView {
     };
     view! {
         <tr class=if event.outcome == "success" { "" } else { "failed" }>
-            <td>{event.created_at.format("%Y-%m-%d %H:%M:%S").to_string()}</td>
+            <td>{utc(&event.created_at, Precision::Second)}</td>
             <td>{describe(&event.action)}</td>
             <td>{outcome}</td>
             <td class="from">{from}</td>

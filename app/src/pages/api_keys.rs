@@ -1,7 +1,7 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
 
-use super::{ErrorAlert, input_value, load_error};
+use super::{ErrorAlert, Precision, input_value, load_error, utc};
 use crate::api::{
     CreateApiKey, DeleteApiKey, Logout, RenameApiKey, ReplaceApiKey, ValidateApiKey, get_api_key,
     get_balance, list_bot_configs,
@@ -221,7 +221,7 @@ fn StoredKey(key: ApiKeyView, actions: KeyActions) -> impl IntoView {
         let days = (at - chrono::Utc::now()).num_days().max(0);
         format!(
             "trading permission expires in {days} days ({})",
-            at.format("%Y-%m-%d")
+            utc(&at, Precision::Day)
         )
     });
     let warnings = key.warnings.clone();
@@ -266,14 +266,14 @@ fn StoredKey(key: ApiKeyView, actions: KeyActions) -> impl IntoView {
             <dt>"Bot configurations"</dt>
             <dd data-testid="bot-config-count">{key.bot_config_count}</dd>
             <dt>"Added"</dt>
-            <dd>{key.created_at.format("%Y-%m-%d %H:%M UTC").to_string()}</dd>
+            <dd>{format!("{} UTC", utc(&key.created_at, Precision::Minute))}</dd>
             <dt>"Updated"</dt>
-            <dd>{key.updated_at.format("%Y-%m-%d %H:%M UTC").to_string()}</dd>
+            <dd>{format!("{} UTC", utc(&key.updated_at, Precision::Minute))}</dd>
             <dt>"Last checked"</dt>
             <dd data-testid="last-checked">
                 {key
                     .last_validated_at
-                    .map(|at| at.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+                    .map(|at| format!("{} UTC", utc(&at, Precision::Second)))
                     .unwrap_or_else(|| "never".into())}
             </dd>
         </dl>

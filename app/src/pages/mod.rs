@@ -14,6 +14,31 @@ use leptos::prelude::*;
 
 use crate::model::ErrorBody;
 
+/// How precisely `utc` writes a time.
+#[derive(Clone, Copy)]
+pub enum Precision {
+    Day,
+    Minute,
+    Second,
+}
+
+/// `2026-11-25`, `2026-11-25 14:05` or `2026-11-25 14:05:09`, in UTC. Written out by hand
+/// because chrono's strftime formatting would weigh on the WASM bundle for three patterns.
+pub fn utc(at: &chrono::DateTime<chrono::Utc>, precision: Precision) -> String {
+    use chrono::{Datelike, Timelike};
+    let day = format!("{:04}-{:02}-{:02}", at.year(), at.month(), at.day());
+    match precision {
+        Precision::Day => day,
+        Precision::Minute => format!("{day} {:02}:{:02}", at.hour(), at.minute()),
+        Precision::Second => format!(
+            "{day} {:02}:{:02}:{:02}",
+            at.hour(),
+            at.minute(),
+            at.second()
+        ),
+    }
+}
+
 /// The message of a failed server call, shown to the person in an alert.
 #[component]
 pub fn ErrorAlert(error: ErrorBody) -> impl IntoView {
@@ -78,5 +103,20 @@ pub fn CredentialsForm(
             </label>
             <button type="submit" disabled=move || pending.get()>{submit_label}</button>
         </form>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Precision, utc};
+
+    #[test]
+    fn times_are_zero_padded_in_utc() {
+        let at = chrono::DateTime::parse_from_rfc3339("2026-01-05T05:04:09.5+02:00")
+            .unwrap()
+            .to_utc();
+        assert_eq!(utc(&at, Precision::Day), "2026-01-05");
+        assert_eq!(utc(&at, Precision::Minute), "2026-01-05 03:04");
+        assert_eq!(utc(&at, Precision::Second), "2026-01-05 03:04:09");
     }
 }
