@@ -70,14 +70,15 @@ for backend in sqlite postgres; do
   wait_for "http://$KEYWARDEN/readyz"
   ready_ms=$(( ($(date +%s%N) - started) / 1000000 ))
 
-  # Seed: bench0 holds a key (reads, balance, login); bench1..4 cycle create/delete.
+  # Seed: bench0 holds a key (reads, balance, login); bench1..4 cycle create/delete; bench5
+  # times creates one at a time.
   : >"$OUT/tokens"
-  for i in 0 1 2 3 4; do
+  for i in 0 1 2 3 4 5; do
     body="{\"email\":\"bench$i@example.com\",\"password\":\"benchmark password\"}"
     curl -fs -X POST "http://$KEYWARDEN/api/v1/auth/register" -H 'content-type: application/json' -d "$body" >/dev/null
     token=$(curl -fs -X POST "http://$KEYWARDEN/api/v1/auth/login" -H 'content-type: application/json' -d "$body" \
       | python3 -c "import json,sys; print(json.load(sys.stdin)['access_token'])")
-    if [ "$i" = 0 ]; then reader="$token"; else echo "$token" >>"$OUT/tokens"; fi
+    case "$i" in 0) reader="$token" ;; 5) creator="$token" ;; *) echo "$token" >>"$OUT/tokens" ;; esac
   done
   curl -fs -X POST "http://$KEYWARDEN/api/v1/api-keys/" -H "authorization: Bearer $reader" \
     -H 'content-type: application/json' \
@@ -93,6 +94,8 @@ for backend in sqlite postgres; do
   reset_peak_rss "$server"
   cycles=$(BENCH_TOKENS="$OUT/tokens" wrk -t4 -c4 -d"$DURATION" -s "$BENCH_DIR/create-delete.lua" "http://$KEYWARDEN" | tail -1)
   row "$backend: POST create / DELETE cycles (4 users)" "$cycles" "$server" >>"$OUT/results.md"
+  overhead=$(python3 "$BENCH_DIR/create_overhead.py" "$KEYWARDEN" "$EXCHANGE" "$creator")
+  echo "| $backend: create, one at a time: p50 $(json "$overhead" create_p50_ms) ms, p99 $(json "$overhead" create_p99_ms) ms; exchange's two calls p50 $(json "$overhead" exchange_p50_ms) ms; **own overhead p50 $(json "$overhead" overhead_p50_ms) ms** | | | | | | | |" >>"$OUT/results.md"
   reset_peak_rss "$server"
   login=$(wrk -t2 -c8 -d"$DURATION" -s "$BENCH_DIR/login.lua" "http://$KEYWARDEN/api/v1/auth/login" | tail -1)
   row "$backend: POST /api/v1/auth/login (8 conns)" "$login" "$server" >>"$OUT/results.md"
