@@ -1,6 +1,7 @@
 //! What every request passes through before the routes: the client's address (behind trusted
 //! proxies), the cross-site request check for cookie sessions, and the security headers.
 
+use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
@@ -75,18 +76,29 @@ impl Guard {
         }
     }
 
-    fn content_security_policy(&self, path: &str, nonce: &str) -> String {
+    /// The page policy lets in Leptos's hydration scripts by a nonce made for this response.
+    /// JSON is never run by a browser: API answers get the strictest policy, and no nonce.
+    fn content_security_policy(&self, path: &str) -> (Cow<'static, str>, Option<String>) {
         if path.starts_with("/api/docs") {
             // Swagger UI styles itself inline.
-            return "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; \
-                    object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
-                .into();
+            let policy = "default-src 'self'; img-src 'self' data:; style-src 'self' \
+                          'unsafe-inline'; object-src 'none'; base-uri 'none'; \
+                          frame-ancestors 'none'";
+            return (Cow::Borrowed(policy), None);
         }
-        format!(
+        if path.starts_with("/api/") {
+            return (
+                Cow::Borrowed("default-src 'none'; frame-ancestors 'none'"),
+                None,
+            );
+        }
+        let nonce = nonce();
+        let policy = format!(
             "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
              style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; \
              base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-        )
+        );
+        (Cow::Owned(policy), Some(nonce))
     }
 }
 
@@ -123,12 +135,19 @@ pub async fn guard(State(guard): State<Arc<Guard>>, mut req: Request, next: Next
         let body: ErrorBody = err.body();
         return (StatusCode::FORBIDDEN, axum::Json(body)).into_response();
     }
-    let nonce = nonce();
-    req.extensions_mut().insert(CspNonce(nonce.clone()));
-    let path = req.uri().path().to_owned();
+    let path = req.uri().path();
+    let is_api = path.starts_with("/api/");
+    let (policy, nonce) = guard.content_security_policy(path);
+    if let Some(nonce) = nonce {
+        req.extensions_mut().insert(CspNonce(nonce));
+    }
     let mut response = next.run(req).await;
     let headers = response.headers_mut();
-    if let Ok(policy) = HeaderValue::from_str(&guard.content_security_policy(&path, &nonce)) {
+    let policy = match policy {
+        Cow::Borrowed(policy) => Ok(HeaderValue::from_static(policy)),
+        Cow::Owned(policy) => HeaderValue::try_from(policy),
+    };
+    if let Ok(policy) = policy {
         headers.insert(CONTENT_SECURITY_POLICY, policy);
     }
     headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
@@ -144,7 +163,7 @@ pub async fn guard(State(guard): State<Arc<Guard>>, mut req: Request, next: Next
             HeaderValue::from_static("max-age=31536000; includeSubDomains"),
         );
     }
-    if path.starts_with("/api/") && !headers.contains_key(CACHE_CONTROL) {
+    if is_api && !headers.contains_key(CACHE_CONTROL) {
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     response

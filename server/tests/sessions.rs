@@ -607,11 +607,21 @@ async fn responses_carry_security_headers(backend: Backend) {
     assert_eq!(headers["referrer-policy"], "no-referrer");
     assert_eq!(headers["x-frame-options"], "DENY");
     assert_eq!(headers["cache-control"], "no-store");
-    let csp = headers["content-security-policy"].to_str().unwrap();
-    assert!(
-        csp.contains("frame-ancestors 'none'") && csp.contains("'wasm-unsafe-eval'"),
-        "{csp}"
+    assert_eq!(
+        headers["content-security-policy"],
+        "default-src 'none'; frame-ancestors 'none'"
     );
+    // A page lets in only the scripts carrying this response's nonce.
+    let page = server.http.get(server.url("/login")).send().await.unwrap();
+    let csp = page.headers()["content-security-policy"].to_str().unwrap();
+    let nonce = csp
+        .split_once("'nonce-")
+        .and_then(|(_, rest)| rest.split_once('\''))
+        .map(|(nonce, _)| nonce.to_owned())
+        .expect("the page policy has a nonce");
+    assert!(csp.contains("frame-ancestors 'none'") && csp.contains("'wasm-unsafe-eval'"));
+    let html = page.text().await.unwrap();
+    assert!(html.contains(&format!("nonce=\"{nonce}\"")), "{html}");
 
     // CORS: the listed origin may call with a bearer token; others get no CORS grant.
     let preflight = |origin: &'static str| {
