@@ -16,8 +16,10 @@ PG_ADMIN="${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
 mkdir -p "$OUT"
 rm -f "$OUT"/results.md "$OUT"/*.db*
 
+# The product's release build (site and server), then the bench-only pieces, which do not
+# depend on the server, so it is built once.
 cargo leptos build --release
-cargo build --release -p server --bin keywarden --example ceiling -p fake-exchange --bin fake-exchange
+cargo build --release -p fake-exchange --bin fake-exchange --example ceiling
 BIN="$PWD/target/release"
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
