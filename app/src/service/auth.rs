@@ -1,7 +1,7 @@
 //! Accounts: registration, sign-in with throttling, and passwords (argon2id, hashed off the
 //! async runtime, a bounded number at a time).
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -53,13 +53,13 @@ pub fn password_hasher() -> Argon2<'static> {
 /// Hashes and checks passwords on the blocking pool, at most as many at once as the semaphore
 /// allows, so a flood of sign-ins queues here instead of taking every core.
 pub struct PasswordHasherPool {
-    permits: Semaphore,
+    permits: Arc<Semaphore>,
 }
 
 impl PasswordHasherPool {
     pub fn new(concurrency: usize) -> Self {
         Self {
-            permits: Semaphore::new(concurrency.max(1)),
+            permits: Arc::new(Semaphore::new(concurrency.max(1))),
         }
     }
 
@@ -67,14 +67,19 @@ impl PasswordHasherPool {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, ServiceError> {
-        let _permit = self
-            .permits
-            .acquire()
+        let permit = Arc::clone(&self.permits)
+            .acquire_owned()
             .await
             .map_err(|e| ServiceError::internal("password hashing permits", e))?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|e| ServiceError::internal("password hashing task", e))
+        // The permit goes with the work: a request abandoned mid-hash (its client hung up)
+        // must not let another hash start beside the one still running.
+        tokio::task::spawn_blocking(move || {
+            let done = work();
+            drop(permit);
+            done
+        })
+        .await
+        .map_err(|e| ServiceError::internal("password hashing task", e))
     }
 
     pub(super) async fn hash(&self, password: String) -> Result<String, ServiceError> {
@@ -377,5 +382,34 @@ mod tests {
             600
         );
         assert_eq!(retry_after(Some(now - window), window, now), 1);
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_hash_keeps_its_permit_until_it_ends() {
+        let pool = Arc::new(PasswordHasherPool::new(1));
+        let (started, has_started) = tokio::sync::oneshot::channel();
+        let (finish, may_finish) = std::sync::mpsc::channel::<()>();
+        let request = tokio::spawn({
+            let pool = Arc::clone(&pool);
+            async move {
+                pool.run(move || {
+                    let _ = started.send(());
+                    let _ = may_finish.recv();
+                })
+                .await
+            }
+        });
+        has_started.await.unwrap();
+        request.abort();
+        assert!(request.await.unwrap_err().is_cancelled());
+        assert_eq!(pool.permits.available_permits(), 0, "the hash still runs");
+        finish.send(()).unwrap();
+        for _ in 0..200 {
+            if pool.permits.available_permits() == 1 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        panic!("the permit did not come back when the hash ended");
     }
 }
