@@ -44,22 +44,57 @@ impl Default for Limits {
     }
 }
 
+fn lower_this_threads_priority() {
+    // On Linux a nice value belongs to a thread; `who = 0` is the calling one.
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority only changes this thread's scheduling weight.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, HASHING_NICENESS);
+    }
+}
+
 /// argon2id with OWASP's recommended parameters: m = 19 MiB, t = 2, p = 1.
 pub fn password_hasher() -> Argon2<'static> {
     let params = Params::new(19 * 1024, 2, 1, None).expect("valid argon2 parameters");
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
-/// Hashes and checks passwords on the blocking pool, at most as many at once as the semaphore
-/// allows, so a flood of sign-ins queues here instead of taking every core.
+/// Hashes and checks passwords on threads of its own, at most as many at once as it has threads
+/// (a flood of sign-ins queues at the semaphore), and at a lower CPU priority (nice 10), so
+/// that a flood of sign-ins cannot take the CPU from requests that read keys.
 pub struct PasswordHasherPool {
     permits: Arc<Semaphore>,
+    jobs: std::sync::mpsc::Sender<Box<dyn FnOnce() + Send>>,
 }
+
+/// How much less CPU time a hashing thread gets than a request's thread when both want it.
+const HASHING_NICENESS: i32 = 10;
 
 impl PasswordHasherPool {
     pub fn new(concurrency: usize) -> Self {
+        let threads = concurrency.max(1);
+        let (jobs, queue) = std::sync::mpsc::channel::<Box<dyn FnOnce() + Send>>();
+        let queue = Arc::new(std::sync::Mutex::new(queue));
+        for _ in 0..threads {
+            let queue = Arc::clone(&queue);
+            std::thread::Builder::new()
+                .name("password-hash".into())
+                .spawn(move || {
+                    lower_this_threads_priority();
+                    loop {
+                        let next = queue.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                        match next {
+                            Ok(job) => job(),
+                            // The pool is gone.
+                            Err(_) => return,
+                        }
+                    }
+                })
+                .expect("a password hashing thread starts");
+        }
         Self {
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            permits: Arc::new(Semaphore::new(threads)),
+            jobs,
         }
     }
 
@@ -71,15 +106,19 @@ impl PasswordHasherPool {
             .acquire_owned()
             .await
             .map_err(|e| ServiceError::internal("password hashing permits", e))?;
+        let (done, result) = tokio::sync::oneshot::channel();
         // The permit goes with the work: a request abandoned mid-hash (its client hung up)
         // must not let another hash start beside the one still running.
-        tokio::task::spawn_blocking(move || {
-            let done = work();
-            drop(permit);
-            done
-        })
-        .await
-        .map_err(|e| ServiceError::internal("password hashing task", e))
+        self.jobs
+            .send(Box::new(move || {
+                let value = work();
+                drop(permit);
+                let _ = done.send(value);
+            }))
+            .map_err(|e| ServiceError::internal("password hashing threads", e))?;
+        result
+            .await
+            .map_err(|e| ServiceError::internal("password hashing task", e))
     }
 
     pub(super) async fn hash(&self, password: String) -> Result<String, ServiceError> {
@@ -411,5 +450,17 @@ mod tests {
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
         panic!("the permit did not come back when the hash ended");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn hashing_runs_at_a_lower_priority() {
+        let pool = PasswordHasherPool::new(1);
+        // SAFETY: getpriority only reads the calling thread's nice value.
+        let nice = pool
+            .run(|| unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) })
+            .await
+            .unwrap();
+        assert_eq!(nice, HASHING_NICENESS);
     }
 }
