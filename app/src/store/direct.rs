@@ -57,6 +57,9 @@ impl DirectReads {
         connection
             .busy_timeout(Duration::from_secs(1))
             .map_err(driver_error)?;
+        connection
+            .pragma_update(None, "cache_size", super::SQLITE_CACHE_SIZE)
+            .map_err(driver_error)?;
         Ok(connection)
     }
 

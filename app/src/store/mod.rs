@@ -62,6 +62,11 @@ macro_rules! on_writer {
 }
 use on_writer;
 
+/// Each SQLite connection's page cache, in KiB when negative: 512 KiB rather than SQLite's
+/// 2 MiB. The hot rows fit many times over; the file's pages stay in the OS's page cache; and
+/// a dozen connections with full caches would otherwise add 20 MiB to the server's RSS.
+pub(crate) const SQLITE_CACHE_SIZE: &str = "-512";
+
 #[derive(Clone, Copy, Debug)]
 pub struct PoolSettings {
     pub max_connections: u32,
@@ -117,7 +122,8 @@ impl Store {
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(5));
+                .busy_timeout(Duration::from_secs(5))
+                .pragma("cache_size", SQLITE_CACHE_SIZE);
             let file = options.get_filename().to_owned();
             let in_memory = url.contains(":memory:") || url.contains("mode=memory");
             let sqlite = SqlitePoolOptions::new()
