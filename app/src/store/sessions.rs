@@ -268,16 +268,36 @@ impl Store {
         &self,
         recent: &RecentEvents<'_>,
     ) -> Result<(i64, Option<DateTime<Utc>>), sqlx::Error> {
-        let sql = "SELECT COUNT(*), MIN(created_at) FROM audit_events WHERE action = $1 \
-                   AND created_at > $2 AND ($3 IS NULL OR error_code = $3) \
-                   AND ($4 IS NULL OR user_id = $4) AND ($5 IS NULL OR ip = $5)";
-        on_pool!(self, pool => sqlx::query_as(sql)
-            .bind(recent.action)
-            .bind(recent.since)
-            .bind(recent.error_code)
-            .bind(recent.user_id)
-            .bind(recent.ip)
-            .fetch_one(pool)
-            .await)
+        // Only the filters given appear in the SQL: written as `($n IS NULL OR col = $n)`,
+        // neither SQLite nor PostgreSQL would use the (user_id | ip, action, created_at)
+        // indexes, and every sign-in would scan the whole audit trail.
+        let mut sql = String::from(
+            "SELECT COUNT(*), MIN(created_at) FROM audit_events \
+             WHERE action = $1 AND created_at > $2",
+        );
+        let mut next = 2;
+        for (column, given) in [
+            ("error_code", recent.error_code.is_some()),
+            ("user_id", recent.user_id.is_some()),
+            ("ip", recent.ip.is_some()),
+        ] {
+            if given {
+                next += 1;
+                sql.push_str(&format!(" AND {column} = ${next}"));
+            }
+        }
+        on_pool!(self, pool => {
+            let mut query = sqlx::query_as(&sql).bind(recent.action).bind(recent.since);
+            if let Some(code) = recent.error_code {
+                query = query.bind(code);
+            }
+            if let Some(user_id) = recent.user_id {
+                query = query.bind(user_id);
+            }
+            if let Some(ip) = recent.ip {
+                query = query.bind(ip);
+            }
+            query.fetch_one(pool).await
+        })
     }
 }
