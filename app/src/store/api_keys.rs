@@ -202,13 +202,13 @@ impl Store {
                     api_key_masked: row.get("api_key_masked")?,
                     label: row.get("label")?,
                     is_valid: row.get("is_valid")?,
-                    created_at: row.get("created_at")?,
-                    updated_at: row.get("updated_at")?,
-                    last_validated_at: row.get("last_validated_at")?,
+                    created_at: row.time("created_at")?,
+                    updated_at: row.time("updated_at")?,
+                    last_validated_at: row.optional_time("last_validated_at")?,
                     key_type: row.get("key_type")?,
                     environment: row.get("environment")?,
                     permissions: row.get("permissions")?,
-                    trading_expires_at: row.get("trading_expires_at")?,
+                    trading_expires_at: row.optional_time("trading_expires_at")?,
                     bot_config_count: row.get("bot_config_count")?,
                 })
             });

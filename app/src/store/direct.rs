@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+use rusqlite::types::FromSql;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Params, Row};
 
 /// Connections kept open between reads; one per thread that reads at once is enough.
@@ -38,12 +40,14 @@ impl DirectReads {
         &self,
         sql: &str,
         params: impl Params,
-        map: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+        map: impl FnOnce(&mut Columns<'_, '_>) -> rusqlite::Result<T>,
     ) -> Result<Option<T>, sqlx::Error> {
         let connection = self.take()?;
-        let found = connection
-            .prepare_cached(sql)
-            .and_then(|mut statement| statement.query_row(params, map).optional());
+        let found = connection.prepare_cached(sql).and_then(|mut statement| {
+            statement
+                .query_row(params, |row| map(&mut Columns { row, next: 0 }))
+                .optional()
+        });
         self.give_back(connection);
         found.map_err(driver_error)
     }
@@ -75,6 +79,111 @@ impl DirectReads {
     }
 }
 
+/// A row's columns, read by name. Reading them in the order of the SELECT costs one name
+/// comparison each; rusqlite's own lookup by name compares every column's name, which was a
+/// tenth of an authenticated request's instructions (callgrind).
+pub struct Columns<'r, 's> {
+    row: &'r Row<'s>,
+    next: usize,
+}
+
+impl Columns<'_, '_> {
+    pub fn get<T: FromSql>(&mut self, name: &str) -> rusqlite::Result<T> {
+        let index = self.index(name)?;
+        self.row.get(index)
+    }
+
+    /// A timestamp as sqlx writes it (RFC 3339), parsed by chrono's RFC 3339 parser rather
+    /// than the format-string parser rusqlite uses, which took another tenth of the
+    /// instructions. Anything else (a NULL, another format) goes through rusqlite.
+    pub fn time(&mut self, name: &str) -> rusqlite::Result<DateTime<Utc>> {
+        let index = self.index(name)?;
+        match self.rfc3339(index) {
+            Some(time) => Ok(time),
+            None => self.row.get(index),
+        }
+    }
+
+    pub fn optional_time(&mut self, name: &str) -> rusqlite::Result<Option<DateTime<Utc>>> {
+        let index = self.index(name)?;
+        match self.rfc3339(index) {
+            Some(time) => Ok(Some(time)),
+            None => self.row.get(index),
+        }
+    }
+
+    fn rfc3339(&self, index: usize) -> Option<DateTime<Utc>> {
+        let text = self.row.get_ref(index).ok()?.as_str().ok()?;
+        let time = DateTime::parse_from_rfc3339(text).ok()?;
+        Some(time.with_timezone(&Utc))
+    }
+
+    fn index(&mut self, name: &str) -> rusqlite::Result<usize> {
+        let statement = self.row.as_ref();
+        let index = match statement.column_name(self.next) {
+            Ok(found) if found == name => self.next,
+            _ => statement.column_index(name)?,
+        };
+        self.next = index + 1;
+        Ok(index)
+    }
+}
+
 fn driver_error(err: rusqlite::Error) -> sqlx::Error {
     sqlx::Error::AnyDriverError(Box::new(err))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read<T>(sql: &str, map: impl FnOnce(&mut Columns<'_, '_>) -> rusqlite::Result<T>) -> T {
+        let connection = Connection::open_in_memory().unwrap();
+        connection
+            .query_row(sql, [], |row| map(&mut Columns { row, next: 0 }))
+            .unwrap()
+    }
+
+    #[test]
+    fn columns_are_found_by_name_in_any_order() {
+        let sql = "SELECT 1 AS a, 'two' AS b, 3 AS c";
+        let in_order: (i64, String, i64) =
+            read(sql, |row| Ok((row.get("a")?, row.get("b")?, row.get("c")?)));
+        assert_eq!(in_order, (1, "two".into(), 3));
+        let shuffled: (i64, i64, String) =
+            read(sql, |row| Ok((row.get("c")?, row.get("a")?, row.get("b")?)));
+        assert_eq!(shuffled, (3, 1, "two".into()));
+        let connection = Connection::open_in_memory().unwrap();
+        let missing =
+            connection.query_row(sql, [], |row| Columns { row, next: 0 }.get::<i64>("nope"));
+        assert!(matches!(
+            missing,
+            Err(rusqlite::Error::InvalidColumnName(_))
+        ));
+    }
+
+    #[test]
+    fn times_in_rfc3339_and_other_formats_read_alike() {
+        let sql = "SELECT '2026-12-01T15:20:47.123456789+00:00' AS sqlx, \
+                   '2026-12-01T17:20:47.123456789+02:00' AS offset, \
+                   '2026-12-01 15:20:47.123456789' AS plain, NULL AS never";
+        let (sqlx, offset, plain, never) = read(sql, |row| {
+            Ok((
+                row.time("sqlx")?,
+                row.time("offset")?,
+                row.time("plain")?,
+                row.optional_time("never")?,
+            ))
+        });
+        let expected = DateTime::parse_from_rfc3339("2026-12-01T15:20:47.123456789Z").unwrap();
+        assert_eq!(sqlx, expected);
+        assert_eq!(offset, expected);
+        assert_eq!(plain, expected);
+        assert_eq!(never, None);
+        let connection = Connection::open_in_memory().unwrap();
+        let null = connection.query_row("SELECT NULL AS t", [], |row| {
+            Columns { row, next: 0 }.time("t")
+        });
+        assert!(null.is_err(), "a NULL is not a time");
+    }
 }
