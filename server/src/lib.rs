@@ -3,6 +3,7 @@
 pub mod cli;
 pub mod config;
 pub mod guard;
+pub mod log_writer;
 pub mod ops;
 pub mod rest;
 
@@ -22,10 +23,11 @@ use tokio::net::TcpListener;
 
 use config::Config;
 
+/// Cloned for every request, by each layer that holds it: three reference counts.
 #[derive(Clone)]
 pub struct AppState {
     pub keywarden: Keywarden,
-    pub leptos: LeptosOptions,
+    pub leptos: Arc<LeptosOptions>,
     pub ops: Arc<ops::Ops>,
 }
 
@@ -34,7 +36,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 impl FromRef<AppState> for LeptosOptions {
     fn from_ref(state: &AppState) -> Self {
-        state.leptos.clone()
+        LeptosOptions::clone(&state.leptos)
     }
 }
 
@@ -117,7 +119,7 @@ pub fn router(keywarden: Keywarden, config: &Config) -> Router {
     let ops = ops::Ops::new(config.max_in_flight);
     let state = AppState {
         keywarden: keywarden.clone(),
-        leptos,
+        leptos: Arc::new(leptos),
         ops: ops.clone(),
     };
     let routes = generate_route_list(app::App);
@@ -135,7 +137,7 @@ pub fn router(keywarden: Keywarden, config: &Config) -> Router {
                 }
             },
             {
-                let options = state.leptos.clone();
+                let options = LeptosOptions::clone(&state.leptos);
                 move || app::shell(options.clone())
             },
         )
