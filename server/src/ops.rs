@@ -10,7 +10,7 @@ use app::model::ErrorBody;
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::header::{CONTENT_TYPE, RETRY_AFTER};
-use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -36,11 +36,17 @@ struct Histogram {
 
 #[derive(Default)]
 struct Metrics {
-    /// By route, method and status.
-    requests: BTreeMap<(String, String, u16), u64>,
-    /// By route.
-    latency: BTreeMap<String, Histogram>,
+    /// By route. A request looks its route up by `&str`: only a route's first request
+    /// allocates.
+    routes: BTreeMap<String, RouteMetrics>,
     shed: u64,
+}
+
+#[derive(Default)]
+struct RouteMetrics {
+    /// Requests by method and status: a handful per route, so a list.
+    answered: Vec<(Method, u16, u64)>,
+    latency: Histogram,
 }
 
 pub struct Ops {
@@ -59,13 +65,21 @@ impl Ops {
         })
     }
 
-    fn record(&self, route: &str, method: &str, status: u16, seconds: f64) {
+    fn record(&self, route: &str, method: &Method, status: u16, seconds: f64) {
         let mut metrics = self.metrics.lock().unwrap_or_else(|e| e.into_inner());
-        *metrics
-            .requests
-            .entry((route.to_owned(), method.to_owned(), status))
-            .or_default() += 1;
-        let histogram = metrics.latency.entry(route.to_owned()).or_default();
+        let route = match metrics.routes.get_mut(route) {
+            Some(found) => found,
+            None => metrics.routes.entry(route.to_owned()).or_default(),
+        };
+        match route
+            .answered
+            .iter_mut()
+            .find(|(m, s, _)| m == method && *s == status)
+        {
+            Some((_, _, count)) => *count += 1,
+            None => route.answered.push((method.clone(), status, 1)),
+        }
+        let histogram = &mut route.latency;
         if let Some(bucket) = BUCKETS.iter().position(|bound| seconds <= *bound) {
             histogram.counts[bucket] += 1;
         }
@@ -112,15 +126,25 @@ async fn metrics(State(state): State<AppState>) -> Response {
             "# HELP keywarden_http_requests_total HTTP requests by route, method and status.\n",
         );
         out.push_str("# TYPE keywarden_http_requests_total counter\n");
-        for ((route, method, status), count) in &metrics.requests {
-            let _ = writeln!(
-                out,
-                "keywarden_http_requests_total{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}} {count}"
-            );
+        for (route, route_metrics) in &metrics.routes {
+            let mut answered: Vec<_> = route_metrics.answered.iter().collect();
+            answered.sort_by(|a, b| (a.0.as_str(), a.1).cmp(&(b.0.as_str(), b.1)));
+            for (method, status, count) in answered {
+                let _ = writeln!(
+                    out,
+                    "keywarden_http_requests_total{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}} {count}"
+                );
+            }
         }
         out.push_str("# HELP keywarden_http_request_duration_seconds Time to answer, by route.\n");
         out.push_str("# TYPE keywarden_http_request_duration_seconds histogram\n");
-        for (route, histogram) in &metrics.latency {
+        for (
+            route,
+            RouteMetrics {
+                latency: histogram, ..
+            },
+        ) in &metrics.routes
+        {
             let mut cumulative = 0;
             for (bound, count) in BUCKETS.iter().zip(histogram.counts) {
                 cumulative += count;
@@ -207,11 +231,20 @@ fn request_id(req: &Request) -> String {
                     .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
         })
         .map(str::to_owned)
-        .unwrap_or_else(|| {
-            let mut bytes = [0u8; 8];
-            getrandom::getrandom(&mut bytes).expect("the OS random source works");
-            bytes.iter().map(|b| format!("{b:02x}")).collect()
-        })
+        .unwrap_or_else(new_request_id)
+}
+
+/// 16 hex digits: this process's random prefix and a counter. Ids only need to be unique
+/// (across instances too, hence the prefix), not secret, so a request costs no system call.
+fn new_request_id() -> String {
+    static PROCESS: std::sync::LazyLock<u32> = std::sync::LazyLock::new(|| {
+        let mut bytes = [0u8; 4];
+        getrandom::getrandom(&mut bytes).expect("the OS random source works");
+        u32::from_le_bytes(bytes)
+    });
+    static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{:08x}{n:08x}", *PROCESS)
 }
 
 /// Gives the request an id (echoed in `X-Request-Id` and carried by every log line written
@@ -219,12 +252,10 @@ fn request_id(req: &Request) -> String {
 /// (method, route, path without the query, status, duration) and counts it.
 pub async fn observe(State(ops): State<Arc<Ops>>, req: Request, next: Next) -> Response {
     let id = request_id(&req);
-    let method = req.method().to_string();
-    let path = req.uri().path().to_owned();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "other".to_owned(), |p| p.as_str().to_owned());
+    let method = req.method().clone();
+    // A Uri and a MatchedPath share their text with the request: no copy.
+    let uri = req.uri().clone();
+    let route = req.extensions().get::<MatchedPath>().cloned();
     let span = tracing::info_span!("request", id = %id);
     let started = Instant::now();
     let mut response = match ops.in_flight.try_acquire() {
@@ -242,8 +273,18 @@ pub async fn observe(State(ops): State<Arc<Ops>>, req: Request, next: Next) -> R
     }
     let seconds = started.elapsed().as_secs_f64();
     let status = response.status().as_u16();
-    span.in_scope(|| tracing::info!(method, path, status, ms = seconds * 1000.0, "request"));
-    ops.record(&route, &method, status, seconds);
+    let path = uri.path();
+    span.in_scope(|| {
+        tracing::info!(
+            method = method.as_str(),
+            path,
+            status,
+            ms = seconds * 1000.0,
+            "request"
+        )
+    });
+    let route = route.as_ref().map_or("other", MatchedPath::as_str);
+    ops.record(route, &method, status, seconds);
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, value);
     }
