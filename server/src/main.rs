@@ -28,20 +28,10 @@ fn main() {
     }
 }
 
-/// Log lines are written by a thread of their own, a batch per write: one `write` per line
-/// on the request's thread cost a fifth of GET /api/v1/api-keys/me's CPU time (perf).
-/// Nothing is dropped: a full queue makes the logging thread wait instead.
-fn init_logging() -> tracing_appender::non_blocking::WorkerGuard {
+/// Log lines are written by a thread of their own, in batches (see `log_writer`).
+fn init_logging() -> server::log_writer::Flush<std::io::Stdout> {
     use std::io::IsTerminal;
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        // The queue is allocated whole at start: the default 128,000 lines would be 4 MiB.
-        .buffered_lines_limit(4096)
-        .thread_name("keywarden-log")
-        .finish(std::io::BufWriter::with_capacity(
-            64 * 1024,
-            std::io::stdout(),
-        ));
+    let (writer, flush) = server::log_writer::log_writer(std::io::stdout());
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
     let logs = tracing_subscriber::fmt()
@@ -57,7 +47,7 @@ fn init_logging() -> tracing_appender::non_blocking::WorkerGuard {
     } else {
         logs.init();
     }
-    guard
+    flush
 }
 
 async fn run() -> Result<(), String> {
