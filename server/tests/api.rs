@@ -889,6 +889,12 @@ async fn permissions_and_warnings_are_reported(backend: Backend) {
         chrono::DateTime::parse_from_rfc3339(key["trading_expires_at"].as_str().unwrap()).unwrap();
     let days = (expires.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_days();
     assert!((29..=30).contains(&days), "{days}");
+    let date = expires
+        .with_timezone(&chrono::Utc)
+        .format("%Y-%m-%d")
+        .to_string();
+    let detail = key["warnings"][1]["detail"].as_str().unwrap();
+    assert!(detail.contains(&format!(" on {date} ")), "{detail}");
 
     // An IP-restricted key keeps trading and earns no warning.
     let restricted = "R".repeat(64);

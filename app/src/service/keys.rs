@@ -136,7 +136,7 @@ fn warnings(
             detail: format!(
                 "Binance removes spot trading from this key on {} because it has no IP \
                  restriction.",
-                at.format("%Y-%m-%d")
+                at.date_naive()
             ),
         });
     }
