@@ -17,7 +17,6 @@ pub mod store;
 pub mod vault;
 
 use leptos::prelude::*;
-use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{A, Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
@@ -31,8 +30,11 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
+                // Fixed for every page, so written here rather than by leptos_meta, which would
+                // add its client code to the WASM bundle for a title that never changes.
+                <title>"Keywarden"</title>
+                <link rel="stylesheet" id="leptos" href="/pkg/keywarden.css"/>
                 <HydrationScripts options/>
-                <MetaTags/>
             </head>
             <body>
                 <App/>
@@ -43,13 +45,10 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 
 #[component]
 pub fn App() -> impl IntoView {
-    provide_meta_context();
     // Set once the WASM has taken over the page; browser tests wait for it before clicking.
     let (hydrated, set_hydrated) = signal(false);
     Effect::new(move |_| set_hydrated.set(true));
     view! {
-        <Stylesheet id="leptos" href="/pkg/keywarden.css"/>
-        <Title text="Keywarden"/>
         <Router>
             <div class="app" data-hydrated=move || hydrated.get().to_string()>
                 <header class="topbar">

@@ -622,6 +622,8 @@ async fn responses_carry_security_headers(backend: Backend) {
     assert!(csp.contains("frame-ancestors 'none'") && csp.contains("'wasm-unsafe-eval'"));
     let html = page.text().await.unwrap();
     assert!(html.contains(&format!("nonce=\"{nonce}\"")), "{html}");
+    assert!(html.contains("<title>Keywarden</title>"), "{html}");
+    assert!(html.contains(r#"href="/pkg/keywarden.css""#), "{html}");
 
     // CORS: the listed origin may call with a bearer token; others get no CORS grant.
     let preflight = |origin: &'static str| {
