@@ -5,16 +5,24 @@ use tracing_subscriber::EnvFilter;
 /// Each password hash allocates 19 MiB. glibc raises its mmap threshold after such a block is
 /// freed, so later ones come from per-thread heaps that never shrink, and the process keeps
 /// hundreds of MiB after a burst of sign-ins. A fixed threshold returns each block at once.
-fn return_large_blocks_to_the_os() {
+/// glibc also gives threads up to 8 heaps per core (arenas), each holding on to its own free
+/// memory; one per core (at least two) serves the async workers and the hashing threads, and
+/// lowered the peak of a sign-in flood beside a read load from 42.4-43.3 MB to 41.3-41.5 MB.
+fn tune_the_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only tunes the allocator; it is called before any other thread exists.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let arenas = i32::try_from(cores.max(2)).unwrap_or(i32::MAX);
+        // SAFETY: mallopt only tunes the allocator; it is called before any other thread exists.
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+            libc::mallopt(libc::M_ARENA_MAX, arenas);
+        }
     }
 }
 
 fn main() {
-    return_large_blocks_to_the_os();
+    tune_the_allocator();
     let flush_logs_at_exit = init_logging();
     let outcome = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
