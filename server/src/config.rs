@@ -128,6 +128,7 @@ impl Config {
         let data_dir = PathBuf::from(var("KEYWARDEN_DATA_DIR").unwrap_or_else(|| "data".into()));
         let database_url = var("DATABASE_URL")
             .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("keywarden.db").display()));
+        let pool_size = default_pool_size(&database_url);
         if !(database_url.starts_with("sqlite:")
             || database_url.starts_with("postgres://")
             || database_url.starts_with("postgresql://"))
@@ -237,8 +238,12 @@ impl Config {
                     })
                 })
                 .collect::<Result<_, _>>()?,
-            database_max_connections: u32::try_from(number(&var, "DATABASE_MAX_CONNECTIONS", 10)?)
-                .unwrap_or(u32::MAX),
+            database_max_connections: u32::try_from(number(
+                &var,
+                "DATABASE_MAX_CONNECTIONS",
+                pool_size,
+            )?)
+            .unwrap_or(u32::MAX),
             database_acquire_timeout: duration(&var, "DATABASE_ACQUIRE_TIMEOUT", "5s")?,
             max_in_flight: usize::try_from(number(&var, "KEYWARDEN_MAX_IN_FLIGHT", 512)?)
                 .unwrap_or(usize::MAX),
@@ -343,6 +348,17 @@ fn list(var: &impl Fn(&str) -> Option<String>, name: &str) -> Vec<String> {
 }
 
 /// One core kept free for everything else, on a machine with more than one.
+/// SQLite writes one transaction at a time (this process's writers take turns) and the reads
+/// every request makes bypass the pool, so more than a few connections only hold page caches:
+/// ten of them kept a sign-in flood beside a read load about 1 MB higher than four.
+fn default_pool_size(database_url: &str) -> u64 {
+    if database_url.starts_with("sqlite:") {
+        4
+    } else {
+        10
+    }
+}
+
 fn default_hash_concurrency() -> u64 {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
     cores.saturating_sub(1).max(1)
@@ -460,6 +476,24 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600, "{file}");
         }
+    }
+
+    #[test]
+    fn pool_size_defaults_to_the_backend_and_can_be_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().to_str().unwrap();
+        let sqlite = config(&[("KEYWARDEN_DATA_DIR", data)]).unwrap();
+        assert_eq!(sqlite.database_max_connections, 4);
+        let postgres = [
+            ("KEYWARDEN_DATA_DIR", data),
+            ("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test"),
+        ];
+        assert_eq!(config(&postgres).unwrap().database_max_connections, 10);
+        let set = [
+            ("KEYWARDEN_DATA_DIR", data),
+            ("DATABASE_MAX_CONNECTIONS", "7"),
+        ];
+        assert_eq!(config(&set).unwrap().database_max_connections, 7);
     }
 
     #[test]
