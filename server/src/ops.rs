@@ -138,13 +138,8 @@ async fn metrics(State(state): State<AppState>) -> Response {
         }
         out.push_str("# HELP keywarden_http_request_duration_seconds Time to answer, by route.\n");
         out.push_str("# TYPE keywarden_http_request_duration_seconds histogram\n");
-        for (
-            route,
-            RouteMetrics {
-                latency: histogram, ..
-            },
-        ) in &metrics.routes
-        {
+        for (route, route_metrics) in &metrics.routes {
+            let histogram = &route_metrics.latency;
             let mut cumulative = 0;
             for (bound, count) in BUCKETS.iter().zip(histogram.counts) {
                 cumulative += count;
