@@ -347,7 +347,6 @@ fn list(var: &impl Fn(&str) -> Option<String>, name: &str) -> Vec<String> {
         .collect()
 }
 
-/// One core kept free for everything else, on a machine with more than one.
 /// SQLite writes one transaction at a time (this process's writers take turns) and the reads
 /// every request makes bypass the pool, so more than a few connections only hold page caches:
 /// ten of them kept a sign-in flood beside a read load about 1 MB higher than four.
@@ -359,6 +358,7 @@ fn default_pool_size(database_url: &str) -> u64 {
     }
 }
 
+/// One core kept free for everything else, on a machine with more than one.
 fn default_hash_concurrency() -> u64 {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
     cores.saturating_sub(1).max(1)
