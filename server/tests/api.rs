@@ -150,6 +150,13 @@ async fn wrong_credentials_get_one_answer(backend: Backend) {
     assert_eq!(wrong_password.0, StatusCode::UNAUTHORIZED);
     assert_eq!(wrong_password, unknown_email);
     assert_eq!(wrong_password.1["code"], "invalid_credentials");
+    for not_an_email in ["dee@example.com\0", "\0", "no at sign", ""] {
+        assert_eq!(
+            login(not_an_email, "not the password").await,
+            wrong_password,
+            "{not_an_email:?}"
+        );
+    }
     server.finish().await;
 }
 

@@ -247,8 +247,12 @@ impl Keywarden {
         client: &ClientInfo,
         kind: SessionKind,
     ) -> Result<SignIn, ServiceError> {
-        let email = email.trim().to_lowercase();
-        let user = self.inner.store.find_user_by_email(&email).await?;
+        // No account has an invalid address, and one with a NUL byte would be refused by
+        // PostgreSQL itself; it is simply unknown.
+        let user = match validate_email(email) {
+            Ok(email) => self.inner.store.find_user_by_email(&email).await?,
+            Err(_) => None,
+        };
         let user_id = user.as_ref().map(|u| u.id);
         if let Err(err) = self.check_login_limits(user_id, client).await {
             self.record(client, user_id, None, Action::Login, Err(&err))
