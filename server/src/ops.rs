@@ -266,15 +266,16 @@ pub async fn observe(State(ops): State<Arc<Ops>>, req: Request, next: Next) -> R
     if let Some(json) = layer_error_as_json(&response) {
         response = json;
     }
-    let seconds = started.elapsed().as_secs_f64();
+    let elapsed = started.elapsed();
+    let seconds = elapsed.as_secs_f64();
     let status = response.status().as_u16();
     let path = uri.path();
     span.in_scope(|| {
         tracing::info!(
-            method = method.as_str(),
-            path,
+            method = %method,
+            path = %path,
             status,
-            ms = seconds * 1000.0,
+            ms = millis(elapsed),
             "request"
         )
     });
@@ -284,4 +285,24 @@ pub async fn observe(State(ops): State<Arc<Ops>>, req: Request, next: Next) -> R
         response.headers_mut().insert(REQUEST_ID, value);
     }
     response
+}
+
+/// Milliseconds to the microsecond, so that the log shows `1.042`, not `1.1506349999999999`.
+fn millis(elapsed: std::time::Duration) -> f64 {
+    elapsed.as_micros() as f64 / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_are_logged_in_milliseconds_to_the_microsecond() {
+        let logged = |d| millis(d).to_string();
+        assert_eq!(logged(Duration::from_nanos(1_150_634_999)), "1150.634");
+        assert_eq!(logged(Duration::from_micros(1_042)), "1.042");
+        assert_eq!(logged(Duration::from_micros(7)), "0.007");
+        assert_eq!(logged(Duration::ZERO), "0");
+    }
 }
