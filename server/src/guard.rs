@@ -2,18 +2,16 @@
 //! proxies), the cross-site request check for cookie sessions, and the security headers.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 
-use app::model::ErrorBody;
+use app::service::ServiceError;
 use app::session::{ClientAddr, CspNonce};
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, Request};
 use axum::http::header::{
     CACHE_CONTROL, CONTENT_SECURITY_POLICY, ORIGIN, REFERRER_POLICY, STRICT_TRANSPORT_SECURITY,
     X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
 };
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, HeaderValue, Method};
+use axum::response::Response;
 
 use crate::config::Config;
 
@@ -26,13 +24,13 @@ pub struct Guard {
 }
 
 impl Guard {
-    pub fn new(config: &Config) -> Arc<Self> {
-        Arc::new(Self {
+    pub fn new(config: &Config) -> Self {
+        Self {
             public_origin: origin_of(&config.public_url),
             cors_origins: config.cors_origins.clone(),
             trusted_proxies: config.trusted_proxies.clone(),
             https: config.public_url.starts_with("https://"),
-        })
+        }
     }
 
     /// The client: the socket's peer, unless that is a trusted proxy, in which case the
@@ -119,46 +117,50 @@ fn nonce() -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
-pub async fn guard(State(guard): State<Arc<Guard>>, mut req: Request, next: Next) -> Response {
-    let peer = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip());
-    if let Some(ip) = guard.client_addr(peer, req.headers()) {
-        req.extensions_mut().insert(ClientAddr(ip));
+impl Guard {
+    /// Checks a request on its way in: records the client's address, refuses a cross-site
+    /// state change riding on a session cookie, and gives a page its CSP nonce. Hands back
+    /// the policy for `secure` to set on the answer.
+    pub fn admit(&self, req: &mut Request) -> Result<HeaderValue, ServiceError> {
+        let peer = req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip());
+        if let Some(ip) = self.client_addr(peer, req.headers()) {
+            req.extensions_mut().insert(ClientAddr(ip));
+        }
+        let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+        if !safe && !self.same_site_or_not_a_browser(req.headers()) {
+            return Err(ServiceError::CrossSite);
+        }
+        let (policy, nonce) = self.content_security_policy(req.uri().path());
+        if let Some(nonce) = nonce {
+            req.extensions_mut().insert(CspNonce(nonce));
+        }
+        Ok(policy)
     }
-    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    if !safe && !guard.same_site_or_not_a_browser(req.headers()) {
-        let err = app::service::ServiceError::CrossSite;
-        let body: ErrorBody = err.body();
-        return (StatusCode::FORBIDDEN, axum::Json(body)).into_response();
-    }
-    let path = req.uri().path();
-    let is_api = path.starts_with("/api/");
-    let (policy, nonce) = guard.content_security_policy(path);
-    if let Some(nonce) = nonce {
-        req.extensions_mut().insert(CspNonce(nonce));
-    }
-    let mut response = next.run(req).await;
-    let headers = response.headers_mut();
-    headers.insert(CONTENT_SECURITY_POLICY, policy);
-    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(
-        "cross-origin-opener-policy",
-        HeaderValue::from_static("same-origin"),
-    );
-    if guard.https {
+
+    /// The security headers every answer carries; `policy` is what `admit` chose.
+    pub fn secure(&self, is_api: bool, policy: HeaderValue, response: &mut Response) {
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_SECURITY_POLICY, policy);
+        headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+        headers.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+        headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
         headers.insert(
-            STRICT_TRANSPORT_SECURITY,
-            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+            "cross-origin-opener-policy",
+            HeaderValue::from_static("same-origin"),
         );
+        if self.https {
+            headers.insert(
+                STRICT_TRANSPORT_SECURITY,
+                HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+            );
+        }
+        if is_api && !headers.contains_key(CACHE_CONTROL) {
+            headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        }
     }
-    if is_api && !headers.contains_key(CACHE_CONTROL) {
-        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    }
-    response
 }
 
 #[cfg(test)]

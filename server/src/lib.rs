@@ -116,7 +116,7 @@ pub fn router(keywarden: Keywarden, config: &Config) -> Router {
         .site_pkg_dir("pkg")
         .site_addr(config.addr)
         .build();
-    let ops = ops::Ops::new(config.max_in_flight);
+    let ops = ops::Ops::new(config);
     let state = AppState {
         keywarden: keywarden.clone(),
         leptos: Arc::new(leptos),
@@ -150,18 +150,6 @@ pub fn router(keywarden: Keywarden, config: &Config) -> Router {
     }
     api.merge(site)
         .merge(ops::routes())
-        .layer(axum::middleware::from_fn_with_state(
-            guard::Guard::new(config),
-            guard::guard,
-        ))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            config.request_timeout,
-        ))
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(
-            MAX_BODY_BYTES,
-        ))
-        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(ops, ops::observe))
         .with_state(state)
 }

@@ -18,6 +18,7 @@ on_both_backends!(
     oversized_and_hostile_bodies_get_json_errors,
     hostile_labels_are_stored_verbatim,
     load_beyond_the_bound_is_shed_with_503,
+    answers_past_the_time_limit_are_408,
     concurrent_creates_leave_one_key_per_user,
     concurrent_deletes_never_orphan_a_bot_config,
     sigterm_lets_requests_in_flight_finish,
@@ -293,6 +294,36 @@ async fn hostile_labels_are_stored_verbatim(backend: Backend) {
         assert_eq!(key["label"], label);
     }
     assert_eq!(server.count("api_keys").await, 1);
+    server.finish().await;
+}
+
+async fn answers_past_the_time_limit_are_408(backend: Backend) {
+    let overrides = HashMap::from([("KEYWARDEN_REQUEST_TIMEOUT", "1s".to_owned())]);
+    let server = TestServer::start_with(backend, overrides).await;
+    let token = server.user("late@example.com").await;
+    server.add_demo_key(&token).await;
+    // Slower than the time limit, faster than the exchange client gives up.
+    server
+        .exchange
+        .set_fault(Fault::Delay(Duration::from_millis(2500)));
+    let started = Instant::now();
+    let response = server
+        .http
+        .get(server.url("/api/v1/api-keys/balance"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let waited = started.elapsed();
+    assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
+    assert!(waited < Duration::from_millis(2000), "waited {waited:?}");
+    assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+    assert!(response.headers().contains_key("x-request-id"));
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "request_timeout", "{body}");
+    server.exchange.set_fault(Fault::None);
+    let (status, _) = server.get("/api/v1/api-keys/me", &token).await;
+    assert_eq!(status, StatusCode::OK);
     server.finish().await;
 }
 
