@@ -3,6 +3,7 @@
 pub mod cli;
 pub mod config;
 pub mod guard;
+pub mod log_line;
 pub mod log_writer;
 pub mod ops;
 pub mod rest;

@@ -42,9 +42,10 @@ fn init_logging() -> server::log_writer::Flush<std::io::Stdout> {
     let (writer, flush) = server::log_writer::log_writer(std::io::stdout());
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let terminal = std::io::stdout().is_terminal();
     let logs = tracing_subscriber::fmt()
         .with_writer(writer)
-        .with_ansi(std::io::stdout().is_terminal())
+        .with_ansi(terminal)
         .with_env_filter(filter);
     // Read before the configuration, so that configuration messages are logged in the format.
     if std::env::var("KEYWARDEN_LOG_FORMAT").as_deref() == Ok("json") {
@@ -52,8 +53,10 @@ fn init_logging() -> server::log_writer::Flush<std::io::Stdout> {
             .with_current_span(true)
             .with_span_list(false)
             .init();
-    } else {
+    } else if terminal {
         logs.init();
+    } else {
+        logs.event_format(server::log_line::TextLine).init();
     }
     flush
 }
