@@ -8,7 +8,6 @@ use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use app::model::ErrorBody;
 use axum::Router;
 use axum::body::{Body, HttpBody};
 use axum::extract::{MatchedPath, Request, State};
@@ -24,6 +23,7 @@ use tracing::Instrument;
 use crate::AppState;
 use crate::config::Config;
 use crate::guard::Guard;
+use crate::rest::ApiError;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -123,7 +123,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 fn not_ready(detail: &str) -> Response {
-    error(StatusCode::SERVICE_UNAVAILABLE, "not_ready", detail)
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", detail).into_response()
 }
 
 /// Prometheus text format.
@@ -198,10 +198,6 @@ async fn metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-fn error(status: StatusCode, code: &str, detail: impl Into<String>) -> Response {
-    (status, axum::Json(ErrorBody::new(code, detail))).into_response()
-}
-
 /// The request with its body cut off at the limit as it is read (the extractors then answer
 /// 413), or `None` if it announces a body over the limit.
 fn limit_body(req: Request) -> Option<Request> {
@@ -226,24 +222,26 @@ impl Ops {
         let is_api = req.uri().path().starts_with("/api/");
         let policy = match self.guard.admit(&mut req) {
             Ok(policy) => policy,
-            Err(refused) => return crate::rest::ApiError::from(refused).into_response(),
+            Err(refused) => return ApiError::from(refused).into_response(),
         };
         let mut response = match limit_body(req) {
-            None => error(
+            None => ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
                 format!(
                     "request bodies are limited to {} bytes",
                     crate::MAX_BODY_BYTES
                 ),
-            ),
+            )
+            .into_response(),
             Some(req) => match tokio::time::timeout(self.request_timeout, next.run(req)).await {
                 Ok(response) => response,
-                Err(_) => error(
+                Err(_) => ApiError::new(
                     StatusCode::REQUEST_TIMEOUT,
                     "request_timeout",
                     "the request took too long to arrive or to answer",
-                ),
+                )
+                .into_response(),
             },
         };
         self.guard.secure(is_api, policy, &mut response);
@@ -301,7 +299,8 @@ pub async fn observe(State(ops): State<Arc<Ops>>, req: Request, next: Next) -> R
         Err(_) => {
             ops.metrics.lock().unwrap_or_else(|e| e.into_inner()).shed += 1;
             let detail = "the server is busy; try again shortly";
-            let mut shed = error(StatusCode::SERVICE_UNAVAILABLE, "overloaded", detail);
+            let mut shed = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", detail)
+                .into_response();
             shed.headers_mut().insert(RETRY_AFTER, HeaderValue::from(1));
             shed
         }
