@@ -8,9 +8,9 @@ mod pages;
 #[cfg(feature = "ssr")]
 pub mod exchange;
 #[cfg(feature = "ssr")]
-pub mod service;
+pub mod http;
 #[cfg(feature = "ssr")]
-pub mod session;
+pub mod service;
 #[cfg(feature = "ssr")]
 pub mod store;
 #[cfg(feature = "ssr")]

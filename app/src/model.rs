@@ -24,6 +24,25 @@ pub enum KeyType {
     Rsa,
 }
 
+impl KeyType {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            KeyType::Hmac => "hmac",
+            KeyType::Ed25519 => "ed25519",
+            KeyType::Rsa => "rsa",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "hmac" => Some(KeyType::Hmac),
+            "ed25519" => Some(KeyType::Ed25519),
+            "rsa" => Some(KeyType::Rsa),
+            _ => None,
+        }
+    }
+}
+
 /// Which Binance a key belongs to.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
@@ -58,18 +77,19 @@ impl Environment {
     }
 }
 
-/// What Binance lets the key do.
+/// What Binance lets the key do. `null` where Binance does not say: the spot testnet reports
+/// nothing about a key's permissions, only that it works (`reading`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct Permissions {
-    pub reading: bool,
-    pub spot_trading: bool,
-    pub withdrawals: bool,
-    pub futures: bool,
-    pub margin: bool,
+    pub reading: Option<bool>,
+    pub spot_trading: Option<bool>,
+    pub withdrawals: Option<bool>,
+    pub futures: Option<bool>,
+    pub margin: Option<bool>,
     /// Whether the key only works from allow-listed IPs.
-    pub ip_restricted: bool,
+    pub ip_restricted: Option<bool>,
 }
 
 /// Something the user should know about an accepted key.

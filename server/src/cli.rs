@@ -242,17 +242,15 @@ pub async fn create_user(config: &Config, email: &str) -> Result<(), String> {
 }
 
 pub async fn deactivate_user(config: &Config, email: &str) -> Result<(), String> {
-    let store = crate::open_store(config).await.map_err(|e| e.to_string())?;
-    let email = app::service::validate_email(email).map_err(|e| e.to_string())?;
-    let found = store
-        .set_user_active(&email, false)
+    let keywarden = crate::build_keywarden(config)
         .await
         .map_err(|e| e.to_string())?;
-    store.close().await;
-    if !found {
-        return Err(format!("no user with email {email}"));
-    }
-    println!("deactivated {email}");
+    let deactivated = keywarden
+        .deactivate_user(email, &ClientInfo::keywarden("deactivate-user"))
+        .await;
+    keywarden.store().close().await;
+    let user = deactivated.map_err(|e| format!("{e}: {email}"))?;
+    println!("deactivated {}", user.email);
     Ok(())
 }
 

@@ -3,8 +3,8 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use app::http::{ClientAddr, CspNonce};
 use app::service::ServiceError;
-use app::session::{ClientAddr, CspNonce};
 use axum::extract::{ConnectInfo, Request};
 use axum::http::header::{
     CACHE_CONTROL, CONTENT_SECURITY_POLICY, ORIGIN, REFERRER_POLICY, STRICT_TRANSPORT_SECURITY,
@@ -60,7 +60,7 @@ impl Guard {
     /// Whether a state-changing request may proceed: one from another site must not ride on
     /// the browser's session cookie (CSRF). Bearer-token clients send no cookie.
     fn same_site_or_not_a_browser(&self, headers: &HeaderMap) -> bool {
-        let with_cookie = app::session::session_cookie_value(headers).is_some()
+        let with_cookie = app::http::session_cookie_value(headers).is_some()
             && !headers.contains_key(axum::http::header::AUTHORIZATION);
         if let Some(origin) = headers.get(ORIGIN).and_then(|v| v.to_str().ok()) {
             let origin = origin.trim_end_matches('/');

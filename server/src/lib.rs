@@ -132,8 +132,8 @@ pub fn router(keywarden: Keywarden, config: &Config) -> Router {
                 provide_context(keywarden.clone());
                 // The page's inline scripts carry the nonce the guard put in the CSP header.
                 let nonce = use_context::<axum::http::request::Parts>()
-                    .and_then(|parts| parts.extensions.get::<app::session::CspNonce>().cloned());
-                if let Some(app::session::CspNonce(nonce)) = nonce {
+                    .and_then(|parts| parts.extensions.get::<app::http::CspNonce>().cloned());
+                if let Some(app::http::CspNonce(nonce)) = nonce {
                     provide_context(leptos::nonce::Nonce::from_value(nonce));
                 }
             },

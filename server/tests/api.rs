@@ -224,13 +224,16 @@ async fn inactive_users_are_forbidden(backend: Backend) {
     let server = TestServer::start(backend).await;
     let token = server.user("fay@example.com").await;
     server.add_demo_key(&token).await;
-    assert!(
-        server
-            .store
-            .set_user_active("fay@example.com", false)
-            .await
-            .unwrap()
-    );
+    server.deactivate_user("fay@example.com");
+    let deactivations = "audit_events WHERE action = 'user.deactivate' AND outcome = 'success'";
+    assert_eq!(server.count(deactivations).await, 1);
+    let unknown = server
+        .command(&["deactivate-user", "--email", "nobody@example.com"], &[])
+        .output()
+        .unwrap();
+    assert!(!unknown.status.success());
+    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    assert!(stderr.contains("no account has this email"), "{stderr}");
     for path in [
         "/api/v1/users/me",
         "/api/v1/api-keys/me",
@@ -1008,7 +1011,13 @@ async fn testnet_keys_and_wrong_environment(backend: Backend) {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{key}");
     assert_eq!(key["environment"], "testnet");
-    assert_eq!(key["permissions"]["spot_trading"], true);
+    // The testnet says `canWithdraw: true` of every account: nothing is known of the key's
+    // permissions but that it reads, and it is not refused for withdrawals.
+    assert_eq!(
+        key["permissions"],
+        json!({"reading": true, "spot_trading": null, "withdrawals": null, "futures": null,
+               "margin": null, "ip_restricted": null})
+    );
     assert_eq!(key["warnings"], json!([]));
     let (status, balance) = server.get("/api/v1/api-keys/balance", &token).await;
     assert_eq!(

@@ -221,13 +221,7 @@ async fn forged_and_stale_tokens_are_refused(backend: Backend) {
     assert_eq!(status, StatusCode::OK);
 
     // Deactivated: 403 at once; deleted: 401.
-    assert!(
-        server
-            .store
-            .set_user_active("ada@example.com", false)
-            .await
-            .unwrap()
-    );
+    server.deactivate_user("ada@example.com");
     let (status, body) = server.get("/api/v1/api-keys/me", &second).await;
     assert_eq!(
         (status, body["code"].as_str()),

@@ -29,7 +29,7 @@ pub async fn login(email: String, password: String) -> Result<(), ErrorBody> {
         max_age_secs,
     } = signed_in
     {
-        set_cookie(crate::session::session_cookie(
+        set_cookie(crate::http::session_cookie(
             &cookie,
             max_age_secs,
             keywarden.secure_cookies(),
@@ -45,7 +45,7 @@ pub async fn logout() -> Result<(), ErrorBody> {
     if let Ok((keywarden, caller)) = caller().await {
         keywarden.logout(&caller).await.map_err(fail)?;
     }
-    set_cookie(crate::session::cleared_session_cookie());
+    set_cookie(crate::http::cleared_session_cookie());
     Ok(())
 }
 
@@ -55,7 +55,7 @@ pub async fn logout_everywhere() -> Result<u64, ErrorBody> {
     use super::adapter::*;
     let (keywarden, caller) = caller().await?;
     let ended = keywarden.logout_everywhere(&caller).await.map_err(fail)?;
-    set_cookie(crate::session::cleared_session_cookie());
+    set_cookie(crate::http::cleared_session_cookie());
     Ok(ended)
 }
 

@@ -12,7 +12,7 @@ pub use keys::*;
 
 #[cfg(feature = "ssr")]
 mod adapter {
-    use axum::http::header::{RETRY_AFTER, SET_COOKIE, WWW_AUTHENTICATE};
+    use axum::http::header::SET_COOKIE;
     use axum::http::{HeaderValue, StatusCode, request::Parts};
     use leptos::prelude::use_context;
     use leptos_axum::ResponseOptions;
@@ -28,8 +28,8 @@ mod adapter {
     pub async fn caller() -> Result<(Keywarden, Caller), ErrorBody> {
         let keywarden = keywarden()?;
         let parts = use_context::<Parts>().ok_or_else(|| fail(ServiceError::Internal))?;
-        let credential = crate::session::credential(&parts.headers);
-        let client = crate::session::client_info(&parts);
+        let credential = crate::http::credential(&parts.headers);
+        let client = crate::http::client_info(&parts);
         let caller = keywarden
             .authenticate(credential, client)
             .await
@@ -43,23 +43,18 @@ mod adapter {
         use_context::<Parts>().is_some_and(|parts| parts.uri.path().starts_with("/api/"))
     }
 
-    /// Answers with the error's status and JSON body.
+    /// Answers with the error's status, headers and JSON body, as the REST routes do.
     pub fn fail(err: ServiceError) -> ErrorBody {
-        if !called_over_http() {
-            return err.body();
-        }
-        if let Some(response) = use_context::<ResponseOptions>() {
-            response.set_status(
-                StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            );
-            if err.status() == 401 {
-                response.insert_header(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            }
-            if let Some(seconds) = err.retry_after_secs() {
-                response.insert_header(RETRY_AFTER, HeaderValue::from(seconds));
+        let answer = crate::http::ApiError::from(err);
+        if called_over_http()
+            && let Some(response) = use_context::<ResponseOptions>()
+        {
+            response.set_status(answer.status);
+            for (name, value) in answer.headers() {
+                response.insert_header(name, value);
             }
         }
-        err.body()
+        answer.body
     }
 
     /// The form's fields as the service takes them.
@@ -80,7 +75,7 @@ mod adapter {
     /// The request's client, for the audit trail of calls made before sign-in.
     pub fn client() -> crate::service::ClientInfo {
         use_context::<Parts>()
-            .map(|parts| crate::session::client_info(&parts))
+            .map(|parts| crate::http::client_info(&parts))
             .unwrap_or_default()
     }
 

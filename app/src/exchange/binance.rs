@@ -8,8 +8,9 @@ use reqwest::header::{HeaderMap, RETRY_AFTER};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+use super::errors::ExchangeError;
 use super::signing::Signer;
-use crate::model::{AssetBalance, Environment, Permissions};
+use crate::model::Environment;
 
 #[derive(Clone, Debug)]
 pub struct ExchangeSettings {
@@ -52,64 +53,57 @@ pub struct KeyPair<'a> {
     pub signer: &'a Signer<'a>,
 }
 
-/// What Binance says a key is and may do.
+/// What Binance says about a key that works.
 pub struct KeyCheck {
     pub account: Account,
-    pub permissions: Permissions,
-    pub trading_expires_at: Option<DateTime<Utc>>,
+    /// What the key may do; `None` on the testnet, which has no `apiRestrictions` endpoint
+    /// (its account's `canTrade`/`canWithdraw` describe the account, not the key, and the
+    /// testnet answers `canWithdraw: true` for every account though it has no withdrawals).
+    pub restrictions: Option<ApiRestrictions>,
 }
 
-/// `GET /sapi/v1/account/apiRestrictions` (mainnet only).
-#[derive(Deserialize)]
+/// `GET /sapi/v1/account/apiRestrictions` (mainnet only), in Binance's terms.
+#[derive(Clone, Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct ApiRestrictions {
+pub struct ApiRestrictions {
     #[serde(default)]
-    ip_restrict: bool,
+    pub ip_restrict: bool,
     #[serde(default)]
-    enable_reading: bool,
+    pub enable_reading: bool,
     #[serde(default)]
-    enable_spot_and_margin_trading: bool,
+    pub enable_spot_and_margin_trading: bool,
     #[serde(default)]
-    enable_withdrawals: bool,
+    pub enable_withdrawals: bool,
     #[serde(default)]
-    enable_futures: bool,
+    pub enable_futures: bool,
     #[serde(default)]
-    enable_margin: bool,
+    pub enable_margin: bool,
     /// Milliseconds since the epoch; absent or 0 when trading does not lapse.
     #[serde(default)]
     trading_authority_expiration_time: Option<i64>,
 }
 
-/// What `GET /api/v3/account` says about an account.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Account {
-    #[serde(default)]
-    pub can_trade: bool,
-    #[serde(default)]
-    pub can_withdraw: bool,
-    pub balances: Vec<AssetBalance>,
+impl ApiRestrictions {
+    /// When Binance takes spot trading away from the key (one without an IP restriction).
+    pub fn trading_expires_at(&self) -> Option<DateTime<Utc>> {
+        self.trading_authority_expiration_time
+            .filter(|ms| *ms > 0)
+            .and_then(DateTime::from_timestamp_millis)
+    }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum ExchangeError {
-    /// Binance answered with one of its own error codes.
-    #[error("Binance rejected the request ({code}): {message}")]
-    Rejected { code: i64, message: String },
-    /// Binance could not be reached, or kept failing on its side.
-    #[error("Binance is unreachable: {0}")]
-    Unavailable(String),
-    /// Binance answered with something that is not its API.
-    #[error("Binance answered unexpectedly: {0}")]
-    InvalidResponse(String),
-    #[error("Binance did not answer in time")]
-    Timeout,
-    /// Binance's rate limit is reached (429, or our own count of its request weight).
-    #[error("Binance's rate limit is reached; retry after {retry_after:?}")]
-    RateLimited { retry_after: Duration },
-    /// Binance banned this server's IP for a while (418).
-    #[error("Binance has banned this server's IP for {retry_after:?}")]
-    Banned { retry_after: Duration },
+/// What `GET /api/v3/account` says of the account that matters here: its balances.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Account {
+    pub balances: Vec<Balance>,
+}
+
+/// One asset of the account; amounts are decimal strings exactly as Binance sent them.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Balance {
+    pub asset: String,
+    pub free: String,
+    pub locked: String,
 }
 
 /// How one HTTP try ended, before the retry policy decides.
@@ -182,7 +176,6 @@ struct ServerTime {
     server_time: i64,
 }
 
-const INVALID_TIMESTAMP: i64 = -1021;
 const DEFAULT_BAN: Duration = Duration::from_secs(60);
 
 impl Exchange {
@@ -209,8 +202,7 @@ impl Exchange {
         }
     }
 
-    /// Proves the key works and reads what it may do: `apiRestrictions` on mainnet; the
-    /// testnet lacks that endpoint, so there the account's `canTrade`/`canWithdraw` tell.
+    /// Proves the key works and reads what it may do (on mainnet; see `KeyCheck`).
     pub async fn check_key(
         &self,
         environment: Environment,
@@ -218,36 +210,16 @@ impl Exchange {
         now: DateTime<Utc>,
     ) -> Result<KeyCheck, ExchangeError> {
         let account = self.account(environment, key, now).await?;
-        if environment == Environment::Testnet {
-            let permissions = Permissions {
-                reading: true,
-                spot_trading: account.can_trade,
-                withdrawals: account.can_withdraw,
-                ..Permissions::default()
-            };
-            return Ok(KeyCheck {
-                account,
-                permissions,
-                trading_expires_at: None,
-            });
-        }
-        let restrictions: ApiRestrictions = self
-            .signed_get(environment, "/sapi/v1/account/apiRestrictions", key, now)
-            .await?;
+        let restrictions = match environment {
+            Environment::Testnet => None,
+            Environment::Mainnet => Some(
+                self.signed_get(environment, "/sapi/v1/account/apiRestrictions", key, now)
+                    .await?,
+            ),
+        };
         Ok(KeyCheck {
             account,
-            permissions: Permissions {
-                reading: restrictions.enable_reading,
-                spot_trading: restrictions.enable_spot_and_margin_trading,
-                withdrawals: restrictions.enable_withdrawals,
-                futures: restrictions.enable_futures,
-                margin: restrictions.enable_margin,
-                ip_restricted: restrictions.ip_restrict,
-            },
-            trading_expires_at: restrictions
-                .trading_authority_expiration_time
-                .filter(|ms| *ms > 0)
-                .and_then(DateTime::from_timestamp_millis),
+            restrictions,
         })
     }
 
@@ -263,10 +235,7 @@ impl Exchange {
             .signed_get(environment, "/api/v3/account", key, now)
             .await
         {
-            Err(ExchangeError::Rejected {
-                code: INVALID_TIMESTAMP,
-                ..
-            }) => {
+            Err(err) if err.is_clock_skew() => {
                 self.sync_time(environment, now).await?;
                 self.signed_get(environment, "/api/v3/account", key, now)
                     .await

@@ -358,24 +358,30 @@ fn DeleteDialog(
     }
 }
 
-/// "reading, spot trading" and so on, or "none".
+/// "reading, spot trading" and so on, or "none"; what Binance does not report (the testnet
+/// reports only that the key can read) is said to be unknown.
 fn permission_list(permissions: &Permissions) -> String {
-    let names: Vec<&str> = [
+    let named = [
         (permissions.reading, "reading"),
         (permissions.spot_trading, "spot trading"),
         (permissions.margin, "margin"),
         (permissions.futures, "futures"),
         (permissions.withdrawals, "withdrawals"),
         (permissions.ip_restricted, "IP-restricted"),
-    ]
-    .into_iter()
-    .filter_map(|(on, name)| on.then_some(name))
-    .collect();
-    if names.is_empty() {
-        "none".into()
+    ];
+    let granted: Vec<&str> = named
+        .iter()
+        .filter_map(|(on, name)| (*on == Some(true)).then_some(*name))
+        .collect();
+    let mut list = if granted.is_empty() {
+        "none".to_owned()
     } else {
-        names.join(", ")
+        granted.join(", ")
+    };
+    if named.iter().any(|(on, _)| on.is_none()) {
+        list.push_str(" (Binance does not report the others)");
     }
+    list
 }
 
 /// The account's balances, read from Binance when asked for.

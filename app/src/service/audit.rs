@@ -53,6 +53,7 @@ pub enum Action {
     SessionRevoke,
     RefreshReuse,
     PasswordChange,
+    Deactivate,
 }
 
 impl Action {
@@ -74,6 +75,7 @@ impl Action {
             Action::SessionRevoke => "session.revoke",
             Action::RefreshReuse => "session.refresh_reuse",
             Action::PasswordChange => "user.password_change",
+            Action::Deactivate => "user.deactivate",
         }
     }
 }

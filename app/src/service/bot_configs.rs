@@ -1,7 +1,7 @@
 use super::audit::Action;
 use super::{Caller, Keywarden, ServiceError};
 use crate::model::{BotConfigView, NewBotConfig};
-use crate::store::{BotConfigRow, is_foreign_key_violation};
+use crate::store::{BotConfigRow, StoreError};
 
 const MAX_NAME_CHARS: usize = 100;
 const MAX_SYMBOL_CHARS: usize = 20;
@@ -57,7 +57,7 @@ impl Keywarden {
             Ok(Some(row)) => Ok(bot_config_view(row)),
             Ok(None) => Err(ServiceError::NoApiKey),
             // The key was deleted between the statement's read and its foreign key check.
-            Err(e) if is_foreign_key_violation(&e) => Err(ServiceError::NoApiKey),
+            Err(StoreError::ForeignKey) => Err(ServiceError::NoApiKey),
             Err(e) => Err(e.into()),
         }
     }

@@ -1,5 +1,6 @@
-use crate::exchange::ExchangeError;
+use crate::exchange::{self, ExchangeError};
 use crate::model::{Environment, ErrorBody};
+use crate::store::StoreError;
 
 /// Every way an operation can fail, with the HTTP status and code each adapter answers with.
 #[derive(Debug, thiserror::Error)]
@@ -14,6 +15,8 @@ pub enum ServiceError {
     NotAuthenticated(&'static str),
     #[error("this account is inactive")]
     InactiveUser,
+    #[error("no account has this email")]
+    UserNotFound,
     #[error("too many attempts; try again in {retry_after_secs} s")]
     TooManyAttempts { retry_after_secs: u64 },
     #[error("the current password is not correct")]
@@ -73,6 +76,7 @@ impl ServiceError {
             ServiceError::InvalidCredentials => "invalid_credentials",
             ServiceError::NotAuthenticated(_) => "not_authenticated",
             ServiceError::InactiveUser => "inactive_user",
+            ServiceError::UserNotFound => "user_not_found",
             ServiceError::TooManyAttempts { .. } => "too_many_attempts",
             ServiceError::WrongPassword => "wrong_password",
             ServiceError::SessionNotFound => "session_not_found",
@@ -107,7 +111,9 @@ impl ServiceError {
             | ServiceError::BinanceRejected { .. }
             | ServiceError::WithdrawalsEnabled
             | ServiceError::WrongEnvironment { .. } => 400,
-            ServiceError::ApiKeyNotFound | ServiceError::BotConfigNotFound => 404,
+            ServiceError::ApiKeyNotFound
+            | ServiceError::BotConfigNotFound
+            | ServiceError::UserNotFound => 404,
             ServiceError::ExchangeUnavailable => 502,
             ServiceError::ExchangeTimeout => 504,
             ServiceError::ExchangeRateLimited { .. } | ServiceError::ExchangeBanned { .. } => 503,
@@ -124,7 +130,7 @@ impl ServiceError {
                 _ => None,
             },
             hint: match self {
-                ServiceError::BinanceRejected { code, .. } => binance_hint(*code).map(Into::into),
+                ServiceError::BinanceRejected { code, .. } => exchange::hint(*code).map(Into::into),
                 _ => None,
             },
         }
@@ -147,25 +153,8 @@ impl ServiceError {
     }
 }
 
-/// Binance's codes for a refused key are terse and cover several causes; say which to check.
-fn binance_hint(code: i64) -> Option<&'static str> {
-    match code {
-        -2015 => Some(
-            "Check that the API key is copied whole and still enabled, that it allows reading, \
-             and, if it is restricted to IP addresses, that this server's address is on its list.",
-        ),
-        -2014 => Some("The API key is malformed: copy it again from Binance's API management."),
-        -1022 => Some(
-            "The secret key does not belong to this API key: copy both again, or for Ed25519 and \
-             RSA keys paste the private key that matches the public key you registered.",
-        ),
-        -1021 => Some("This server's clock disagrees with Binance's; try again in a minute."),
-        _ => None,
-    }
-}
-
-impl From<sqlx::Error> for ServiceError {
-    fn from(err: sqlx::Error) -> Self {
+impl From<StoreError> for ServiceError {
+    fn from(err: StoreError) -> Self {
         ServiceError::internal("database", err)
     }
 }

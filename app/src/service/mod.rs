@@ -6,6 +6,7 @@ mod auth;
 mod bot_configs;
 mod error;
 mod keys;
+mod password_hashing;
 mod sessions;
 mod tokens;
 
@@ -14,9 +15,10 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 pub use audit::ClientInfo;
-pub use auth::{Limits, PasswordHasherPool, password_hasher, validate_email};
+pub use auth::{Limits, validate_email};
 pub use error::ServiceError;
 pub use keys::{RotatedBatch, mask_api_key};
+pub use password_hashing::{PasswordHasherPool, password_hasher};
 pub use sessions::{Credential, SessionKind, SessionSettings, SignIn};
 pub use tokens::Tokens;
 

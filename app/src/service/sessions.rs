@@ -22,15 +22,6 @@ pub struct SessionSettings {
     pub max_age: Duration,
 }
 
-impl Default for SessionSettings {
-    fn default() -> Self {
-        Self {
-            idle: Duration::minutes(30),
-            max_age: Duration::hours(12),
-        }
-    }
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SessionKind {
     Browser,

@@ -1,9 +1,11 @@
 use chrono::{DateTime, Utc};
 
 use super::audit::{NewAuditEvent, append_event, in_transaction};
-use super::{Store, on_pool, on_writer};
+use super::rows::{Columns, FromColumns, from_columns_for_sqlx};
+use super::{Store, StoreError, on_pool, on_writer};
+use crate::model::{Environment, KeyType, Permissions};
 
-#[derive(Clone, Debug, sqlx::FromRow)]
+#[derive(Clone, Debug)]
 pub struct ApiKeyRow {
     pub id: i64,
     pub user_id: i64,
@@ -17,13 +19,50 @@ pub struct ApiKeyRow {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub last_validated_at: Option<DateTime<Utc>>,
-    pub key_type: String,
-    pub environment: String,
-    /// `Permissions` as JSON.
-    pub permissions: String,
+    pub key_type: KeyType,
+    pub environment: Environment,
+    pub permissions: Permissions,
     pub trading_expires_at: Option<DateTime<Utc>>,
     /// How many bot configs use the key.
     pub bot_config_count: i64,
+}
+
+impl FromColumns for ApiKeyRow {
+    fn from_columns<C: Columns>(row: &mut C) -> Result<Self, C::Error> {
+        Ok(ApiKeyRow {
+            id: row.int("id")?,
+            user_id: row.int("user_id")?,
+            encrypted_api_key: row.text("encrypted_api_key")?,
+            encrypted_secret_key: row.text("encrypted_secret_key")?,
+            encryption_key_id: row.optional_text("encryption_key_id")?,
+            api_key_masked: row.text("api_key_masked")?,
+            label: row.optional_text("label")?,
+            is_valid: row.flag("is_valid")?,
+            created_at: row.time("created_at")?,
+            updated_at: row.time("updated_at")?,
+            last_validated_at: row.optional_time("last_validated_at")?,
+            key_type: parsed(row, "key_type", KeyType::parse)?,
+            environment: parsed(row, "environment", Environment::parse)?,
+            permissions: parsed(row, "permissions", |json| serde_json::from_str(json).ok())?,
+            trading_expires_at: row.optional_time("trading_expires_at")?,
+            bot_config_count: row.int("bot_config_count")?,
+        })
+    }
+}
+from_columns_for_sqlx!(ApiKeyRow);
+
+/// A text column that must hold a value `parse` accepts.
+fn parsed<C: Columns, T>(
+    row: &mut C,
+    name: &str,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Result<T, C::Error> {
+    let text = row.text(name)?;
+    parse(&text).ok_or_else(|| C::invalid(name, format!("unexpected value {text:?}")))
+}
+
+fn permissions_json(permissions: &Permissions) -> String {
+    serde_json::to_string(permissions).expect("permissions serialize")
 }
 
 /// A key pair Binance accepted, encrypted and ready to be written.
@@ -32,8 +71,8 @@ pub struct SealedKey {
     pub encrypted_secret_key: String,
     pub encryption_key_id: String,
     pub api_key_masked: String,
-    pub key_type: &'static str,
-    pub environment: &'static str,
+    pub key_type: KeyType,
+    pub environment: Environment,
     pub validation: Validation,
 }
 
@@ -58,8 +97,7 @@ pub struct Reencrypted {
 /// What the last check with Binance found.
 pub struct Validation {
     pub is_valid: bool,
-    /// `Permissions` as JSON.
-    pub permissions: String,
+    pub permissions: Permissions,
     pub trading_expires_at: Option<DateTime<Utc>>,
 }
 
@@ -84,9 +122,9 @@ macro_rules! bind_sealed_key {
             .bind($label)
             .bind($key.validation.is_valid)
             .bind($now)
-            .bind($key.key_type)
-            .bind($key.environment)
-            .bind(&$key.validation.permissions)
+            .bind($key.key_type.as_str())
+            .bind($key.environment.as_str())
+            .bind(permissions_json(&$key.validation.permissions))
             .bind($key.validation.trading_expires_at)
             .bind(&$key.encryption_key_id)
     };
@@ -123,7 +161,7 @@ impl Store {
         label: Option<&str>,
         key: &SealedKey,
         event: &NewAuditEvent<'_>,
-    ) -> Result<ApiKeyRow, sqlx::Error> {
+    ) -> Result<ApiKeyRow, StoreError> {
         let sql = format!(
             "INSERT INTO api_keys (user_id, encrypted_api_key, encrypted_secret_key, \
              api_key_masked, label, is_valid, created_at, updated_at, last_validated_at, \
@@ -149,7 +187,7 @@ impl Store {
         label: Option<&str>,
         key: &SealedKey,
         event: &NewAuditEvent<'_>,
-    ) -> Result<Option<ApiKeyRow>, sqlx::Error> {
+    ) -> Result<Option<ApiKeyRow>, StoreError> {
         let sql = format!(
             "UPDATE api_keys SET encrypted_api_key = $2, encrypted_secret_key = $3, \
              api_key_masked = $4, label = COALESCE($5, label), is_valid = $6, updated_at = $7, \
@@ -171,7 +209,7 @@ impl Store {
         user_id: i64,
         label: Option<&str>,
         event: &NewAuditEvent<'_>,
-    ) -> Result<Option<ApiKeyRow>, sqlx::Error> {
+    ) -> Result<Option<ApiKeyRow>, StoreError> {
         let sql = format!(
             "UPDATE api_keys SET label = $2, updated_at = $3 WHERE user_id = $1 RETURNING {COLUMNS}"
         );
@@ -189,31 +227,12 @@ impl Store {
     pub async fn find_api_key_of_user(
         &self,
         user_id: i64,
-    ) -> Result<Option<ApiKeyRow>, sqlx::Error> {
+    ) -> Result<Option<ApiKeyRow>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM api_keys WHERE user_id = $1");
         if let Some(direct) = self.sqlite_direct() {
-            return direct.query_row(&sql, [user_id], |row| {
-                Ok(ApiKeyRow {
-                    id: row.get("id")?,
-                    user_id: row.get("user_id")?,
-                    encrypted_api_key: row.get("encrypted_api_key")?,
-                    encrypted_secret_key: row.get("encrypted_secret_key")?,
-                    encryption_key_id: row.get("encryption_key_id")?,
-                    api_key_masked: row.get("api_key_masked")?,
-                    label: row.get("label")?,
-                    is_valid: row.get("is_valid")?,
-                    created_at: row.time("created_at")?,
-                    updated_at: row.time("updated_at")?,
-                    last_validated_at: row.optional_time("last_validated_at")?,
-                    key_type: row.get("key_type")?,
-                    environment: row.get("environment")?,
-                    permissions: row.get("permissions")?,
-                    trading_expires_at: row.optional_time("trading_expires_at")?,
-                    bot_config_count: row.get("bot_config_count")?,
-                })
-            });
+            return direct.query_row(&sql, [user_id]);
         }
-        on_pool!(self, pool => sqlx::query_as(&sql).bind(user_id).fetch_optional(pool).await)
+        Ok(on_pool!(self, pool => sqlx::query_as(&sql).bind(user_id).fetch_optional(pool).await)?)
     }
 
     /// Records what Binance said of the key just now; `None` if the key is gone.
@@ -222,7 +241,7 @@ impl Store {
         user_id: i64,
         validation: &Validation,
         event: &NewAuditEvent<'_>,
-    ) -> Result<Option<ApiKeyRow>, sqlx::Error> {
+    ) -> Result<Option<ApiKeyRow>, StoreError> {
         let sql = format!(
             "UPDATE api_keys SET is_valid = $2, permissions = $3, trading_expires_at = $4, \
              last_validated_at = $5 WHERE user_id = $1 RETURNING {COLUMNS}"
@@ -232,7 +251,7 @@ impl Store {
             sqlx::query_as(&sql)
                 .bind(user_id)
                 .bind(validation.is_valid)
-                .bind(&validation.permissions)
+                .bind(permissions_json(&validation.permissions))
                 .bind(validation.trading_expires_at)
                 .bind(event.at),
             user_id,
@@ -246,16 +265,16 @@ impl Store {
         &self,
         due: &DueForValidation,
         limit: i64,
-    ) -> Result<Vec<i64>, sqlx::Error> {
+    ) -> Result<Vec<i64>, StoreError> {
         let sql =
             format!("SELECT user_id FROM api_keys WHERE {DUE} ORDER BY last_validated_at LIMIT $4");
-        on_pool!(self, pool => sqlx::query_scalar(&sql)
+        Ok(on_pool!(self, pool => sqlx::query_scalar(&sql)
             .bind(due.checked_before)
             .bind(due.expiring_before)
             .bind(due.expiry_checked_before)
             .bind(limit)
             .fetch_all(pool)
-            .await)
+            .await)?)
     }
 
     /// Takes the next check of one user's key: of several instances racing for it, exactly one
@@ -265,10 +284,10 @@ impl Store {
         user_id: i64,
         due: &DueForValidation,
         now: DateTime<Utc>,
-    ) -> Result<bool, sqlx::Error> {
+    ) -> Result<bool, StoreError> {
         let sql =
             format!("UPDATE api_keys SET last_validated_at = $5 WHERE user_id = $4 AND {DUE}");
-        on_writer!(self, pool => sqlx::query(&sql)
+        Ok(on_writer!(self, pool => sqlx::query(&sql)
             .bind(due.checked_before)
             .bind(due.expiring_before)
             .bind(due.expiry_checked_before)
@@ -276,7 +295,7 @@ impl Store {
             .bind(now)
             .execute(pool)
             .await
-            .map(|done| done.rows_affected() == 1))
+            .map(|done| done.rows_affected() == 1))?)
     }
 
     /// Deletes the user's key; its bot configs go with it (ON DELETE CASCADE). `false` if the
@@ -285,7 +304,7 @@ impl Store {
         &self,
         user_id: i64,
         event: &NewAuditEvent<'_>,
-    ) -> Result<bool, sqlx::Error> {
+    ) -> Result<bool, StoreError> {
         let sql = "DELETE FROM api_keys WHERE user_id = $1 RETURNING id";
         in_transaction!(self, conn => {
             let deleted: Option<i64> = sqlx::query_scalar(sql)
@@ -300,10 +319,10 @@ impl Store {
     }
 
     /// How many keys are not yet encrypted with `key_id` (or are the seed's bare tokens).
-    pub async fn count_keys_not_under(&self, key_id: &str) -> Result<i64, sqlx::Error> {
+    pub async fn count_keys_not_under(&self, key_id: &str) -> Result<i64, StoreError> {
         let sql = "SELECT COUNT(*) FROM api_keys \
                    WHERE encryption_key_id IS NULL OR encryption_key_id <> $1";
-        on_pool!(self, pool => sqlx::query_scalar(sql).bind(key_id).fetch_one(pool).await)
+        Ok(on_pool!(self, pool => sqlx::query_scalar(sql).bind(key_id).fetch_one(pool).await)?)
     }
 
     /// The next `limit` keys, by id after `after_id`, not encrypted with `key_id`.
@@ -312,17 +331,17 @@ impl Store {
         key_id: &str,
         after_id: i64,
         limit: i64,
-    ) -> Result<Vec<StoredCiphertexts>, sqlx::Error> {
+    ) -> Result<Vec<StoredCiphertexts>, StoreError> {
         let sql = "SELECT id, user_id, encrypted_api_key, encrypted_secret_key, encryption_key_id \
                    FROM api_keys WHERE id > $2 \
                    AND (encryption_key_id IS NULL OR encryption_key_id <> $1) \
                    ORDER BY id LIMIT $3";
-        on_pool!(self, pool => sqlx::query_as(sql)
+        Ok(on_pool!(self, pool => sqlx::query_as(sql)
             .bind(key_id)
             .bind(after_id)
             .bind(limit)
             .fetch_all(pool)
-            .await)
+            .await)?)
     }
 
     /// Writes a batch of re-encrypted rows and one event per row in one transaction. A row
@@ -332,7 +351,7 @@ impl Store {
         &self,
         batch: &[Reencrypted],
         event: &NewAuditEvent<'_>,
-    ) -> Result<u64, sqlx::Error> {
+    ) -> Result<u64, StoreError> {
         let sql = "UPDATE api_keys SET encrypted_api_key = $1, encrypted_secret_key = $2, \
                    encryption_key_id = $3 WHERE id = $4 \
                    AND encrypted_api_key = $5 AND encrypted_secret_key = $6";

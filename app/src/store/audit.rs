@@ -1,6 +1,6 @@
 use chrono::{DateTime, Utc};
 
-use super::{Store, on_pool, on_writer};
+use super::{Store, StoreError, on_pool, on_writer};
 
 /// An event about to be appended. The user and key ids are bound where the event is written,
 /// since a change may create them.
@@ -24,6 +24,16 @@ pub struct AuditEventRow {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
     pub created_at: DateTime<Utc>,
+}
+
+/// Which audit events to count: one action since a time, optionally only failures with one
+/// code, for one user, from one address.
+pub struct RecentEvents<'a> {
+    pub action: &'a str,
+    pub since: DateTime<Utc>,
+    pub error_code: Option<&'a str>,
+    pub user_id: Option<i64>,
+    pub ip: Option<&'a str>,
 }
 
 pub(super) const INSERT_EVENT: &str = "INSERT INTO audit_events \
@@ -72,8 +82,8 @@ impl Store {
         user_id: Option<i64>,
         api_key_id: Option<i64>,
         event: &NewAuditEvent<'_>,
-    ) -> Result<(), sqlx::Error> {
-        on_writer!(self, pool => append_event!(pool, event, user_id, api_key_id).map(|_| ()))
+    ) -> Result<(), StoreError> {
+        Ok(on_writer!(self, pool => append_event!(pool, event, user_id, api_key_id).map(|_| ()))?)
     }
 
     /// The user's events newest first, those with an id below `before` if given.
@@ -82,15 +92,53 @@ impl Store {
         user_id: i64,
         before: Option<i64>,
         limit: i64,
-    ) -> Result<Vec<AuditEventRow>, sqlx::Error> {
+    ) -> Result<Vec<AuditEventRow>, StoreError> {
         let sql = "SELECT id, action, api_key_id, outcome, error_code, ip, user_agent, created_at \
                    FROM audit_events WHERE user_id = $1 AND ($2 IS NULL OR id < $2) \
                    ORDER BY id DESC LIMIT $3";
-        on_pool!(self, pool => sqlx::query_as(sql)
+        Ok(on_pool!(self, pool => sqlx::query_as(sql)
             .bind(user_id)
             .bind(before)
             .bind(limit)
             .fetch_all(pool)
-            .await)
+            .await)?)
+    }
+
+    /// How many events match `recent` and when the oldest of them happened.
+    pub async fn count_recent_events(
+        &self,
+        recent: &RecentEvents<'_>,
+    ) -> Result<(i64, Option<DateTime<Utc>>), StoreError> {
+        // Only the filters given appear in the SQL: written as `($n IS NULL OR col = $n)`,
+        // neither SQLite nor PostgreSQL would use the (user_id | ip, action, created_at)
+        // indexes, and every sign-in would scan the whole audit trail.
+        let mut sql = String::from(
+            "SELECT COUNT(*), MIN(created_at) FROM audit_events \
+             WHERE action = $1 AND created_at > $2",
+        );
+        let mut next = 2;
+        for (column, given) in [
+            ("error_code", recent.error_code.is_some()),
+            ("user_id", recent.user_id.is_some()),
+            ("ip", recent.ip.is_some()),
+        ] {
+            if given {
+                next += 1;
+                sql.push_str(&format!(" AND {column} = ${next}"));
+            }
+        }
+        Ok(on_pool!(self, pool => {
+            let mut query = sqlx::query_as(&sql).bind(recent.action).bind(recent.since);
+            if let Some(code) = recent.error_code {
+                query = query.bind(code);
+            }
+            if let Some(user_id) = recent.user_id {
+                query = query.bind(user_id);
+            }
+            if let Some(ip) = recent.ip {
+                query = query.bind(ip);
+            }
+            query.fetch_one(pool).await
+        })?)
     }
 }

@@ -1,7 +1,7 @@
 use chrono::{DateTime, Utc};
 
 use super::audit::{NewAuditEvent, append_event, in_transaction};
-use super::{Store, on_pool};
+use super::{Store, StoreError, on_pool};
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct BotConfigRow {
@@ -23,7 +23,7 @@ impl Store {
         name: &str,
         symbol: &str,
         event: &NewAuditEvent<'_>,
-    ) -> Result<Option<BotConfigRow>, sqlx::Error> {
+    ) -> Result<Option<BotConfigRow>, StoreError> {
         let sql = format!(
             "INSERT INTO bot_configs (api_key_id, name, symbol, created_at) \
              SELECT id, $2, $3, $4 FROM api_keys WHERE user_id = $1 RETURNING {COLUMNS}"
@@ -46,11 +46,11 @@ impl Store {
     pub async fn list_bot_configs_of_user(
         &self,
         user_id: i64,
-    ) -> Result<Vec<BotConfigRow>, sqlx::Error> {
+    ) -> Result<Vec<BotConfigRow>, StoreError> {
         let sql = "SELECT b.id, b.api_key_id, b.name, b.symbol, b.created_at \
                    FROM bot_configs b JOIN api_keys k ON k.id = b.api_key_id \
                    WHERE k.user_id = $1 ORDER BY b.id";
-        on_pool!(self, pool => sqlx::query_as(sql).bind(user_id).fetch_all(pool).await)
+        Ok(on_pool!(self, pool => sqlx::query_as(sql).bind(user_id).fetch_all(pool).await)?)
     }
 
     /// Deletes one of the user's configs; `false` when it does not exist or is someone else's.
@@ -59,7 +59,7 @@ impl Store {
         user_id: i64,
         id: i64,
         event: &NewAuditEvent<'_>,
-    ) -> Result<bool, sqlx::Error> {
+    ) -> Result<bool, StoreError> {
         let sql = "DELETE FROM bot_configs WHERE id = $1 \
                    AND api_key_id IN (SELECT id FROM api_keys WHERE user_id = $2) \
                    RETURNING api_key_id";

@@ -18,6 +18,9 @@ use chrono::{DateTime, Utc};
 use rusqlite::types::FromSql;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Params, Row};
 
+use super::StoreError;
+use super::rows::{Columns, FromColumns};
+
 /// Connections kept open between reads; one per thread that reads at once is enough.
 const KEEP_IDLE: usize = 8;
 
@@ -35,35 +38,32 @@ impl DirectReads {
         }
     }
 
-    /// The row `sql` finds, mapped by `map`, or `None`.
-    pub fn query_row<T>(
+    /// The row `sql` finds, or `None`.
+    pub fn query_row<T: FromColumns>(
         &self,
         sql: &str,
         params: impl Params,
-        map: impl FnOnce(&mut Columns<'_, '_>) -> rusqlite::Result<T>,
-    ) -> Result<Option<T>, sqlx::Error> {
+    ) -> Result<Option<T>, StoreError> {
         let connection = self.take()?;
         let found = connection.prepare_cached(sql).and_then(|mut statement| {
             statement
-                .query_row(params, |row| map(&mut Columns { row, next: 0 }))
+                .query_row(params, |row| {
+                    T::from_columns(&mut DirectRow { row, next: 0 })
+                })
                 .optional()
         });
         self.give_back(connection);
-        found.map_err(driver_error)
+        Ok(found?)
     }
 
-    fn take(&self) -> Result<Connection, sqlx::Error> {
+    fn take(&self) -> Result<Connection, rusqlite::Error> {
         if let Some(connection) = self.lock().pop() {
             return Ok(connection);
         }
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let connection = Connection::open_with_flags(&self.path, flags).map_err(driver_error)?;
-        connection
-            .busy_timeout(Duration::from_secs(1))
-            .map_err(driver_error)?;
-        connection
-            .pragma_update(None, "cache_size", super::SQLITE_CACHE_SIZE)
-            .map_err(driver_error)?;
+        let connection = Connection::open_with_flags(&self.path, flags)?;
+        connection.busy_timeout(Duration::from_secs(1))?;
+        connection.pragma_update(None, "cache_size", super::SQLITE_CACHE_SIZE)?;
         Ok(connection)
     }
 
@@ -82,21 +82,34 @@ impl DirectReads {
 /// A row's columns, read by name. Reading them in the order of the SELECT costs one name
 /// comparison each; rusqlite's own lookup by name compares every column's name, which was a
 /// tenth of an authenticated request's instructions (callgrind).
-pub struct Columns<'r, 's> {
+pub struct DirectRow<'r, 's> {
     row: &'r Row<'s>,
     next: usize,
 }
 
-impl Columns<'_, '_> {
-    pub fn get<T: FromSql>(&mut self, name: &str) -> rusqlite::Result<T> {
-        let index = self.index(name)?;
-        self.row.get(index)
+impl Columns for DirectRow<'_, '_> {
+    type Error = rusqlite::Error;
+
+    fn int(&mut self, name: &str) -> rusqlite::Result<i64> {
+        self.get(name)
+    }
+
+    fn flag(&mut self, name: &str) -> rusqlite::Result<bool> {
+        self.get(name)
+    }
+
+    fn text(&mut self, name: &str) -> rusqlite::Result<String> {
+        self.get(name)
+    }
+
+    fn optional_text(&mut self, name: &str) -> rusqlite::Result<Option<String>> {
+        self.get(name)
     }
 
     /// A timestamp as sqlx writes it (RFC 3339), parsed by chrono's RFC 3339 parser rather
     /// than the format-string parser rusqlite uses, which took another tenth of the
     /// instructions. Anything else (a NULL, another format) goes through rusqlite.
-    pub fn time(&mut self, name: &str) -> rusqlite::Result<DateTime<Utc>> {
+    fn time(&mut self, name: &str) -> rusqlite::Result<DateTime<Utc>> {
         let index = self.index(name)?;
         match self.rfc3339(index) {
             Some(time) => Ok(time),
@@ -104,12 +117,23 @@ impl Columns<'_, '_> {
         }
     }
 
-    pub fn optional_time(&mut self, name: &str) -> rusqlite::Result<Option<DateTime<Utc>>> {
+    fn optional_time(&mut self, name: &str) -> rusqlite::Result<Option<DateTime<Utc>>> {
         let index = self.index(name)?;
         match self.rfc3339(index) {
             Some(time) => Ok(Some(time)),
             None => self.row.get(index),
         }
+    }
+
+    fn invalid(name: &str, problem: String) -> rusqlite::Error {
+        rusqlite::Error::InvalidColumnName(format!("{name}: {problem}"))
+    }
+}
+
+impl DirectRow<'_, '_> {
+    fn get<T: FromSql>(&mut self, name: &str) -> rusqlite::Result<T> {
+        let index = self.index(name)?;
+        self.row.get(index)
     }
 
     fn rfc3339(&self, index: usize) -> Option<DateTime<Utc>> {
@@ -129,18 +153,14 @@ impl Columns<'_, '_> {
     }
 }
 
-fn driver_error(err: rusqlite::Error) -> sqlx::Error {
-    sqlx::Error::AnyDriverError(Box::new(err))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn read<T>(sql: &str, map: impl FnOnce(&mut Columns<'_, '_>) -> rusqlite::Result<T>) -> T {
+    fn read<T>(sql: &str, map: impl FnOnce(&mut DirectRow<'_, '_>) -> rusqlite::Result<T>) -> T {
         let connection = Connection::open_in_memory().unwrap();
         connection
-            .query_row(sql, [], |row| map(&mut Columns { row, next: 0 }))
+            .query_row(sql, [], |row| map(&mut DirectRow { row, next: 0 }))
             .unwrap()
     }
 
@@ -155,7 +175,7 @@ mod tests {
         assert_eq!(shuffled, (3, 1, "two".into()));
         let connection = Connection::open_in_memory().unwrap();
         let missing =
-            connection.query_row(sql, [], |row| Columns { row, next: 0 }.get::<i64>("nope"));
+            connection.query_row(sql, [], |row| DirectRow { row, next: 0 }.get::<i64>("nope"));
         assert!(matches!(
             missing,
             Err(rusqlite::Error::InvalidColumnName(_))
@@ -182,7 +202,7 @@ mod tests {
         assert_eq!(never, None);
         let connection = Connection::open_in_memory().unwrap();
         let null = connection.query_row("SELECT NULL AS t", [], |row| {
-            Columns { row, next: 0 }.time("t")
+            DirectRow { row, next: 0 }.time("t")
         });
         assert!(null.is_err(), "a NULL is not a time");
     }

@@ -7,6 +7,8 @@ mod api_keys;
 mod audit;
 mod bot_configs;
 mod direct;
+mod error;
+mod rows;
 mod sessions;
 mod users;
 
@@ -20,9 +22,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 pub use api_keys::{
     ApiKeyRow, DueForValidation, Reencrypted, SealedKey, StoredCiphertexts, Validation,
 };
-pub use audit::{AuditEventRow, NewAuditEvent};
+pub use audit::{AuditEventRow, NewAuditEvent, RecentEvents};
 pub use bot_configs::BotConfigRow;
-pub use sessions::{NewSession, RecentEvents, RefreshOutcome, SessionOfUser, SessionRow};
+pub use error::StoreError;
+pub use sessions::{NewSession, RefreshOutcome, SessionOfUser, SessionRow};
 pub use users::UserRow;
 
 #[derive(Clone, Debug)]
@@ -71,15 +74,6 @@ pub(crate) const SQLITE_CACHE_SIZE: &str = "-512";
 pub struct PoolSettings {
     pub max_connections: u32,
     pub acquire_timeout: Duration,
-}
-
-impl Default for PoolSettings {
-    fn default() -> Self {
-        Self {
-            max_connections: 10,
-            acquire_timeout: Duration::from_secs(5),
-        }
-    }
 }
 
 impl Store {
@@ -173,15 +167,4 @@ impl Store {
     pub async fn close(&self) {
         on_pool!(self, pool => pool.close().await)
     }
-}
-
-pub fn is_unique_violation(err: &sqlx::Error) -> bool {
-    err.as_database_error()
-        .is_some_and(|e| e.is_unique_violation())
-}
-
-/// A row named by a foreign key was deleted by a concurrent transaction.
-pub fn is_foreign_key_violation(err: &sqlx::Error) -> bool {
-    err.as_database_error()
-        .is_some_and(|e| e.is_foreign_key_violation())
 }

@@ -1,9 +1,10 @@
 use chrono::{DateTime, Utc};
 
 use super::audit::{NewAuditEvent, append_event, in_transaction};
-use super::{Store, on_pool, on_writer};
+use super::rows::{Columns, FromColumns, from_columns_for_sqlx};
+use super::{Store, StoreError, on_pool, on_writer};
 
-#[derive(Clone, Debug, sqlx::FromRow)]
+#[derive(Clone, Debug)]
 pub struct SessionRow {
     pub id: String,
     pub user_id: i64,
@@ -19,13 +20,40 @@ pub struct SessionRow {
     pub user_agent: Option<String>,
 }
 
+impl FromColumns for SessionRow {
+    fn from_columns<C: Columns>(row: &mut C) -> Result<Self, C::Error> {
+        Ok(SessionRow {
+            id: row.text("id")?,
+            user_id: row.int("user_id")?,
+            kind: row.text("kind")?,
+            secret_hash: row.optional_text("secret_hash")?,
+            created_at: row.time("created_at")?,
+            last_seen_at: row.time("last_seen_at")?,
+            expires_at: row.time("expires_at")?,
+            revoked_at: row.optional_time("revoked_at")?,
+            ip: row.optional_text("ip")?,
+            user_agent: row.optional_text("user_agent")?,
+        })
+    }
+}
+from_columns_for_sqlx!(SessionRow);
+
 /// A session with the state of its user, as each authenticated request needs them.
-#[derive(Clone, Debug, sqlx::FromRow)]
+#[derive(Clone, Debug)]
 pub struct SessionOfUser {
-    #[sqlx(flatten)]
     pub session: SessionRow,
     pub user_is_active: bool,
 }
+
+impl FromColumns for SessionOfUser {
+    fn from_columns<C: Columns>(row: &mut C) -> Result<Self, C::Error> {
+        Ok(SessionOfUser {
+            session: SessionRow::from_columns(row)?,
+            user_is_active: row.flag("user_is_active")?,
+        })
+    }
+}
+from_columns_for_sqlx!(SessionOfUser);
 
 /// A session about to be opened.
 pub struct NewSession<'a> {
@@ -36,16 +64,6 @@ pub struct NewSession<'a> {
     pub expires_at: DateTime<Utc>,
     /// The first refresh token's hash, for an API session.
     pub refresh_token_hash: Option<&'a str>,
-}
-
-/// Which audit events to count: one action since a time, optionally only failures with one
-/// code, for one user, from one address.
-pub struct RecentEvents<'a> {
-    pub action: &'a str,
-    pub since: DateTime<Utc>,
-    pub error_code: Option<&'a str>,
-    pub user_id: Option<i64>,
-    pub ip: Option<&'a str>,
 }
 
 /// What presenting a refresh token found.
@@ -71,7 +89,7 @@ impl Store {
         &self,
         session: &NewSession<'_>,
         event: &NewAuditEvent<'_>,
-    ) -> Result<(), sqlx::Error> {
+    ) -> Result<(), StoreError> {
         in_transaction!(self, conn => {
             sqlx::query(
                 "INSERT INTO sessions (id, user_id, kind, secret_hash, created_at, last_seen_at, \
@@ -105,45 +123,31 @@ impl Store {
     pub async fn find_session_of_user(
         &self,
         session_id: &str,
-    ) -> Result<Option<SessionOfUser>, sqlx::Error> {
+    ) -> Result<Option<SessionOfUser>, StoreError> {
         let sql = format!(
             "SELECT {COLUMNS}, u.is_active AS user_is_active FROM sessions s \
              JOIN users u ON u.id = s.user_id WHERE s.id = $1"
         );
         if let Some(direct) = self.sqlite_direct() {
-            return direct.query_row(&sql, [session_id], |row| {
-                Ok(SessionOfUser {
-                    session: SessionRow {
-                        id: row.get("id")?,
-                        user_id: row.get("user_id")?,
-                        kind: row.get("kind")?,
-                        secret_hash: row.get("secret_hash")?,
-                        created_at: row.time("created_at")?,
-                        last_seen_at: row.time("last_seen_at")?,
-                        expires_at: row.time("expires_at")?,
-                        revoked_at: row.optional_time("revoked_at")?,
-                        ip: row.get("ip")?,
-                        user_agent: row.get("user_agent")?,
-                    },
-                    user_is_active: row.get("user_is_active")?,
-                })
-            });
+            return direct.query_row(&sql, [session_id]);
         }
-        on_pool!(self, pool => sqlx::query_as(&sql).bind(session_id).fetch_optional(pool).await)
+        Ok(
+            on_pool!(self, pool => sqlx::query_as(&sql).bind(session_id).fetch_optional(pool).await)?,
+        )
     }
 
     pub async fn touch_session(
         &self,
         session_id: &str,
         now: DateTime<Utc>,
-    ) -> Result<(), sqlx::Error> {
+    ) -> Result<(), StoreError> {
         let sql = "UPDATE sessions SET last_seen_at = $2 WHERE id = $1";
-        on_writer!(self, pool => sqlx::query(sql)
+        Ok(on_writer!(self, pool => sqlx::query(sql)
             .bind(session_id)
             .bind(now)
             .execute(pool)
             .await
-            .map(|_| ()))
+            .map(|_| ()))?)
     }
 
     /// The user's sessions that are neither revoked nor past `expires_at`, newest first.
@@ -151,16 +155,16 @@ impl Store {
         &self,
         user_id: i64,
         now: DateTime<Utc>,
-    ) -> Result<Vec<SessionRow>, sqlx::Error> {
+    ) -> Result<Vec<SessionRow>, StoreError> {
         let sql = format!(
             "SELECT {COLUMNS} FROM sessions s WHERE s.user_id = $1 AND s.revoked_at IS NULL \
              AND s.expires_at > $2 ORDER BY s.created_at DESC, s.id"
         );
-        on_pool!(self, pool => sqlx::query_as(&sql)
+        Ok(on_pool!(self, pool => sqlx::query_as(&sql)
             .bind(user_id)
             .bind(now)
             .fetch_all(pool)
-            .await)
+            .await)?)
     }
 
     /// Revokes the user's sessions: the one named, or all but `except` when `session_id` is
@@ -171,7 +175,7 @@ impl Store {
         session_id: Option<&str>,
         except: Option<&str>,
         event: &NewAuditEvent<'_>,
-    ) -> Result<u64, sqlx::Error> {
+    ) -> Result<u64, StoreError> {
         let sql = "UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 \
                    AND revoked_at IS NULL AND ($3 IS NULL OR id = $3) AND ($4 IS NULL OR id <> $4)";
         in_transaction!(self, conn => {
@@ -197,7 +201,7 @@ impl Store {
         token_hash: &str,
         next_hash: &str,
         now: DateTime<Utc>,
-    ) -> Result<RefreshOutcome, sqlx::Error> {
+    ) -> Result<RefreshOutcome, StoreError> {
         in_transaction!(self, conn => {
             let session_id: Option<String> = sqlx::query_scalar(
                 "UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL \
@@ -243,7 +247,7 @@ impl Store {
         hashed_password: &str,
         keep_session: &str,
         event: &NewAuditEvent<'_>,
-    ) -> Result<(), sqlx::Error> {
+    ) -> Result<(), StoreError> {
         in_transaction!(self, conn => {
             sqlx::query("UPDATE users SET hashed_password = $2 WHERE id = $1")
                 .bind(user_id)
@@ -260,44 +264,6 @@ impl Store {
             .execute(&mut *conn)
             .await?;
             append_event!(&mut *conn, event, user_id, None::<i64>)?;
-        })
-    }
-
-    /// How many events match `recent` and when the oldest of them happened.
-    pub async fn count_recent_events(
-        &self,
-        recent: &RecentEvents<'_>,
-    ) -> Result<(i64, Option<DateTime<Utc>>), sqlx::Error> {
-        // Only the filters given appear in the SQL: written as `($n IS NULL OR col = $n)`,
-        // neither SQLite nor PostgreSQL would use the (user_id | ip, action, created_at)
-        // indexes, and every sign-in would scan the whole audit trail.
-        let mut sql = String::from(
-            "SELECT COUNT(*), MIN(created_at) FROM audit_events \
-             WHERE action = $1 AND created_at > $2",
-        );
-        let mut next = 2;
-        for (column, given) in [
-            ("error_code", recent.error_code.is_some()),
-            ("user_id", recent.user_id.is_some()),
-            ("ip", recent.ip.is_some()),
-        ] {
-            if given {
-                next += 1;
-                sql.push_str(&format!(" AND {column} = ${next}"));
-            }
-        }
-        on_pool!(self, pool => {
-            let mut query = sqlx::query_as(&sql).bind(recent.action).bind(recent.since);
-            if let Some(code) = recent.error_code {
-                query = query.bind(code);
-            }
-            if let Some(user_id) = recent.user_id {
-                query = query.bind(user_id);
-            }
-            if let Some(ip) = recent.ip {
-                query = query.bind(ip);
-            }
-            query.fetch_one(pool).await
         })
     }
 }

@@ -1,7 +1,7 @@
 use chrono::{DateTime, Utc};
 
 use super::audit::{NewAuditEvent, append_event, in_transaction};
-use super::{Store, on_pool, on_writer};
+use super::{Store, StoreError, on_pool};
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct UserRow {
@@ -20,7 +20,7 @@ impl Store {
         email: &str,
         hashed_password: &str,
         event: &NewAuditEvent<'_>,
-    ) -> Result<UserRow, sqlx::Error> {
+    ) -> Result<UserRow, StoreError> {
         let sql = format!(
             "INSERT INTO users (email, hashed_password, is_active, created_at) \
              VALUES ($1, $2, TRUE, $3) RETURNING {COLUMNS}"
@@ -37,23 +37,34 @@ impl Store {
         })
     }
 
-    pub async fn find_user_by_email(&self, email: &str) -> Result<Option<UserRow>, sqlx::Error> {
+    pub async fn find_user_by_email(&self, email: &str) -> Result<Option<UserRow>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM users WHERE email = $1");
-        on_pool!(self, pool => sqlx::query_as(&sql).bind(email).fetch_optional(pool).await)
+        Ok(on_pool!(self, pool => sqlx::query_as(&sql).bind(email).fetch_optional(pool).await)?)
     }
 
-    pub async fn find_user_by_id(&self, id: i64) -> Result<Option<UserRow>, sqlx::Error> {
+    pub async fn find_user_by_id(&self, id: i64) -> Result<Option<UserRow>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
-        on_pool!(self, pool => sqlx::query_as(&sql).bind(id).fetch_optional(pool).await)
+        Ok(on_pool!(self, pool => sqlx::query_as(&sql).bind(id).fetch_optional(pool).await)?)
     }
 
-    pub async fn set_user_active(&self, email: &str, active: bool) -> Result<bool, sqlx::Error> {
-        let sql = "UPDATE users SET is_active = $1 WHERE email = $2";
-        on_writer!(self, pool => sqlx::query(sql)
-            .bind(active)
-            .bind(email)
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected() == 1))
+    /// Marks the account with this email inactive and records it, together; `None` if no
+    /// account has the email.
+    pub async fn deactivate_user(
+        &self,
+        email: &str,
+        event: &NewAuditEvent<'_>,
+    ) -> Result<Option<UserRow>, StoreError> {
+        let sql =
+            format!("UPDATE users SET is_active = FALSE WHERE email = $1 RETURNING {COLUMNS}");
+        in_transaction!(self, conn => {
+            let row: Option<UserRow> = sqlx::query_as(&sql)
+                .bind(email)
+                .fetch_optional(&mut *conn)
+                .await?;
+            if let Some(row) = &row {
+                append_event!(&mut *conn, event, row.id, None::<i64>)?;
+            }
+            row
+        })
     }
 }

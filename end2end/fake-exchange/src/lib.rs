@@ -154,6 +154,9 @@ struct Inner {
     calls: AtomicUsize,
     /// Request weight used in the current minute: (Unix minute, weight), as Binance counts it.
     weight: Mutex<(i64, u32)>,
+    /// Whether this is the spot testnet, which has no withdrawals yet answers
+    /// `canWithdraw: true` for every account.
+    testnet: bool,
 }
 
 impl Inner {
@@ -199,7 +202,8 @@ impl FakeExchange {
         Self::launch(addr, false).await
     }
 
-    /// A fake of Binance's spot testnet: no `/sapi` endpoints, permissions from the account.
+    /// A fake of Binance's spot testnet: no `/sapi` endpoints, and an account read that says
+    /// `canWithdraw: true` whatever the key may do, as the real testnet does.
     pub async fn start_testnet() -> std::io::Result<Self> {
         Self::launch("127.0.0.1:0".parse().expect("valid address"), true).await
     }
@@ -207,7 +211,10 @@ impl FakeExchange {
     async fn launch(addr: SocketAddr, testnet: bool) -> std::io::Result<Self> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
-        let inner = Arc::new(Inner::default());
+        let inner = Arc::new(Inner {
+            testnet,
+            ..Inner::default()
+        });
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
         let mut app = Router::new()
             .route("/api/v3/account", get(account))
@@ -403,7 +410,7 @@ fn account_response(inner: &Inner, headers: &HeaderMap, query: &str, skew_ms: i6
                 "makerCommission": 10,
                 "takerCommission": 10,
                 "canTrade": account.restrictions.enable_spot_and_margin_trading,
-                "canWithdraw": account.restrictions.enable_withdrawals,
+                "canWithdraw": inner.testnet || account.restrictions.enable_withdrawals,
                 "canDeposit": true,
                 "accountType": "SPOT",
                 "updateTime": now_ms(),

@@ -7,15 +7,13 @@ mod bot_configs;
 mod keys;
 mod openapi;
 
-use app::model::ErrorBody;
-use app::service::{Caller, ClientInfo, ServiceError};
+pub use app::http::ApiError;
+use app::service::{Caller, ClientInfo};
 use axum::Router;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
-use axum::http::header::{RETRY_AFTER, WWW_AUTHENTICATE};
+use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
 use axum::routing::{any, delete, get, post};
 use serde::de::DeserializeOwned;
 
@@ -58,50 +56,6 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/audit", get(audit::list))
         .merge(openapi::routes())
         .route("/api/{*rest}", any(not_found))
-}
-
-/// An error answered as `{detail, code[, binance_code]}` with its status.
-pub struct ApiError {
-    status: StatusCode,
-    body: ErrorBody,
-    retry_after_secs: Option<u64>,
-}
-
-impl From<ServiceError> for ApiError {
-    fn from(err: ServiceError) -> Self {
-        ApiError {
-            status: StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            body: err.body(),
-            retry_after_secs: err.retry_after_secs(),
-        }
-    }
-}
-
-impl ApiError {
-    pub(crate) fn new(status: StatusCode, code: &str, detail: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            body: ErrorBody::new(code, detail),
-            retry_after_secs: None,
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let mut response = (self.status, axum::Json(self.body)).into_response();
-        if self.status == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        }
-        if let Some(seconds) = self.retry_after_secs {
-            response
-                .headers_mut()
-                .insert(RETRY_AFTER, HeaderValue::from(seconds));
-        }
-        response
-    }
 }
 
 async fn not_found() -> ApiError {
@@ -158,7 +112,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Client {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Client(app::session::client_info(parts)))
+        Ok(Client(app::http::client_info(parts)))
     }
 }
 
@@ -169,8 +123,8 @@ impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let credential = app::session::credential(&parts.headers);
-        let client = app::session::client_info(parts);
+        let credential = app::http::credential(&parts.headers);
+        let client = app::http::client_info(parts);
         Ok(Authenticated(
             state.keywarden.authenticate(credential, client).await?,
         ))

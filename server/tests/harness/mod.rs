@@ -347,6 +347,18 @@ impl TestServer {
         body["access_token"].as_str().unwrap().to_owned()
     }
 
+    /// Deactivates the account as the operator does, with `keywarden deactivate-user`.
+    pub fn deactivate_user(&self, email: &str) {
+        let output = self
+            .command(&["deactivate-user", "--email", email], &[])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{stdout}{stderr}");
+        assert!(stdout.contains(&format!("deactivated {email}")), "{stdout}");
+    }
+
     /// Registers `email` with a fixed password and returns an access token.
     pub async fn user(&self, email: &str) -> String {
         let credentials = json!({ "email": email, "password": PASSWORD });

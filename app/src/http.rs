@@ -1,14 +1,17 @@
-//! How a request names its caller: `Authorization: Bearer <jwt>` or the browser's session
-//! cookie. Shared by the REST routes and the server functions.
+//! The HTTP glue the REST routes and the server functions share: how a request names its
+//! caller (`Authorization: Bearer <jwt>` or the browser's session cookie) and its client, the
+//! session cookie, the CSP nonce, and how a service error is answered.
 
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::ConnectInfo;
-use axum::http::HeaderMap;
-use axum::http::header::{AUTHORIZATION, COOKIE, USER_AGENT};
+use axum::http::header::{AUTHORIZATION, COOKIE, RETRY_AFTER, USER_AGENT, WWW_AUTHENTICATE};
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 
-use crate::service::{ClientInfo, Credential};
+use crate::model::ErrorBody;
+use crate::service::{ClientInfo, Credential, ServiceError};
 
 pub const SESSION_COOKIE: &str = "keywarden_session";
 
@@ -72,6 +75,54 @@ pub fn cleared_session_cookie() -> String {
     format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
 }
 
+/// An error answered as `{detail, code[, binance_code, hint]}` with its status, a `Bearer`
+/// challenge on 401 and `Retry-After` where the wait is known.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub body: ErrorBody,
+    retry_after_secs: Option<u64>,
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(err: ServiceError) -> Self {
+        ApiError {
+            status: StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            body: err.body(),
+            retry_after_secs: err.retry_after_secs(),
+        }
+    }
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &str, detail: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            body: ErrorBody::new(code, detail),
+            retry_after_secs: None,
+        }
+    }
+
+    /// The headers that go with the status.
+    pub fn headers(&self) -> impl Iterator<Item = (HeaderName, HeaderValue)> {
+        let challenge = (self.status == StatusCode::UNAUTHORIZED)
+            .then(|| (WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+        let retry_after = self
+            .retry_after_secs
+            .map(|seconds| (RETRY_AFTER, HeaderValue::from(seconds)));
+        challenge.into_iter().chain(retry_after)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let headers: Vec<_> = self.headers().collect();
+        let mut response = (self.status, axum::Json(self.body)).into_response();
+        response.headers_mut().extend(headers);
+        response
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,5 +153,28 @@ mod tests {
         assert_eq!(found(&[("authorization", "Basic abc")]), None);
         assert_eq!(found(&[("authorization", "Bearer ")]), None);
         assert_eq!(found(&[]), None);
+    }
+
+    #[test]
+    fn errors_carry_their_status_and_headers() {
+        let headers = |err: ServiceError| -> Vec<(String, String)> {
+            ApiError::from(err)
+                .headers()
+                .map(|(name, value)| (name.to_string(), value.to_str().unwrap().to_owned()))
+                .collect()
+        };
+        assert_eq!(
+            headers(ServiceError::NotAuthenticated("no token")),
+            [("www-authenticate".to_owned(), "Bearer".to_owned())]
+        );
+        assert_eq!(
+            headers(ServiceError::TooManyAttempts {
+                retry_after_secs: 30
+            }),
+            [("retry-after".to_owned(), "30".to_owned())]
+        );
+        assert!(headers(ServiceError::ApiKeyNotFound).is_empty());
+        let answer = ApiError::from(ServiceError::ApiKeyNotFound).into_response();
+        assert_eq!(answer.status(), StatusCode::NOT_FOUND);
     }
 }

@@ -1,0 +1,80 @@
+//! Re-encryption of stored keys under the primary Fernet key (`keywarden rotate-keys`).
+
+use super::refused_ciphertext;
+use crate::service::audit::{Action, ClientInfo};
+use crate::service::{Keywarden, ServiceError};
+use crate::store::{Reencrypted, StoredCiphertexts};
+use crate::vault::{Field, Owner};
+
+/// What one batch of `rotate_batch` did.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RotatedBatch {
+    pub read: usize,
+    pub rewritten: u64,
+    pub last_id: i64,
+}
+
+impl Keywarden {
+    /// Re-encrypts up to `limit` keys (by id, after `after_id`) that are not yet under the
+    /// primary Fernet key, in one transaction with one event per key. Returns how many rows
+    /// were read (0 when done), how many rewritten, and the last id read.
+    pub async fn rotate_batch(
+        &self,
+        after_id: i64,
+        limit: i64,
+    ) -> Result<RotatedBatch, ServiceError> {
+        let vault = &self.inner.vault;
+        let store = &self.inner.store;
+        let primary = vault.primary_key_id();
+        let rows = store.keys_not_under(primary, after_id, limit).await?;
+        let Some(last_id) = rows.last().map(|r| r.id) else {
+            return Ok(RotatedBatch::default());
+        };
+        let read = rows.len();
+        let mut batch = Vec::with_capacity(read);
+        for before in rows {
+            batch.push(self.reencrypt(before)?);
+        }
+        let client = ClientInfo::keywarden("rotate-keys");
+        let event = self.event(&client, Action::KeyRotate);
+        let rewritten = store.write_reencrypted(&batch, &event).await?;
+        Ok(RotatedBatch {
+            read,
+            rewritten,
+            last_id,
+        })
+    }
+
+    fn reencrypt(&self, before: StoredCiphertexts) -> Result<Reencrypted, ServiceError> {
+        let vault = &self.inner.vault;
+        let key_id = before.encryption_key_id.as_deref();
+        let reseal = |field, token: &str| {
+            let owner = Owner {
+                user_id: before.user_id,
+                field,
+            };
+            let secret = vault
+                .open(owner, token, key_id)
+                .map_err(|e| refused_ciphertext(before.id, e))?;
+            Ok::<_, ServiceError>(vault.seal(owner, secret.expose()))
+        };
+        let api_key = reseal(Field::ApiKey, &before.encrypted_api_key)?;
+        let secret_key = reseal(Field::SecretKey, &before.encrypted_secret_key)?;
+        Ok(Reencrypted {
+            before,
+            encrypted_api_key: api_key.token,
+            encrypted_secret_key: secret_key.token,
+            encryption_key_id: api_key.key_id,
+        })
+    }
+
+    /// How many keys are not yet encrypted with the primary Fernet key.
+    pub async fn keys_to_rotate(&self) -> Result<i64, ServiceError> {
+        let primary = self.inner.vault.primary_key_id();
+        Ok(self.inner.store.count_keys_not_under(primary).await?)
+    }
+
+    pub fn primary_key_id(&self) -> &str {
+        self.inner.vault.primary_key_id()
+    }
+}

@@ -1,0 +1,117 @@
+//! Checking a stored key with Binance again: on request, and in the background for every key
+//! whose last check is old (or whose trading permission is about to lapse).
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use super::view::{api_key_view, validation};
+use crate::model::ApiKeyView;
+use crate::service::audit::{Action, ClientInfo};
+use crate::service::{Caller, Keywarden, ServiceError};
+use crate::store::{ApiKeyRow, DueForValidation, Validation};
+
+impl Keywarden {
+    /// Asks Binance about the stored key now and records the answer: a key Binance refuses is
+    /// marked invalid, not deleted. Faults (unreachable, rate limits, timeouts) change nothing.
+    pub async fn validate_api_key(&self, caller: &Caller) -> Result<ApiKeyView, ServiceError> {
+        let row = self.stored_key(caller).await?;
+        let result = self.try_validate_api_key(caller, &row).await;
+        if let Err(err) = &result {
+            self.record(
+                &caller.client,
+                Some(caller.user_id),
+                Some(row.id),
+                Action::KeyValidate,
+                Err(err),
+            )
+            .await;
+        }
+        result
+    }
+
+    async fn try_validate_api_key(
+        &self,
+        caller: &Caller,
+        row: &ApiKeyRow,
+    ) -> Result<ApiKeyView, ServiceError> {
+        let outcome = self
+            .with_stored_pair(row, async |pair| {
+                self.inner
+                    .exchange
+                    .check_key(row.environment, &pair, self.now())
+                    .await
+            })
+            .await?;
+        let mut event = self.event(&caller.client, Action::KeyValidate);
+        let validation = match outcome {
+            Ok(check) => validation(&check),
+            Err(err) if err.refuses_key() => {
+                event.outcome = "failure";
+                event.error_code = Some(ServiceError::from(err).code());
+                Validation {
+                    is_valid: false,
+                    permissions: row.permissions,
+                    trading_expires_at: row.trading_expires_at,
+                }
+            }
+            Err(other) => return Err(other.into()),
+        };
+        tracing::info!(
+            user_id = caller.user_id,
+            is_valid = validation.is_valid,
+            "api key revalidated"
+        );
+        self.inner
+            .store
+            .record_validation(caller.user_id, &validation, &event)
+            .await?
+            .map(api_key_view)
+            .ok_or(ServiceError::ApiKeyNotFound)
+    }
+
+    /// Re-checks, `concurrency` at a time, up to `batch` keys last checked more than `every`
+    /// ago (and keys about to lose trading, hourly). Safe with several instances: each key is
+    /// claimed by one. Returns how many were checked.
+    pub async fn revalidate_due_keys(
+        &self,
+        every: Duration,
+        batch: i64,
+        concurrency: usize,
+    ) -> Result<usize, ServiceError> {
+        let now = self.now();
+        let due = DueForValidation {
+            checked_before: now - every,
+            expiring_before: now + Duration::days(1),
+            expiry_checked_before: now - Duration::hours(1),
+        };
+        let store = &self.inner.store;
+        let semaphore = Arc::new(Semaphore::new(concurrency.max(1)));
+        let mut checks = JoinSet::new();
+        for user_id in store.keys_due_for_validation(&due, batch).await? {
+            if !store.claim_validation(user_id, &due, now).await? {
+                continue;
+            }
+            let permit = semaphore.clone().acquire_owned().await;
+            let keywarden = self.clone();
+            checks.spawn(async move {
+                let _permit = permit;
+                let caller = Caller {
+                    user_id,
+                    session_id: String::new(),
+                    client: ClientInfo::keywarden("scheduled check"),
+                };
+                if let Err(err) = keywarden.validate_api_key(&caller).await {
+                    tracing::warn!(user_id, "background key check failed: {err}");
+                }
+            });
+        }
+        let mut checked = 0;
+        while checks.join_next().await.is_some() {
+            checked += 1;
+        }
+        Ok(checked)
+    }
+}
