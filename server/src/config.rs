@@ -134,17 +134,13 @@ impl Config {
         let data_dir = PathBuf::from(KEYWARDEN_DATA_DIR.value(&var));
         let database_url = var(DATABASE_URL.name)
             .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("keywarden.db").display()));
-        let pool_size = default_pool_size(&database_url);
-        if !(database_url.starts_with("sqlite:")
-            || database_url.starts_with("postgres://")
-            || database_url.starts_with("postgresql://"))
-        {
+        let Some(backend) = backend(&database_url) else {
             return Err(ConfigError::Invalid {
                 name: DATABASE_URL.name,
                 value: redact_url_password(&database_url),
                 reason: "expected sqlite:<path> or postgres://...",
             });
-        }
+        };
         let fernet_keys = match (secret(&var, &FERNET_KEYS)?, secret(&var, &FERNET_KEY)?) {
             (Some(_), Some(_)) => {
                 return Err(ConfigError::Invalid {
@@ -246,7 +242,7 @@ impl Config {
             database_max_connections: u32::try_from(number_or(
                 &var,
                 &DATABASE_MAX_CONNECTIONS,
-                pool_size,
+                default_pool_size(backend),
             )?)
             .unwrap_or(u32::MAX),
             database_acquire_timeout: duration(&var, &DATABASE_ACQUIRE_TIMEOUT)?,
@@ -362,14 +358,30 @@ fn list(var: &impl Fn(&str) -> Option<String>, setting: &Setting) -> Vec<String>
         .collect()
 }
 
+/// The database a URL names, told apart by its scheme (as `Store::connect` does).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+fn backend(database_url: &str) -> Option<Backend> {
+    if database_url.starts_with("sqlite:") {
+        Some(Backend::Sqlite)
+    } else if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
+        Some(Backend::Postgres)
+    } else {
+        None
+    }
+}
+
 /// SQLite writes one transaction at a time (this process's writers take turns) and the reads
 /// every request makes bypass the pool, so more than a few connections only hold page caches:
 /// ten of them kept a sign-in flood beside a read load about 1 MB higher than four.
-fn default_pool_size(database_url: &str) -> u64 {
-    if database_url.starts_with("sqlite:") {
-        4
-    } else {
-        10
+fn default_pool_size(backend: Backend) -> u64 {
+    match backend {
+        Backend::Sqlite => 4,
+        Backend::Postgres => 10,
     }
 }
 
