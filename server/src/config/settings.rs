@@ -33,7 +33,7 @@ pub enum ReadBy {
 }
 
 impl Setting {
-    /// The variable's value, else the declared default value.
+    /// The variable's value, else the declared default value (see `default_value`).
     pub fn value(&self, var: &impl Fn(&str) -> Option<String>) -> String {
         var(self.name).unwrap_or_else(|| self.default_value().to_owned())
     }
