@@ -1,10 +1,15 @@
-//! The one typed configuration, read once from the environment at start.
+//! The one typed configuration, read once from the environment at start. Each variable is
+//! declared in `settings`.
+
+pub mod settings;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use base64::Engine;
+
+use settings::Setting;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Environment {
@@ -103,58 +108,55 @@ const JWT_SECRET_FILE: &str = "jwt.secret";
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+        Self::from_lookup(env_var)
     }
 
     /// Reads every setting through `var`, so tests can supply their own environment.
     pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let environment = match var("KEYWARDEN_ENV").as_deref() {
-            None | Some("development") => Environment::Development,
-            Some("production") => Environment::Production,
-            Some(other) => {
+        use settings::*;
+        let environment = match KEYWARDEN_ENV.value(&var).as_str() {
+            "development" => Environment::Development,
+            "production" => Environment::Production,
+            other => {
                 return Err(ConfigError::Invalid {
-                    name: "KEYWARDEN_ENV",
+                    name: KEYWARDEN_ENV.name,
                     value: other.into(),
                     reason: "expected development or production",
                 });
             }
         };
-        let addr_text = var("KEYWARDEN_ADDR").unwrap_or_else(|| "127.0.0.1:3000".into());
+        let addr_text = KEYWARDEN_ADDR.value(&var);
         let addr = addr_text.parse().map_err(|_| ConfigError::Invalid {
-            name: "KEYWARDEN_ADDR",
+            name: KEYWARDEN_ADDR.name,
             value: addr_text.clone(),
             reason: "expected host:port, e.g. 127.0.0.1:3000",
         })?;
-        let data_dir = PathBuf::from(var("KEYWARDEN_DATA_DIR").unwrap_or_else(|| "data".into()));
-        let database_url = var("DATABASE_URL")
+        let data_dir = PathBuf::from(KEYWARDEN_DATA_DIR.value(&var));
+        let database_url = var(DATABASE_URL.name)
             .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("keywarden.db").display()));
-        let pool_size = default_pool_size(&database_url);
-        if !(database_url.starts_with("sqlite:")
-            || database_url.starts_with("postgres://")
-            || database_url.starts_with("postgresql://"))
-        {
+        let Some(backend) = backend(&database_url) else {
             return Err(ConfigError::Invalid {
-                name: "DATABASE_URL",
+                name: DATABASE_URL.name,
                 value: redact_url_password(&database_url),
                 reason: "expected sqlite:<path> or postgres://...",
             });
-        }
-        let fernet_keys = match (secret(&var, "FERNET_KEYS")?, secret(&var, "FERNET_KEY")?) {
+        };
+        let fernet_keys = match (secret(&var, &FERNET_KEYS)?, secret(&var, &FERNET_KEY)?) {
             (Some(_), Some(_)) => {
                 return Err(ConfigError::Invalid {
-                    name: "FERNET_KEYS",
+                    name: FERNET_KEYS.name,
                     value: "[redacted]".into(),
                     reason: "set FERNET_KEYS or the older FERNET_KEY, not both",
                 });
             }
             (keys, key) => keys.or(key),
         };
-        let jwt_secret = secret(&var, "JWT_SECRET")?;
+        let jwt_secret = secret(&var, &JWT_SECRET)?;
         if environment == Environment::Production {
-            let missing: Vec<&str> = [("FERNET_KEYS", &fernet_keys), ("JWT_SECRET", &jwt_secret)]
+            let missing: Vec<&str> = [(&FERNET_KEYS, &fernet_keys), (&JWT_SECRET, &jwt_secret)]
                 .into_iter()
                 .filter(|(_, value)| value.is_none())
-                .map(|(name, _)| name)
+                .map(|(setting, _)| setting.name)
                 .collect();
             if !missing.is_empty() {
                 return Err(ConfigError::MissingInProduction(missing.join(" and ")));
@@ -164,7 +166,7 @@ impl Config {
             Some(keys) => keys,
             None => dev_secret(
                 &data_dir,
-                "FERNET_KEYS",
+                &FERNET_KEYS,
                 FERNET_KEY_FILE,
                 app::vault::Vault::generate_key,
             )?,
@@ -179,16 +181,16 @@ impl Config {
         }
         let jwt_secret = match jwt_secret {
             Some(secret) => secret,
-            None => dev_secret(&data_dir, "JWT_SECRET", JWT_SECRET_FILE, random_jwt_secret)?,
+            None => dev_secret(&data_dir, &JWT_SECRET, JWT_SECRET_FILE, random_jwt_secret)?,
         };
         if jwt_secret.len() < 32 {
             return Err(ConfigError::Invalid {
-                name: "JWT_SECRET",
+                name: JWT_SECRET.name,
                 value: "[redacted]".into(),
                 reason: "must be at least 32 characters",
             });
         }
-        let public_url = var("KEYWARDEN_PUBLIC_URL").unwrap_or_else(|| format!("http://{addr}"));
+        let public_url = var(KEYWARDEN_PUBLIC_URL.name).unwrap_or_else(|| format!("http://{addr}"));
         Ok(Config {
             environment,
             addr,
@@ -197,60 +199,59 @@ impl Config {
             data_dir,
             fernet_keys,
             jwt_secret,
-            token_ttl: Duration::from_secs(60 * number(&var, "JWT_EXPIRES_MINUTES", 15)?),
-            binance_base_url: var("BINANCE_BASE_URL")
-                .unwrap_or_else(|| "https://api.binance.com".into())
+            token_ttl: Duration::from_secs(60 * number(&var, &JWT_EXPIRES_MINUTES)?),
+            binance_base_url: BINANCE_BASE_URL
+                .value(&var)
                 .trim_end_matches('/')
                 .to_owned(),
-            binance_testnet_base_url: var("BINANCE_TESTNET_BASE_URL")
-                .unwrap_or_else(|| "https://testnet.binance.vision".into())
+            binance_testnet_base_url: BINANCE_TESTNET_BASE_URL
+                .value(&var)
                 .trim_end_matches('/')
                 .to_owned(),
-            allow_withdrawal_keys: flag(&var, "KEYWARDEN_ALLOW_WITHDRAWAL_KEYS")?,
-            binance_timeout: Duration::from_millis(number(&var, "BINANCE_TIMEOUT_MS", 10_000)?),
+            allow_withdrawal_keys: flag(&var, &KEYWARDEN_ALLOW_WITHDRAWAL_KEYS)?,
+            binance_timeout: Duration::from_millis(number(&var, &BINANCE_TIMEOUT_MS)?),
             binance_connect_timeout: Duration::from_millis(number(
                 &var,
-                "BINANCE_CONNECT_TIMEOUT_MS",
-                3_000,
+                &BINANCE_CONNECT_TIMEOUT_MS,
             )?),
-            binance_recv_window_ms: number(&var, "BINANCE_RECV_WINDOW_MS", 5_000)?,
-            revalidate_every: duration(&var, "KEYWARDEN_REVALIDATE_EVERY", "6h")?,
-            site_root: var("LEPTOS_SITE_ROOT").unwrap_or_else(|| "target/site".into()),
-            session_idle: duration(&var, "KEYWARDEN_SESSION_IDLE", "30m")?,
-            session_max_age: duration(&var, "KEYWARDEN_SESSION_MAX_AGE", "12h")?,
-            login_failures_per_account: number(&var, "KEYWARDEN_LOGIN_FAILURES_PER_ACCOUNT", 5)?,
-            login_failures_per_ip: number(&var, "KEYWARDEN_LOGIN_FAILURES_PER_IP", 20)?,
-            login_window: duration(&var, "KEYWARDEN_LOGIN_WINDOW", "15m")?,
-            registrations_per_ip: number(&var, "KEYWARDEN_REGISTRATIONS_PER_IP", 10)?,
-            register_window: duration(&var, "KEYWARDEN_REGISTER_WINDOW", "1h")?,
-            password_hash_concurrency: number(
+            binance_recv_window_ms: number(&var, &BINANCE_RECV_WINDOW_MS)?,
+            revalidate_every: duration(&var, &KEYWARDEN_REVALIDATE_EVERY)?,
+            site_root: LEPTOS_SITE_ROOT.value(&var),
+            session_idle: duration(&var, &KEYWARDEN_SESSION_IDLE)?,
+            session_max_age: duration(&var, &KEYWARDEN_SESSION_MAX_AGE)?,
+            login_failures_per_account: number(&var, &KEYWARDEN_LOGIN_FAILURES_PER_ACCOUNT)?,
+            login_failures_per_ip: number(&var, &KEYWARDEN_LOGIN_FAILURES_PER_IP)?,
+            login_window: duration(&var, &KEYWARDEN_LOGIN_WINDOW)?,
+            registrations_per_ip: number(&var, &KEYWARDEN_REGISTRATIONS_PER_IP)?,
+            register_window: duration(&var, &KEYWARDEN_REGISTER_WINDOW)?,
+            password_hash_concurrency: number_or(
                 &var,
-                "KEYWARDEN_PASSWORD_HASH_CONCURRENCY",
+                &KEYWARDEN_PASSWORD_HASH_CONCURRENCY,
                 default_hash_concurrency(),
             )?,
-            trusted_proxies: list(&var, "KEYWARDEN_TRUSTED_PROXIES")
+            trusted_proxies: list(&var, &KEYWARDEN_TRUSTED_PROXIES)
                 .into_iter()
                 .map(|text| {
                     text.parse().map_err(|_| ConfigError::Invalid {
-                        name: "KEYWARDEN_TRUSTED_PROXIES",
+                        name: KEYWARDEN_TRUSTED_PROXIES.name,
                         value: text,
                         reason: "expected comma-separated IP addresses",
                     })
                 })
                 .collect::<Result<_, _>>()?,
-            database_max_connections: u32::try_from(number(
+            database_max_connections: u32::try_from(number_or(
                 &var,
-                "DATABASE_MAX_CONNECTIONS",
-                pool_size,
+                &DATABASE_MAX_CONNECTIONS,
+                default_pool_size(backend),
             )?)
             .unwrap_or(u32::MAX),
-            database_acquire_timeout: duration(&var, "DATABASE_ACQUIRE_TIMEOUT", "5s")?,
-            max_in_flight: usize::try_from(number(&var, "KEYWARDEN_MAX_IN_FLIGHT", 512)?)
+            database_acquire_timeout: duration(&var, &DATABASE_ACQUIRE_TIMEOUT)?,
+            max_in_flight: usize::try_from(number(&var, &KEYWARDEN_MAX_IN_FLIGHT)?)
                 .unwrap_or(usize::MAX),
-            request_timeout: duration(&var, "KEYWARDEN_REQUEST_TIMEOUT", "60s")?,
-            shutdown_grace: duration(&var, "KEYWARDEN_SHUTDOWN_GRACE", "10s")?,
-            header_timeout: duration(&var, "KEYWARDEN_HEADER_TIMEOUT", "10s")?,
-            cors_origins: list(&var, "KEYWARDEN_CORS_ORIGINS")
+            request_timeout: duration(&var, &KEYWARDEN_REQUEST_TIMEOUT)?,
+            shutdown_grace: duration(&var, &KEYWARDEN_SHUTDOWN_GRACE)?,
+            header_timeout: duration(&var, &KEYWARDEN_HEADER_TIMEOUT)?,
+            cors_origins: list(&var, &KEYWARDEN_CORS_ORIGINS)
                 .into_iter()
                 .map(|origin| {
                     let trimmed = origin.trim_end_matches('/').to_owned();
@@ -258,7 +259,7 @@ impl Config {
                         Ok(trimmed)
                     } else {
                         Err(ConfigError::Invalid {
-                            name: "KEYWARDEN_CORS_ORIGINS",
+                            name: KEYWARDEN_CORS_ORIGINS.name,
                             value: origin,
                             reason: "expected comma-separated origins such as https://bots.example.com",
                         })
@@ -273,15 +274,20 @@ impl Config {
     }
 }
 
-/// `NAME`, or the contents of the file `NAME_FILE` names.
+/// How `from_env` reads a variable: an empty one counts as unset.
+pub fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|value| !value.is_empty())
+}
+
+/// The setting's variable, or the contents of the file its `<NAME>_FILE` variable names.
 fn secret(
     var: &impl Fn(&str) -> Option<String>,
-    name: &str,
+    setting: &Setting,
 ) -> Result<Option<String>, ConfigError> {
-    if let Some(value) = var(name) {
+    if let Some(value) = var(setting.name) {
         return Ok(Some(value.trim().to_owned()));
     }
-    let Some(path) = var(&format!("{name}_FILE")) else {
+    let Some(path) = var(&format!("{}_FILE", setting.name)) else {
         return Ok(None);
     };
     std::fs::read_to_string(&path)
@@ -292,31 +298,36 @@ fn secret(
         })
 }
 
-fn number(
+fn number(var: &impl Fn(&str) -> Option<String>, setting: &Setting) -> Result<u64, ConfigError> {
+    positive_number(setting, setting.value(var))
+}
+
+/// For a number whose default is worked out at start, as `worked_out`.
+fn number_or(
     var: &impl Fn(&str) -> Option<String>,
-    name: &'static str,
-    default: u64,
+    setting: &Setting,
+    worked_out: u64,
 ) -> Result<u64, ConfigError> {
-    match var(name) {
-        None => Ok(default),
-        Some(text) => match text.parse::<u64>() {
-            Ok(n) if n > 0 => Ok(n),
-            _ => Err(ConfigError::Invalid {
-                name,
-                value: text,
-                reason: "expected a positive whole number",
-            }),
-        },
+    var(setting.name).map_or(Ok(worked_out), |text| positive_number(setting, text))
+}
+
+fn positive_number(setting: &Setting, text: String) -> Result<u64, ConfigError> {
+    match text.parse::<u64>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(ConfigError::Invalid {
+            name: setting.name,
+            value: text,
+            reason: "expected a positive whole number",
+        }),
     }
 }
 
 /// `90s`, `30m`, `6h` or plain seconds.
 fn duration(
     var: &impl Fn(&str) -> Option<String>,
-    name: &'static str,
-    default: &str,
+    setting: &Setting,
 ) -> Result<Duration, ConfigError> {
-    let text = var(name).unwrap_or_else(|| default.to_owned());
+    let text = setting.value(var);
     let (number, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
         Some((i, _)) => text.split_at(i),
         None => (text.as_str(), "s"),
@@ -330,16 +341,16 @@ fn duration(
     match number.parse::<u64>() {
         Ok(n) if n > 0 && seconds > 0 => Ok(Duration::from_secs(n * seconds)),
         _ => Err(ConfigError::Invalid {
-            name,
+            name: setting.name,
             value: text,
             reason: "expected a duration such as 90s, 30m or 6h",
         }),
     }
 }
 
-/// Comma-separated values, blanks dropped.
-fn list(var: &impl Fn(&str) -> Option<String>, name: &str) -> Vec<String> {
-    var(name)
+/// Comma-separated values, blanks dropped; none when unset.
+fn list(var: &impl Fn(&str) -> Option<String>, setting: &Setting) -> Vec<String> {
+    var(setting.name)
         .unwrap_or_default()
         .split(',')
         .map(|item| item.trim().to_owned())
@@ -347,14 +358,30 @@ fn list(var: &impl Fn(&str) -> Option<String>, name: &str) -> Vec<String> {
         .collect()
 }
 
+/// The database a URL names, told apart by its scheme (as `Store::connect` does).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+fn backend(database_url: &str) -> Option<Backend> {
+    if database_url.starts_with("sqlite:") {
+        Some(Backend::Sqlite)
+    } else if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
+        Some(Backend::Postgres)
+    } else {
+        None
+    }
+}
+
 /// SQLite writes one transaction at a time (this process's writers take turns) and the reads
 /// every request makes bypass the pool, so more than a few connections only hold page caches:
 /// ten of them kept a sign-in flood beside a read load about 1 MB higher than four.
-fn default_pool_size(database_url: &str) -> u64 {
-    if database_url.starts_with("sqlite:") {
-        4
-    } else {
-        10
+fn default_pool_size(backend: Backend) -> u64 {
+    match backend {
+        Backend::Sqlite => 4,
+        Backend::Postgres => 10,
     }
 }
 
@@ -364,12 +391,12 @@ fn default_hash_concurrency() -> u64 {
     cores.saturating_sub(1).max(1)
 }
 
-fn flag(var: &impl Fn(&str) -> Option<String>, name: &'static str) -> Result<bool, ConfigError> {
-    match var(name).as_deref() {
-        None | Some("false") | Some("0") => Ok(false),
-        Some("true") | Some("1") => Ok(true),
-        Some(other) => Err(ConfigError::Invalid {
-            name,
+fn flag(var: &impl Fn(&str) -> Option<String>, setting: &Setting) -> Result<bool, ConfigError> {
+    match setting.value(var).as_str() {
+        "false" | "0" => Ok(false),
+        "true" | "1" => Ok(true),
+        other => Err(ConfigError::Invalid {
+            name: setting.name,
             value: other.into(),
             reason: "expected true or false",
         }),
@@ -379,7 +406,7 @@ fn flag(var: &impl Fn(&str) -> Option<String>, name: &'static str) -> Result<boo
 /// Reads a development secret from the data directory, creating it (mode 0600) if absent.
 fn dev_secret(
     data_dir: &Path,
-    name: &str,
+    setting: &Setting,
     file: &str,
     generate: impl FnOnce() -> String,
 ) -> Result<String, ConfigError> {
@@ -399,7 +426,8 @@ fn dev_secret(
     tracing::warn!(
         "no {name} configured: generated one into {} (mode 0600) for development; \
          set {name} explicitly in production",
-        path.display()
+        path.display(),
+        name = setting.name,
     );
     Ok(value)
 }
@@ -556,6 +584,28 @@ mod tests {
         assert!(bad.to_string().contains("key number 2"), "{bad}");
         let repeated = keys(&[("FERNET_KEYS", &format!("{a},{a}"))]).unwrap_err();
         assert!(repeated.to_string().contains("repeats"), "{repeated}");
+    }
+
+    #[test]
+    fn the_reader_reads_exactly_the_settings_declared_as_read_by_it() {
+        use settings::{FERNET_KEY, FERNET_KEYS, JWT_SECRET, KEYWARDEN_DATA_DIR, ReadBy, SETTINGS};
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().to_str().unwrap().to_owned();
+        let asked = std::cell::RefCell::new(std::collections::BTreeSet::new());
+        Config::from_lookup(|name| {
+            asked.borrow_mut().insert(name.to_owned());
+            (name == KEYWARDEN_DATA_DIR.name).then(|| data.clone())
+        })
+        .unwrap();
+        let mut declared: std::collections::BTreeSet<String> = SETTINGS
+            .iter()
+            .filter(|setting| setting.read_by == ReadBy::Config)
+            .map(|setting| setting.name.to_owned())
+            .collect();
+        for secret in [FERNET_KEYS, FERNET_KEY, JWT_SECRET] {
+            declared.insert(format!("{}_FILE", secret.name));
+        }
+        assert_eq!(asked.into_inner(), declared);
     }
 
     #[test]

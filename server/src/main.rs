@@ -1,5 +1,5 @@
 use server::cli::{self, Command};
-use server::config::Config;
+use server::config::{Config, env_var, settings};
 use tracing_subscriber::EnvFilter;
 
 /// Each password hash allocates 19 MiB. glibc raises its mmap threshold after such a block is
@@ -40,15 +40,15 @@ fn main() {
 fn init_logging() -> server::log_writer::Flush<std::io::Stdout> {
     use std::io::IsTerminal;
     let (writer, flush) = server::log_writer::log_writer(std::io::stdout());
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let filter = EnvFilter::try_from_env(settings::RUST_LOG.name)
+        .unwrap_or_else(|_| EnvFilter::new(settings::RUST_LOG.default_value()));
     let terminal = std::io::stdout().is_terminal();
     let logs = tracing_subscriber::fmt()
         .with_writer(writer)
         .with_ansi(terminal)
         .with_env_filter(filter);
     // Read before the configuration, so that configuration messages are logged in the format.
-    if std::env::var("KEYWARDEN_LOG_FORMAT").as_deref() == Ok("json") {
+    if settings::KEYWARDEN_LOG_FORMAT.value(&env_var) == "json" {
         logs.json()
             .with_current_span(true)
             .with_span_list(false)
