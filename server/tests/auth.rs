@@ -1,0 +1,219 @@
+//! Accounts and access against the real server on both backends: registration, sign-in,
+//! access tokens on every endpoint, inactive users.
+
+mod harness;
+
+use harness::{Backend, JWT_SECRET, TestServer};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+on_both_backends!(
+    register_login_and_me,
+    registration_refuses_duplicates_and_bad_input,
+    wrong_credentials_get_one_answer,
+    every_endpoint_needs_a_valid_token,
+    inactive_users_are_forbidden,
+);
+
+async fn register_login_and_me(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let credentials = json!({"email": "Ann@Example.com", "password": "long enough pw"});
+    let (status, user) = server
+        .call(
+            Method::POST,
+            "/api/v1/auth/register",
+            None,
+            Some(credentials),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(user["email"], "ann@example.com");
+    assert_eq!(user["is_active"], true);
+    assert!(user["id"].as_i64().is_some());
+    assert!(
+        user["created_at"].as_str().unwrap().ends_with('Z'),
+        "{user}"
+    );
+    assert!(user.get("hashed_password").is_none());
+
+    let (status, token) = server
+        .call(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"email": "ann@example.com", "password": "long enough pw"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(token["token_type"], "bearer");
+    assert_eq!(token["expires_in"], 900);
+    let access = token["access_token"].as_str().unwrap();
+    let (status, me) = server.get("/api/v1/users/me", access).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(me, user);
+
+    // The OAuth2 password flow FastAPI clients use: form-encoded username/password.
+    let response = server
+        .http
+        .post(server.url("/api/v1/auth/login"))
+        .form(&[
+            ("username", "ann@example.com"),
+            ("password", "long enough pw"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["token_type"], "bearer");
+    server.finish().await;
+}
+
+async fn registration_refuses_duplicates_and_bad_input(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let register =
+        |body: Value| server.call(Method::POST, "/api/v1/auth/register", None, Some(body));
+    let (status, _) = register(json!({"email": "bo@example.com", "password": "12345678"})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, body) = register(json!({"email": "BO@example.com", "password": "12345678"})).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::CONFLICT, Some("email_taken"))
+    );
+    for bad in [
+        json!({"email": "not-an-email", "password": "12345678"}),
+        json!({"email": "cy@example.com", "password": "1234567"}),
+        json!({"email": "cy@example.com"}),
+        json!({"email": 5, "password": "12345678"}),
+    ] {
+        let (status, body) = register(bad.clone()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad} -> {body}");
+        assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()));
+        assert_eq!(body["code"], "validation_error");
+    }
+    let response = server
+        .http
+        .post(server.url("/api/v1/auth/register"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "invalid_json");
+    assert_eq!(server.count("users").await, 1);
+    server.finish().await;
+}
+
+async fn wrong_credentials_get_one_answer(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    server.user("dee@example.com").await;
+    let login = |email: &str, password: &str| {
+        server.call(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"email": email, "password": password})),
+        )
+    };
+    let wrong_password = login("dee@example.com", "not the password").await;
+    let unknown_email = login("nobody@example.com", "not the password").await;
+    assert_eq!(wrong_password.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(wrong_password, unknown_email);
+    assert_eq!(wrong_password.1["code"], "invalid_credentials");
+    for not_an_email in ["dee@example.com\0", "\0", "no at sign", ""] {
+        assert_eq!(
+            login(not_an_email, "not the password").await,
+            wrong_password,
+            "{not_an_email:?}"
+        );
+    }
+    server.finish().await;
+}
+
+fn token_signed_with(secret: &str, sub: &str, exp_offset_secs: i64) -> String {
+    let now = chrono::Utc::now().timestamp();
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &json!({"sub": sub, "iat": now, "exp": now + exp_offset_secs}),
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap()
+}
+
+async fn every_endpoint_needs_a_valid_token(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let token = server.user("eve@example.com").await;
+    let (_, me) = server.get("/api/v1/users/me", &token).await;
+    let id = me["id"].to_string();
+    let protected = [
+        (Method::GET, "/api/v1/users/me"),
+        (Method::POST, "/api/v1/api-keys/"),
+        (Method::POST, "/api/v1/api-keys"),
+        (Method::GET, "/api/v1/api-keys/me"),
+        (Method::DELETE, "/api/v1/api-keys/me"),
+        (Method::PUT, "/api/v1/api-keys/me"),
+        (Method::PATCH, "/api/v1/api-keys/me"),
+        (Method::GET, "/api/v1/api-keys/balance"),
+        (Method::POST, "/api/v1/api-keys/me/validate"),
+        (Method::POST, "/api/v1/bot-configs"),
+        (Method::GET, "/api/v1/bot-configs"),
+        (Method::DELETE, "/api/v1/bot-configs/1"),
+    ];
+    let bad_tokens = [
+        None,
+        Some("not-a-jwt".to_owned()),
+        Some(token_signed_with(
+            "some-other-secret-of-enough-length-xx",
+            &id,
+            600,
+        )),
+        Some(token_signed_with(JWT_SECRET, &id, -3600)),
+        Some(token_signed_with(JWT_SECRET, "999999", 600)),
+    ];
+    for (method, path) in protected {
+        for bad in &bad_tokens {
+            let mut request = server.http.request(method.clone(), server.url(path));
+            if let Some(bad) = bad {
+                request = request.bearer_auth(bad);
+            }
+            let response = request.json(&json!({})).send().await.unwrap();
+            assert_eq!(
+                response.status(),
+                StatusCode::UNAUTHORIZED,
+                "{method} {path} {bad:?}"
+            );
+            assert_eq!(response.headers()["www-authenticate"], "Bearer");
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["code"], "not_authenticated");
+        }
+    }
+    server.finish().await;
+}
+
+async fn inactive_users_are_forbidden(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let token = server.user("fay@example.com").await;
+    server.add_demo_key(&token).await;
+    assert!(
+        server
+            .store
+            .set_user_active("fay@example.com", false)
+            .await
+            .unwrap()
+    );
+    for path in [
+        "/api/v1/users/me",
+        "/api/v1/api-keys/me",
+        "/api/v1/bot-configs",
+    ] {
+        let (status, body) = server.get(path, &token).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+        assert_eq!(body["code"], "inactive_user");
+    }
+    let (status, _) = server.delete("/api/v1/api-keys/me", &token).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(server.count("api_keys").await, 1);
+    server.finish().await;
+}
