@@ -17,15 +17,7 @@ on_both_backends!(
 
 async fn register_login_and_me(backend: Backend) {
     let server = TestServer::start(backend).await;
-    let credentials = json!({"email": "Ann@Example.com", "password": "long enough pw"});
-    let (status, user) = server
-        .call(
-            Method::POST,
-            "/api/v1/auth/register",
-            None,
-            Some(credentials),
-        )
-        .await;
+    let (status, user) = server.register("Ann@Example.com", "long enough pw").await;
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(user["email"], "ann@example.com");
     assert_eq!(user["is_active"], true);
@@ -36,14 +28,7 @@ async fn register_login_and_me(backend: Backend) {
     );
     assert!(user.get("hashed_password").is_none());
 
-    let (status, token) = server
-        .call(
-            Method::POST,
-            "/api/v1/auth/login",
-            None,
-            Some(json!({"email": "ann@example.com", "password": "long enough pw"})),
-        )
-        .await;
+    let (status, token) = server.login("ann@example.com", "long enough pw").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(token["token_type"], "bearer");
     assert_eq!(token["expires_in"], 900);
@@ -71,11 +56,9 @@ async fn register_login_and_me(backend: Backend) {
 
 async fn registration_refuses_duplicates_and_bad_input(backend: Backend) {
     let server = TestServer::start(backend).await;
-    let register =
-        |body: Value| server.call(Method::POST, "/api/v1/auth/register", None, Some(body));
-    let (status, _) = register(json!({"email": "bo@example.com", "password": "12345678"})).await;
+    let (status, _) = server.register("bo@example.com", "12345678").await;
     assert_eq!(status, StatusCode::CREATED);
-    let (status, body) = register(json!({"email": "BO@example.com", "password": "12345678"})).await;
+    let (status, body) = server.register("BO@example.com", "12345678").await;
     assert_eq!(
         (status, body["code"].as_str()),
         (StatusCode::CONFLICT, Some("email_taken"))
@@ -86,7 +69,15 @@ async fn registration_refuses_duplicates_and_bad_input(backend: Backend) {
         json!({"email": "cy@example.com"}),
         json!({"email": 5, "password": "12345678"}),
     ] {
-        let (status, body) = register(bad.clone()).await;
+        // The bodies under test, sent as they are.
+        let (status, body) = server
+            .call(
+                Method::POST,
+                "/api/v1/auth/register",
+                None,
+                Some(bad.clone()),
+            )
+            .await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad} -> {body}");
         assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()));
         assert_eq!(body["code"], "validation_error");
@@ -109,22 +100,14 @@ async fn registration_refuses_duplicates_and_bad_input(backend: Backend) {
 async fn wrong_credentials_get_one_answer(backend: Backend) {
     let server = TestServer::start(backend).await;
     server.user("dee@example.com").await;
-    let login = |email: &str, password: &str| {
-        server.call(
-            Method::POST,
-            "/api/v1/auth/login",
-            None,
-            Some(json!({"email": email, "password": password})),
-        )
-    };
-    let wrong_password = login("dee@example.com", "not the password").await;
-    let unknown_email = login("nobody@example.com", "not the password").await;
+    let wrong_password = server.login("dee@example.com", "not the password").await;
+    let unknown_email = server.login("nobody@example.com", "not the password").await;
     assert_eq!(wrong_password.0, StatusCode::UNAUTHORIZED);
     assert_eq!(wrong_password, unknown_email);
     assert_eq!(wrong_password.1["code"], "invalid_credentials");
     for not_an_email in ["dee@example.com\0", "\0", "no at sign", ""] {
         assert_eq!(
-            login(not_an_email, "not the password").await,
+            server.login(not_an_email, "not the password").await,
             wrong_password,
             "{not_an_email:?}"
         );

@@ -32,15 +32,13 @@ async fn sign_in(
     server: &TestServer,
     base: &str,
     email: &str,
-    from: Option<&str>,
+    from: &str,
 ) -> (StatusCode, Value, Option<String>) {
-    let mut request = server
+    let request = server
         .http
         .post(format!("{base}/api/v1/auth/login"))
+        .header("x-forwarded-for", from)
         .json(&json!({"email": email, "password": PASSWORD}));
-    if let Some(ip) = from {
-        request = request.header("x-forwarded-for", ip);
-    }
     answer(request).await
 }
 
@@ -242,29 +240,16 @@ async fn forged_and_stale_tokens_are_refused(backend: Backend) {
     server.finish().await;
 }
 
-async fn refresh(server: &TestServer, refresh_token: &str) -> (StatusCode, Value) {
-    server
-        .call(
-            Method::POST,
-            "/api/v1/auth/refresh",
-            None,
-            Some(json!({"refresh_token": refresh_token})),
-        )
-        .await
-}
-
 async fn refresh_tokens_rotate_and_a_replay_revokes_the_session(backend: Backend) {
     let server = TestServer::start(backend).await;
     server.user("cy@example.com").await;
-    let (status, first, _) = sign_in(&server, &server.base, "cy@example.com", None).await;
+    let (status, first) = server.login("cy@example.com", PASSWORD).await;
     assert_eq!(status, StatusCode::OK, "{first}");
     let r1 = first["refresh_token"].as_str().unwrap().to_owned();
-    harness::secret(&r1);
 
-    let (status, second) = refresh(&server, &r1).await;
+    let (status, second) = server.refresh(&r1).await;
     assert_eq!(status, StatusCode::OK, "{second}");
     let r2 = second["refresh_token"].as_str().unwrap().to_owned();
-    harness::secret(&r2);
     assert_ne!(r1, r2);
     let access = second["access_token"].as_str().unwrap().to_owned();
     assert_eq!(
@@ -275,7 +260,7 @@ async fn refresh_tokens_rotate_and_a_replay_revokes_the_session(backend: Backend
     assert_eq!(status, StatusCode::OK);
 
     // r1 again: someone replays a used token; the whole family ends.
-    let (status, body) = refresh(&server, &r1).await;
+    let (status, body) = server.refresh(&r1).await;
     assert_eq!(
         (status, body["code"].as_str()),
         (StatusCode::UNAUTHORIZED, Some("not_authenticated"))
@@ -286,13 +271,13 @@ async fn refresh_tokens_rotate_and_a_replay_revokes_the_session(backend: Backend
         StatusCode::UNAUTHORIZED,
         "the family's access token ends"
     );
-    let (status, _) = refresh(&server, &r2).await;
+    let (status, _) = server.refresh(&r2).await;
     assert_eq!(
         status,
         StatusCode::UNAUTHORIZED,
         "and so does its latest refresh token"
     );
-    let (status, _) = refresh(&server, "never-issued").await;
+    let (status, _) = server.refresh("never-issued").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (status, body) = server
         .call(Method::POST, "/api/v1/auth/refresh", None, Some(json!({})))
@@ -408,15 +393,10 @@ async fn a_password_change_ends_the_other_sessions(backend: Backend) {
         StatusCode::OK,
         "the session that changed it goes on"
     );
-    let (status, _, _) = sign_in(&server, &server.base, "fox@example.com", None).await;
+    let (status, _) = server.login("fox@example.com", PASSWORD).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "the old password is gone");
     let (status, _) = server
-        .call(
-            Method::POST,
-            "/api/v1/auth/login",
-            None,
-            Some(json!({"email": "fox@example.com", "password": "a brand new password"})),
-        )
+        .login("fox@example.com", "a brand new password")
         .await;
     assert_eq!(status, StatusCode::OK);
     server.finish().await;
@@ -442,7 +422,7 @@ async fn failed_sign_ins_are_throttled_per_account_and_per_address(backend: Back
     }
     // ...and the sixth attempt, even with the right password and from elsewhere, waits.
     let (status, body, retry_after) =
-        sign_in(&server, &base, "gil@example.com", Some("198.51.100.7")).await;
+        sign_in(&server, &base, "gil@example.com", "198.51.100.7").await;
     assert_eq!(
         (status, body["code"].as_str()),
         (StatusCode::TOO_MANY_REQUESTS, Some("too_many_attempts")),
@@ -451,7 +431,7 @@ async fn failed_sign_ins_are_throttled_per_account_and_per_address(backend: Back
     let seconds: u64 = retry_after.expect("Retry-After").parse().unwrap();
     assert!((1..=900).contains(&seconds), "{seconds}");
     // Another account from another address is unaffected.
-    let (status, _, _) = sign_in(&server, &base, "hal@example.com", Some("198.51.100.7")).await;
+    let (status, _, _) = sign_in(&server, &base, "hal@example.com", "198.51.100.7").await;
     assert_eq!(status, StatusCode::OK);
 
     // Per address: three more failures from 203.0.113.1 (on other accounts) reach its 8.
@@ -459,11 +439,10 @@ async fn failed_sign_ins_are_throttled_per_account_and_per_address(backend: Back
         let (status, _, _) = sign_in_wrongly(&server, &base, email, "203.0.113.1").await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
-    let (status, _, retry_after) =
-        sign_in(&server, &base, "hal@example.com", Some("203.0.113.1")).await;
+    let (status, _, retry_after) = sign_in(&server, &base, "hal@example.com", "203.0.113.1").await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     assert!(retry_after.is_some());
-    let (status, _, _) = sign_in(&server, &base, "hal@example.com", Some("198.51.100.8")).await;
+    let (status, _, _) = sign_in(&server, &base, "hal@example.com", "198.51.100.8").await;
     assert_eq!(status, StatusCode::OK);
     server.finish().await;
 
@@ -478,7 +457,7 @@ async fn failed_sign_ins_are_throttled_per_account_and_per_address(backend: Back
             sign_in_wrongly(&plain, &plain.base, "nobody@example.com", &claimed).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
-    let (status, _, _) = sign_in(&plain, &plain.base, "ivy@example.com", Some("192.0.2.99")).await;
+    let (status, _, _) = sign_in(&plain, &plain.base, "ivy@example.com", "192.0.2.99").await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     plain.finish().await;
 }
@@ -494,7 +473,7 @@ async fn limits_hold_across_two_instances(backend: Backend) {
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
     for base in &bases {
-        let (status, _, _) = sign_in(&server, base, "jo@example.com", Some("198.51.100.1")).await;
+        let (status, _, _) = sign_in(&server, base, "jo@example.com", "198.51.100.1").await;
         assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{base}");
     }
     // A session opened on one instance is ended through the other, and both know it.

@@ -336,28 +336,47 @@ impl TestServer {
         self.call(Method::DELETE, path, Some(token), None).await
     }
 
-    /// Signs an existing user in once more (a new session); returns its access token.
-    pub async fn user_session(&self, email: &str) -> String {
-        let credentials = json!({ "email": email, "password": PASSWORD });
-        let (status, body) = self
+    /// `POST /api/v1/auth/register` with a JSON body; returns status and JSON.
+    pub async fn register(&self, email: &str, password: &str) -> (StatusCode, Value) {
+        let credentials = json!({ "email": email, "password": password });
+        self.call(
+            Method::POST,
+            "/api/v1/auth/register",
+            None,
+            Some(credentials),
+        )
+        .await
+    }
+
+    /// `POST /api/v1/auth/login` with a JSON body (an API client's sign-in); returns status and
+    /// JSON.
+    pub async fn login(&self, email: &str, password: &str) -> (StatusCode, Value) {
+        let credentials = json!({ "email": email, "password": password });
+        let answer = self
             .call(Method::POST, "/api/v1/auth/login", None, Some(credentials))
             .await;
+        refresh_token_is_secret(answer)
+    }
+
+    /// `POST /api/v1/auth/refresh`: trades a refresh token for new tokens.
+    pub async fn refresh(&self, refresh_token: &str) -> (StatusCode, Value) {
+        let body = json!({ "refresh_token": refresh_token });
+        let answer = self
+            .call(Method::POST, "/api/v1/auth/refresh", None, Some(body))
+            .await;
+        refresh_token_is_secret(answer)
+    }
+
+    /// Signs an existing user in once more (a new session); returns its access token.
+    pub async fn user_session(&self, email: &str) -> String {
+        let (status, body) = self.login(email, PASSWORD).await;
         assert_eq!(status, StatusCode::OK, "{body}");
-        secret(body["refresh_token"].as_str().unwrap());
         body["access_token"].as_str().unwrap().to_owned()
     }
 
     /// Registers `email` with a fixed password and returns an access token.
     pub async fn user(&self, email: &str) -> String {
-        let credentials = json!({ "email": email, "password": PASSWORD });
-        let (status, body) = self
-            .call(
-                Method::POST,
-                "/api/v1/auth/register",
-                None,
-                Some(credentials),
-            )
-            .await;
+        let (status, body) = self.register(email, PASSWORD).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         self.user_session(email).await
     }
@@ -461,6 +480,14 @@ impl TestServer {
             admin.close().await;
         }
     }
+}
+
+/// A refresh token the server hands out is one more secret the logs must not hold.
+fn refresh_token_is_secret(answer: (StatusCode, Value)) -> (StatusCode, Value) {
+    if let Some(refresh_token) = answer.1["refresh_token"].as_str() {
+        secret(refresh_token);
+    }
+    answer
 }
 
 fn random_suffix() -> String {
