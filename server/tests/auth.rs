@@ -1,9 +1,13 @@
 //! Accounts and access against the real server on both backends: registration, sign-in,
-//! access tokens on every endpoint, inactive users.
+//! access tokens on every endpoint, inactive users, and sessions ending by the server's clock
+//! (idle time and maximum age), moved forward by the test.
 
 mod harness;
 
-use harness::{Backend, JWT_SECRET, TestServer};
+use std::collections::HashMap;
+
+use chrono::Duration;
+use harness::{Backend, JWT_SECRET, PASSWORD, TestServer};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -13,6 +17,8 @@ on_both_backends!(
     wrong_credentials_get_one_answer,
     every_endpoint_needs_a_valid_token,
     inactive_users_are_forbidden,
+    a_browser_session_ends_after_the_idle_time_without_a_request,
+    every_session_ends_at_its_maximum_age_however_used,
 );
 
 async fn register_login_and_me(backend: Backend) {
@@ -198,5 +204,119 @@ async fn inactive_users_are_forbidden(backend: Backend) {
     let (status, _) = server.delete("/api/v1/api-keys/me", &token).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(server.count("api_keys").await, 1);
+    server.finish().await;
+}
+
+const IDLE: Duration = Duration::minutes(30);
+const MAX_AGE: Duration = Duration::hours(2);
+/// Real time passes too (password hashing, requests): "just before" a limit is this far before.
+const MARGIN: Duration = Duration::minutes(1);
+const BROWSER_ME: &str = "/api/v1/ui/users/me";
+
+/// A server with these session limits and 15-minute access tokens.
+async fn server_with_session_limits(backend: Backend) -> TestServer {
+    let limits = HashMap::from([
+        ("KEYWARDEN_SESSION_IDLE", format!("{}m", IDLE.num_minutes())),
+        (
+            "KEYWARDEN_SESSION_MAX_AGE",
+            format!("{}m", MAX_AGE.num_minutes()),
+        ),
+        ("JWT_EXPIRES_MINUTES", "15".to_owned()),
+    ]);
+    TestServer::start_with(backend, limits).await
+}
+
+fn assert_ended((status, body): (StatusCode, Value), context: &str) {
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("not_authenticated")),
+        "{context}: {body}"
+    );
+}
+
+async fn a_browser_session_ends_after_the_idle_time_without_a_request(backend: Backend) {
+    let server = server_with_session_limits(backend).await;
+    let (status, _) = server.register("ida@example.com", PASSWORD).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let cookie = server.browser_session("ida@example.com").await;
+    // Just inside the idle time, twice: the first request keeps the session for the second,
+    // though by then the sign-in is longer ago than the idle time.
+    for step in ["since sign-in", "since the last request"] {
+        server.clock.advance(IDLE - MARGIN);
+        let (status, body) = server.get_with_cookie(BROWSER_ME, &cookie).await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "just inside the idle time {step}: {body}"
+        );
+    }
+    server.clock.advance(IDLE + MARGIN);
+    assert_ended(
+        server.get_with_cookie(BROWSER_ME, &cookie).await,
+        "idle for longer than the idle time",
+    );
+    server.finish().await;
+}
+
+/// The access token, and the refresh token, of an API client's sign-in or refresh.
+fn tokens(body: &Value) -> (String, String) {
+    let token = |name: &str| body[name].as_str().unwrap().to_owned();
+    (token("access_token"), token("refresh_token"))
+}
+
+async fn every_session_ends_at_its_maximum_age_however_used(backend: Backend) {
+    let server = server_with_session_limits(backend).await;
+    let email = "mo@example.com";
+    let (status, _) = server.register(email, PASSWORD).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let cookie = server.browser_session(email).await;
+    let (status, body) = server.login(email, PASSWORD).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (mut access, mut refresh) = tokens(&body);
+
+    // Both sessions are used every 20 minutes: the browser's is never idle for 30, and each
+    // access token (15 minutes) has expired by then, so the client refreshes first.
+    let step = Duration::minutes(20);
+    let mut since_sign_in = Duration::zero();
+    let mut use_both = async |by: Duration, context: &str| {
+        server.clock.advance(by);
+        let (status, body) = server.get("/api/v1/users/me", &access).await;
+        assert_ended(
+            (status, body),
+            &format!("{context}: the access token expired"),
+        );
+        let (status, body) = server.refresh(&refresh).await;
+        assert_eq!(status, StatusCode::OK, "{context}: {body}");
+        (access, refresh) = tokens(&body);
+        let (status, body) = server.get("/api/v1/users/me", &access).await;
+        assert_eq!(status, StatusCode::OK, "{context}: {body}");
+        let (status, body) = server.get_with_cookie(BROWSER_ME, &cookie).await;
+        assert_eq!(status, StatusCode::OK, "{context}: {body}");
+    };
+    while since_sign_in + step < MAX_AGE - MARGIN {
+        since_sign_in += step;
+        use_both(step, &format!("{} minutes in", since_sign_in.num_minutes())).await;
+    }
+    use_both(
+        MAX_AGE - MARGIN - since_sign_in,
+        "just before the maximum age",
+    )
+    .await;
+
+    // Past the maximum age: the access token just issued is refused with its session, the
+    // refresh token trades for nothing, and the browser session (last used two minutes ago) ends.
+    server.clock.advance(MARGIN * 2);
+    assert_ended(
+        server.get("/api/v1/users/me", &access).await,
+        "a fresh access token of an expired session",
+    );
+    assert_ended(
+        server.refresh(&refresh).await,
+        "refresh after the maximum age",
+    );
+    assert_ended(
+        server.get_with_cookie(BROWSER_ME, &cookie).await,
+        "browser session after the maximum age",
+    );
     server.finish().await;
 }

@@ -340,15 +340,7 @@ impl TestServer {
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let response = request.send().await.expect("server answers");
-        let status = response.status();
-        let text = response.text().await.unwrap();
-        let json = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"))
-        };
-        (status, json)
+        json_answer(request).await
     }
 
     pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
@@ -406,6 +398,27 @@ impl TestServer {
         let (status, body) = self.register(email, PASSWORD).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         self.user_session(email).await
+    }
+
+    /// Signs an existing user in as the browser does; returns the session's `Cookie` header.
+    pub async fn browser_session(&self, email: &str) -> String {
+        let response = self
+            .http
+            .post(self.url("/api/v1/ui/auth/login"))
+            .json(&json!({ "email": email, "password": PASSWORD }))
+            .send()
+            .await
+            .expect("server answers");
+        assert_eq!(response.status(), StatusCode::OK);
+        let set_cookie = response.headers()["set-cookie"].to_str().unwrap();
+        let cookie = set_cookie.split(';').next().unwrap().to_owned();
+        secret(cookie.split_once('=').unwrap().1);
+        cookie
+    }
+
+    /// GET `path` riding on a browser session's cookie; returns status and JSON.
+    pub async fn get_with_cookie(&self, path: &str, cookie: &str) -> (StatusCode, Value) {
+        json_answer(self.http.get(self.url(path)).header("cookie", cookie)).await
     }
 
     /// Asks the server to store a key pair (no label) for the token's user.
@@ -507,6 +520,19 @@ impl TestServer {
             admin.close().await;
         }
     }
+}
+
+/// Sends the request; returns status and JSON (`Null` for an empty body).
+async fn json_answer(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
+    let response = request.send().await.expect("server answers");
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    let json = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"))
+    };
+    (status, json)
 }
 
 /// A refresh token the server hands out is one more secret the logs must not hold.
