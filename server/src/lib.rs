@@ -72,6 +72,14 @@ pub async fn open_store(config: &Config) -> Result<Store, StartError> {
 }
 
 pub async fn build_keywarden(config: &Config) -> Result<Keywarden, StartError> {
+    build_keywarden_with_clock(config, Arc::new(SystemClock)).await
+}
+
+/// `build_keywarden` reading the time from `clock` (tests move it forward).
+pub async fn build_keywarden_with_clock(
+    config: &Config,
+    clock: Arc<dyn app::service::Clock>,
+) -> Result<Keywarden, StartError> {
     let store = open_store(config).await?;
     let vault = Vault::new(config.fernet_keys.iter().map(String::as_str))
         .map_err(|e| StartError::Other(e.to_string()))?;
@@ -106,7 +114,7 @@ pub async fn build_keywarden(config: &Config) -> Result<Keywarden, StartError> {
             registrations_per_ip: count(config.registrations_per_ip),
             register_window: duration(config.register_window)?,
         },
-        clock: Arc::new(SystemClock),
+        clock,
         secure_cookies: config.secure_cookies(),
         allow_withdrawal_keys: config.allow_withdrawal_keys,
     }))

@@ -459,14 +459,7 @@ async fn audit_trail_records_each_action_once(backend: Backend) {
     let other = server.user("ben@example.com").await;
 
     // Someone tries Ann's account with a wrong password.
-    let (status, _) = server
-        .call(
-            Method::POST,
-            "/api/v1/auth/login",
-            None,
-            Some(json!({"email": "ann@example.com", "password": "wrong password"})),
-        )
-        .await;
+    let (status, _) = server.login("ann@example.com", "wrong password").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     // Binance refuses a key; then everything else succeeds.
     let (status, _) = server

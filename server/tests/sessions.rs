@@ -28,33 +28,21 @@ on_both_backends!(
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
+const WRONG_PASSWORD: &str = "not the password";
+
+/// Signs in on the instance at `base`, from the address `from` as a proxy names it.
 async fn sign_in(
     server: &TestServer,
     base: &str,
     email: &str,
-    from: Option<&str>,
-) -> (StatusCode, Value, Option<String>) {
-    let mut request = server
-        .http
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&json!({"email": email, "password": PASSWORD}));
-    if let Some(ip) = from {
-        request = request.header("x-forwarded-for", ip);
-    }
-    answer(request).await
-}
-
-async fn sign_in_wrongly(
-    server: &TestServer,
-    base: &str,
-    email: &str,
+    password: &str,
     from: &str,
 ) -> (StatusCode, Value, Option<String>) {
     let request = server
         .http
         .post(format!("{base}/api/v1/auth/login"))
         .header("x-forwarded-for", from)
-        .json(&json!({"email": email, "password": "not the password"}));
+        .json(&json!({"email": email, "password": password}));
     answer(request).await
 }
 
@@ -236,29 +224,16 @@ async fn forged_and_stale_tokens_are_refused(backend: Backend) {
     server.finish().await;
 }
 
-async fn refresh(server: &TestServer, refresh_token: &str) -> (StatusCode, Value) {
-    server
-        .call(
-            Method::POST,
-            "/api/v1/auth/refresh",
-            None,
-            Some(json!({"refresh_token": refresh_token})),
-        )
-        .await
-}
-
 async fn refresh_tokens_rotate_and_a_replay_revokes_the_session(backend: Backend) {
     let server = TestServer::start(backend).await;
     server.user("cy@example.com").await;
-    let (status, first, _) = sign_in(&server, &server.base, "cy@example.com", None).await;
+    let (status, first) = server.login("cy@example.com", PASSWORD).await;
     assert_eq!(status, StatusCode::OK, "{first}");
     let r1 = first["refresh_token"].as_str().unwrap().to_owned();
-    harness::secret(&r1);
 
-    let (status, second) = refresh(&server, &r1).await;
+    let (status, second) = server.refresh(&r1).await;
     assert_eq!(status, StatusCode::OK, "{second}");
     let r2 = second["refresh_token"].as_str().unwrap().to_owned();
-    harness::secret(&r2);
     assert_ne!(r1, r2);
     let access = second["access_token"].as_str().unwrap().to_owned();
     assert_eq!(
@@ -269,7 +244,7 @@ async fn refresh_tokens_rotate_and_a_replay_revokes_the_session(backend: Backend
     assert_eq!(status, StatusCode::OK);
 
     // r1 again: someone replays a used token; the whole family ends.
-    let (status, body) = refresh(&server, &r1).await;
+    let (status, body) = server.refresh(&r1).await;
     assert_eq!(
         (status, body["code"].as_str()),
         (StatusCode::UNAUTHORIZED, Some("not_authenticated"))
@@ -280,13 +255,13 @@ async fn refresh_tokens_rotate_and_a_replay_revokes_the_session(backend: Backend
         StatusCode::UNAUTHORIZED,
         "the family's access token ends"
     );
-    let (status, _) = refresh(&server, &r2).await;
+    let (status, _) = server.refresh(&r2).await;
     assert_eq!(
         status,
         StatusCode::UNAUTHORIZED,
         "and so does its latest refresh token"
     );
-    let (status, _) = refresh(&server, "never-issued").await;
+    let (status, _) = server.refresh("never-issued").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (status, body) = server
         .call(Method::POST, "/api/v1/auth/refresh", None, Some(json!({})))
@@ -402,15 +377,10 @@ async fn a_password_change_ends_the_other_sessions(backend: Backend) {
         StatusCode::OK,
         "the session that changed it goes on"
     );
-    let (status, _, _) = sign_in(&server, &server.base, "fox@example.com", None).await;
+    let (status, _) = server.login("fox@example.com", PASSWORD).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "the old password is gone");
     let (status, _) = server
-        .call(
-            Method::POST,
-            "/api/v1/auth/login",
-            None,
-            Some(json!({"email": "fox@example.com", "password": "a brand new password"})),
-        )
+        .login("fox@example.com", "a brand new password")
         .await;
     assert_eq!(status, StatusCode::OK);
     server.finish().await;
@@ -430,13 +400,19 @@ async fn failed_sign_ins_are_throttled_per_account_and_per_address(backend: Back
 
     // Five failures against gil from one address...
     for _ in 0..5 {
-        let (status, _, _) =
-            sign_in_wrongly(&server, &base, "gil@example.com", "203.0.113.1").await;
+        let (status, _, _) = sign_in(
+            &server,
+            &base,
+            "gil@example.com",
+            WRONG_PASSWORD,
+            "203.0.113.1",
+        )
+        .await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
     // ...and the sixth attempt, even with the right password and from elsewhere, waits.
     let (status, body, retry_after) =
-        sign_in(&server, &base, "gil@example.com", Some("198.51.100.7")).await;
+        sign_in(&server, &base, "gil@example.com", PASSWORD, "198.51.100.7").await;
     assert_eq!(
         (status, body["code"].as_str()),
         (StatusCode::TOO_MANY_REQUESTS, Some("too_many_attempts")),
@@ -445,19 +421,19 @@ async fn failed_sign_ins_are_throttled_per_account_and_per_address(backend: Back
     let seconds: u64 = retry_after.expect("Retry-After").parse().unwrap();
     assert!((1..=900).contains(&seconds), "{seconds}");
     // Another account from another address is unaffected.
-    let (status, _, _) = sign_in(&server, &base, "hal@example.com", Some("198.51.100.7")).await;
+    let (status, _, _) = sign_in(&server, &base, "hal@example.com", PASSWORD, "198.51.100.7").await;
     assert_eq!(status, StatusCode::OK);
 
     // Per address: three more failures from 203.0.113.1 (on other accounts) reach its 8.
     for email in ["hal@example.com", "nobody@example.com", "hal@example.com"] {
-        let (status, _, _) = sign_in_wrongly(&server, &base, email, "203.0.113.1").await;
+        let (status, _, _) = sign_in(&server, &base, email, WRONG_PASSWORD, "203.0.113.1").await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
     let (status, _, retry_after) =
-        sign_in(&server, &base, "hal@example.com", Some("203.0.113.1")).await;
+        sign_in(&server, &base, "hal@example.com", PASSWORD, "203.0.113.1").await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     assert!(retry_after.is_some());
-    let (status, _, _) = sign_in(&server, &base, "hal@example.com", Some("198.51.100.8")).await;
+    let (status, _, _) = sign_in(&server, &base, "hal@example.com", PASSWORD, "198.51.100.8").await;
     assert_eq!(status, StatusCode::OK);
     server.finish().await;
 
@@ -468,11 +444,24 @@ async fn failed_sign_ins_are_throttled_per_account_and_per_address(backend: Back
     plain.user("ivy@example.com").await;
     for i in 0..3 {
         let claimed = format!("192.0.2.{i}");
-        let (status, _, _) =
-            sign_in_wrongly(&plain, &plain.base, "nobody@example.com", &claimed).await;
+        let (status, _, _) = sign_in(
+            &plain,
+            &plain.base,
+            "nobody@example.com",
+            WRONG_PASSWORD,
+            &claimed,
+        )
+        .await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
-    let (status, _, _) = sign_in(&plain, &plain.base, "ivy@example.com", Some("192.0.2.99")).await;
+    let (status, _, _) = sign_in(
+        &plain,
+        &plain.base,
+        "ivy@example.com",
+        PASSWORD,
+        "192.0.2.99",
+    )
+    .await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     plain.finish().await;
 }
@@ -483,12 +472,19 @@ async fn limits_hold_across_two_instances(backend: Backend) {
     let other = server.start_another_instance().await;
     let bases = [server.base.clone(), other.clone()];
     for i in 0..5 {
-        let (status, _, _) =
-            sign_in_wrongly(&server, &bases[i % 2], "jo@example.com", "203.0.113.9").await;
+        let (status, _, _) = sign_in(
+            &server,
+            &bases[i % 2],
+            "jo@example.com",
+            WRONG_PASSWORD,
+            "203.0.113.9",
+        )
+        .await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
     for base in &bases {
-        let (status, _, _) = sign_in(&server, base, "jo@example.com", Some("198.51.100.1")).await;
+        let (status, _, _) =
+            sign_in(&server, base, "jo@example.com", PASSWORD, "198.51.100.1").await;
         assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{base}");
     }
     // A session opened on one instance is ended through the other, and both know it.

@@ -1,5 +1,6 @@
 //! Starts the real Keywarden server on an ephemeral port, on SQLite or PostgreSQL, against a
-//! fake Binance, and talks to it over HTTP.
+//! fake Binance, and talks to it over HTTP. The server reads the time from `TestServer::clock`,
+//! which a test can move forward.
 //!
 //! Every log line the server writes (at `RUST_LOG`, `trace` unless set) is captured in memory;
 //! `finish` fails the test if any credential, password or server secret the tests use appears
@@ -9,9 +10,11 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::sync::{Mutex, Once};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, Once};
 
 use app::store::{Pool, Store};
+use chrono::{DateTime, Utc};
 use fake_exchange::FakeExchange;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -24,6 +27,25 @@ pub enum Backend {
 }
 
 pub const JWT_SECRET: &str = "integration-tests-jwt-secret-of-enough-length";
+
+/// The server's clock: the real time plus an offset that a test moves forward.
+#[derive(Default)]
+pub struct TestClock {
+    offset_ms: AtomicI64,
+}
+
+impl TestClock {
+    pub fn advance(&self, by: chrono::Duration) {
+        self.offset_ms
+            .fetch_add(by.num_milliseconds(), Ordering::SeqCst);
+    }
+}
+
+impl app::service::Clock for TestClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now() + chrono::Duration::milliseconds(self.offset_ms.load(Ordering::SeqCst))
+    }
+}
 
 /// Runs each named `async fn(Backend)` once per backend.
 #[macro_export]
@@ -59,6 +81,8 @@ pub struct TestServer {
     /// The Fernet key the server started with.
     pub fernet_key: String,
     pub http: reqwest::Client,
+    /// The time every instance of the server reads.
+    pub clock: Arc<TestClock>,
     database: Database,
     /// The environment the running server was configured from.
     env: HashMap<&'static str, String>,
@@ -199,7 +223,8 @@ impl TestServer {
             ("KEYWARDEN_DATA_DIR", data_dir.path().display().to_string()),
         ]);
         env.extend(overrides);
-        let (base, store, tasks) = Self::launch(&env).await;
+        let clock = Arc::new(TestClock::default());
+        let (base, store, tasks) = Self::launch(&env, &clock).await;
         TestServer {
             base,
             exchange,
@@ -210,6 +235,7 @@ impl TestServer {
                 .user_agent("keywarden-tests")
                 .build()
                 .unwrap(),
+            clock,
             database,
             env,
             tasks,
@@ -219,6 +245,7 @@ impl TestServer {
 
     async fn launch(
         env: &HashMap<&'static str, String>,
+        clock: &Arc<TestClock>,
     ) -> (String, Store, Vec<tokio::task::JoinHandle<()>>) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -226,7 +253,7 @@ impl TestServer {
         env.entry("KEYWARDEN_PUBLIC_URL")
             .or_insert_with(|| base.clone());
         let config = Config::from_lookup(|name| env.get(name).cloned()).expect("valid config");
-        let keywarden = server::build_keywarden(&config)
+        let keywarden = server::build_keywarden_with_clock(&config, clock.clone())
             .await
             .expect("server builds");
         let store = keywarden.store().clone();
@@ -252,14 +279,14 @@ impl TestServer {
                 None => self.env.remove(name),
             };
         }
-        let (base, store, tasks) = Self::launch(&self.env).await;
+        let (base, store, tasks) = Self::launch(&self.env, &self.clock).await;
         (self.base, self.store, self.tasks) = (base, store, tasks);
     }
 
     /// The service as another instance on the same database would build it (no HTTP).
     pub async fn another_service(&self) -> app::service::Keywarden {
         let config = Config::from_lookup(|name| self.env.get(name).cloned()).expect("valid config");
-        server::build_keywarden(&config)
+        server::build_keywarden_with_clock(&config, self.clock.clone())
             .await
             .expect("service builds")
     }
@@ -267,7 +294,7 @@ impl TestServer {
     /// Starts a second server on the same database and exchanges (several instances behind a
     /// load balancer); returns its base URL. It stops with this one.
     pub async fn start_another_instance(&mut self) -> String {
-        let (base, _, tasks) = Self::launch(&self.env).await;
+        let (base, _, tasks) = Self::launch(&self.env, &self.clock).await;
         self.tasks.extend(tasks);
         base
     }
@@ -313,15 +340,7 @@ impl TestServer {
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let response = request.send().await.expect("server answers");
-        let status = response.status();
-        let text = response.text().await.unwrap();
-        let json = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"))
-        };
-        (status, json)
+        json_answer(request).await
     }
 
     pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
@@ -336,14 +355,41 @@ impl TestServer {
         self.call(Method::DELETE, path, Some(token), None).await
     }
 
-    /// Signs an existing user in once more (a new session); returns its access token.
-    pub async fn user_session(&self, email: &str) -> String {
-        let credentials = json!({ "email": email, "password": PASSWORD });
-        let (status, body) = self
+    /// `POST /api/v1/auth/register` with a JSON body; returns status and JSON.
+    pub async fn register(&self, email: &str, password: &str) -> (StatusCode, Value) {
+        let credentials = json!({ "email": email, "password": password });
+        self.call(
+            Method::POST,
+            "/api/v1/auth/register",
+            None,
+            Some(credentials),
+        )
+        .await
+    }
+
+    /// `POST /api/v1/auth/login` with a JSON body (an API client's sign-in); returns status and
+    /// JSON.
+    pub async fn login(&self, email: &str, password: &str) -> (StatusCode, Value) {
+        let credentials = json!({ "email": email, "password": password });
+        let answer = self
             .call(Method::POST, "/api/v1/auth/login", None, Some(credentials))
             .await;
+        refresh_token_is_secret(answer)
+    }
+
+    /// `POST /api/v1/auth/refresh`: trades a refresh token for new tokens.
+    pub async fn refresh(&self, refresh_token: &str) -> (StatusCode, Value) {
+        let body = json!({ "refresh_token": refresh_token });
+        let answer = self
+            .call(Method::POST, "/api/v1/auth/refresh", None, Some(body))
+            .await;
+        refresh_token_is_secret(answer)
+    }
+
+    /// Signs an existing user in once more (a new session); returns its access token.
+    pub async fn user_session(&self, email: &str) -> String {
+        let (status, body) = self.login(email, PASSWORD).await;
         assert_eq!(status, StatusCode::OK, "{body}");
-        secret(body["refresh_token"].as_str().unwrap());
         body["access_token"].as_str().unwrap().to_owned()
     }
 
@@ -361,17 +407,30 @@ impl TestServer {
 
     /// Registers `email` with a fixed password and returns an access token.
     pub async fn user(&self, email: &str) -> String {
-        let credentials = json!({ "email": email, "password": PASSWORD });
-        let (status, body) = self
-            .call(
-                Method::POST,
-                "/api/v1/auth/register",
-                None,
-                Some(credentials),
-            )
-            .await;
+        let (status, body) = self.register(email, PASSWORD).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         self.user_session(email).await
+    }
+
+    /// Signs an existing user in as the browser does; returns the session's `Cookie` header.
+    pub async fn browser_session(&self, email: &str) -> String {
+        let response = self
+            .http
+            .post(self.url("/api/v1/ui/auth/login"))
+            .json(&json!({ "email": email, "password": PASSWORD }))
+            .send()
+            .await
+            .expect("server answers");
+        assert_eq!(response.status(), StatusCode::OK);
+        let set_cookie = response.headers()["set-cookie"].to_str().unwrap();
+        let cookie = set_cookie.split(';').next().unwrap().to_owned();
+        secret(cookie.split_once('=').unwrap().1);
+        cookie
+    }
+
+    /// GET `path` riding on a browser session's cookie; returns status and JSON.
+    pub async fn get_with_cookie(&self, path: &str, cookie: &str) -> (StatusCode, Value) {
+        json_answer(self.http.get(self.url(path)).header("cookie", cookie)).await
     }
 
     /// Asks the server to store a key pair (no label) for the token's user.
@@ -473,6 +532,27 @@ impl TestServer {
             admin.close().await;
         }
     }
+}
+
+/// Sends the request; returns status and JSON (`Null` for an empty body).
+async fn json_answer(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
+    let response = request.send().await.expect("server answers");
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    let json = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"))
+    };
+    (status, json)
+}
+
+/// A refresh token the server hands out is one more secret the logs must not hold.
+fn refresh_token_is_secret(answer: (StatusCode, Value)) -> (StatusCode, Value) {
+    if let Some(refresh_token) = answer.1["refresh_token"].as_str() {
+        secret(refresh_token);
+    }
+    answer
 }
 
 fn random_suffix() -> String {
