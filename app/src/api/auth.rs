@@ -18,7 +18,8 @@ pub async fn register(email: String, password: String) -> Result<UserView, Error
 #[server(prefix = "/api/v1/ui", endpoint = "auth/login", input = Json, output = Json)]
 pub async fn login(email: String, password: String) -> Result<(), ErrorBody> {
     use super::adapter::*;
-    use crate::service::{SessionKind, SignIn};
+    use crate::model::SessionKind;
+    use crate::service::SignIn;
     let keywarden = keywarden()?;
     let signed_in = keywarden
         .login(&email, password, &client(), SessionKind::Browser)

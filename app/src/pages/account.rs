@@ -3,7 +3,7 @@ use leptos_router::hooks::use_navigate;
 
 use super::{ErrorAlert, Precision, input_value, load_error, utc};
 use crate::api::{ChangePassword, LogoutEverywhere, RevokeSession, current_user, list_sessions};
-use crate::model::SessionView;
+use crate::model::{SessionKind, SessionView};
 
 /// The account: its sessions (each can be ended), sign-out everywhere, and the password.
 #[component]
@@ -72,7 +72,10 @@ fn SessionTable(list: Vec<SessionView>, revoke: ServerAction<RevokeSession>) -> 
             <tbody>
                 {list.into_iter().map(|session| {
                     let id = session.id.clone();
-                    let kind = if session.kind == "browser" { "Browser" } else { "API client" };
+                    let kind = match session.kind {
+                        SessionKind::Browser => "Browser",
+                        SessionKind::Api => "API client",
+                    };
                     let from = [session.ip.clone(), session.user_agent.clone()]
                         .into_iter()
                         .flatten()

@@ -4,9 +4,9 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::audit::{Action, ClientInfo};
-use super::sessions::{SessionKind, SignIn};
+use super::sessions::SignIn;
 use super::{Caller, Keywarden, ServiceError};
-use crate::model::UserView;
+use crate::model::{SessionKind, UserView};
 use crate::store::{RecentEvents, StoreError, UserRow};
 
 const MIN_PASSWORD_CHARS: usize = 8;

@@ -19,7 +19,7 @@ pub use auth::{Limits, validate_email};
 pub use error::ServiceError;
 pub use keys::{RotatedBatch, mask_api_key};
 pub use password_hashing::{PasswordHasherPool, password_hasher};
-pub use sessions::{Credential, SessionKind, SessionSettings, SignIn};
+pub use sessions::{Credential, SessionSettings, SignIn};
 pub use tokens::Tokens;
 
 use crate::exchange::Exchange;

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 
 use super::audit::{Action, ClientInfo};
 use super::{Caller, Keywarden, ServiceError};
-use crate::model::{SessionView, TokenView};
+use crate::model::{SessionKind, SessionView, TokenView};
 use crate::store::{NewSession, RefreshOutcome, SessionRow};
 
 /// Writing `last_seen_at` on every request would turn each read into a write.
@@ -20,21 +20,6 @@ pub struct SessionSettings {
     pub idle: Duration,
     /// Any session ends this long after sign-in.
     pub max_age: Duration,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SessionKind {
-    Browser,
-    Api,
-}
-
-impl SessionKind {
-    fn as_str(self) -> &'static str {
-        match self {
-            SessionKind::Browser => "browser",
-            SessionKind::Api => "api",
-        }
-    }
 }
 
 /// What a sign-in hands back.
@@ -95,7 +80,7 @@ impl Keywarden {
         let session = NewSession {
             id: &id,
             user_id,
-            kind: kind.as_str(),
+            kind,
             secret_hash: (kind == SessionKind::Browser).then_some(secret_hash.as_str()),
             expires_at: now + settings.max_age,
             refresh_token_hash: (kind == SessionKind::Api).then_some(secret_hash.as_str()),
@@ -159,7 +144,7 @@ impl Keywarden {
         let session = &found.session;
         let owner_matches = claimed_user.is_none_or(|user_id| user_id == session.user_id);
         let secret_matches = match (secret, &session.secret_hash) {
-            (None, _) => session.kind == SessionKind::Api.as_str(),
+            (None, _) => session.kind == SessionKind::Api,
             (Some(secret), Some(stored)) => {
                 constant_time_eq(token_hash(secret).as_bytes(), stored.as_bytes())
             }
@@ -278,9 +263,7 @@ impl Keywarden {
             .await?;
         Ok(rows
             .into_iter()
-            .filter(|row| {
-                row.kind != SessionKind::Browser.as_str() || row.last_seen_at + idle > now
-            })
+            .filter(|row| row.kind != SessionKind::Browser || row.last_seen_at + idle > now)
             .map(|row| session_view(row, &caller.session_id))
             .collect())
     }

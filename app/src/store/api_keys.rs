@@ -1,7 +1,7 @@
 use chrono::{DateTime, Utc};
 
 use super::audit::{NewAuditEvent, append_event, in_transaction};
-use super::rows::{Columns, FromColumns, from_columns_for_sqlx};
+use super::rows::{Columns, FromColumns, from_columns_for_sqlx, parsed};
 use super::{Store, StoreError, on_pool, on_writer};
 use crate::model::{Environment, KeyType, Permissions};
 
@@ -50,16 +50,6 @@ impl FromColumns for ApiKeyRow {
     }
 }
 from_columns_for_sqlx!(ApiKeyRow);
-
-/// A text column that must hold a value `parse` accepts.
-fn parsed<C: Columns, T>(
-    row: &mut C,
-    name: &str,
-    parse: impl FnOnce(&str) -> Option<T>,
-) -> Result<T, C::Error> {
-    let text = row.text(name)?;
-    parse(&text).ok_or_else(|| C::invalid(name, format!("unexpected value {text:?}")))
-}
 
 fn permissions_json(permissions: &Permissions) -> String {
     serde_json::to_string(permissions).expect("permissions serialize")

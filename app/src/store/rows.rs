@@ -22,6 +22,16 @@ pub trait FromColumns: Sized {
     fn from_columns<C: Columns>(columns: &mut C) -> Result<Self, C::Error>;
 }
 
+/// A text column that must hold a value `parse` accepts.
+pub(super) fn parsed<C: Columns, T>(
+    row: &mut C,
+    name: &str,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Result<T, C::Error> {
+    let text = row.text(name)?;
+    parse(&text).ok_or_else(|| C::invalid(name, format!("unexpected value {text:?}")))
+}
+
 macro_rules! sqlx_columns {
     ($row:ty) => {
         impl Columns for &$row {

@@ -1,15 +1,15 @@
 use chrono::{DateTime, Utc};
 
 use super::audit::{NewAuditEvent, append_event, in_transaction};
-use super::rows::{Columns, FromColumns, from_columns_for_sqlx};
+use super::rows::{Columns, FromColumns, from_columns_for_sqlx, parsed};
 use super::{Store, StoreError, on_pool, on_writer};
+use crate::model::SessionKind;
 
 #[derive(Clone, Debug)]
 pub struct SessionRow {
     pub id: String,
     pub user_id: i64,
-    /// `browser` or `api`.
-    pub kind: String,
+    pub kind: SessionKind,
     /// SHA-256 (hex) of a browser session cookie's secret.
     pub secret_hash: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -25,7 +25,7 @@ impl FromColumns for SessionRow {
         Ok(SessionRow {
             id: row.text("id")?,
             user_id: row.int("user_id")?,
-            kind: row.text("kind")?,
+            kind: parsed(row, "kind", SessionKind::parse)?,
             secret_hash: row.optional_text("secret_hash")?,
             created_at: row.time("created_at")?,
             last_seen_at: row.time("last_seen_at")?,
@@ -59,7 +59,7 @@ from_columns_for_sqlx!(SessionOfUser);
 pub struct NewSession<'a> {
     pub id: &'a str,
     pub user_id: i64,
-    pub kind: &'static str,
+    pub kind: SessionKind,
     pub secret_hash: Option<&'a str>,
     pub expires_at: DateTime<Utc>,
     /// The first refresh token's hash, for an API session.
@@ -97,7 +97,7 @@ impl Store {
             )
             .bind(session.id)
             .bind(session.user_id)
-            .bind(session.kind)
+            .bind(session.kind.as_str())
             .bind(session.secret_hash)
             .bind(event.at)
             .bind(session.expires_at)

@@ -1,5 +1,7 @@
-use app::model::{Credentials, PasswordChange, RefreshRequest, SessionView, TokenView, UserView};
-use app::service::{ServiceError, SessionKind, SignIn};
+use app::model::{
+    Credentials, PasswordChange, RefreshRequest, SessionKind, SessionView, TokenView, UserView,
+};
+use app::service::{ServiceError, SignIn};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::header::CONTENT_TYPE;
