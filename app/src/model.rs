@@ -136,15 +136,161 @@ pub struct KeyLabel {
     pub label: Option<String>,
 }
 
+/// An order type, as Binance names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum OrderType {
+    Limit,
+    LimitMaker,
+    Market,
+    StopLoss,
+    StopLossLimit,
+    TakeProfit,
+    TakeProfitLimit,
+}
+
+impl OrderType {
+    pub const ALL: [OrderType; 7] = [
+        OrderType::Limit,
+        OrderType::LimitMaker,
+        OrderType::Market,
+        OrderType::StopLoss,
+        OrderType::StopLossLimit,
+        OrderType::TakeProfit,
+        OrderType::TakeProfitLimit,
+    ];
+
+    /// What a new bot may place unless its owner says otherwise.
+    pub const DEFAULT: [OrderType; 3] =
+        [OrderType::Limit, OrderType::LimitMaker, OrderType::Market];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            OrderType::Limit => "LIMIT",
+            OrderType::LimitMaker => "LIMIT_MAKER",
+            OrderType::Market => "MARKET",
+            OrderType::StopLoss => "STOP_LOSS",
+            OrderType::StopLossLimit => "STOP_LOSS_LIMIT",
+            OrderType::TakeProfit => "TAKE_PROFIT",
+            OrderType::TakeProfitLimit => "TAKE_PROFIT_LIMIT",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        OrderType::ALL.into_iter().find(|t| t.as_str() == text)
+    }
+}
+
+/// A bot's identity and policy: what it may trade through the gateway.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct BotConfigView {
     pub id: i64,
     pub api_key_id: i64,
     pub name: String,
+    /// The one symbol the bot trades, such as `BTCUSDT`.
     pub symbol: String,
     #[serde(serialize_with = "rfc3339::serialize")]
     pub created_at: DateTime<Utc>,
+    /// A disabled bot's tokens are refused.
+    pub enabled: bool,
+    /// The largest order, in the symbol's quote asset, as a decimal string; null: no limit.
+    #[cfg_attr(feature = "ssr", schema(example = "250.00"))]
+    pub max_order_notional: Option<String>,
+    /// The order types the bot may place.
+    pub order_types: Vec<OrderType>,
+    pub orders_per_minute: i64,
+    /// Whether every bot of the account is paused (`pause-all`); a paused bot's tokens are
+    /// refused until `resume-all`.
+    pub paused: bool,
+    /// What the owner should know: `no_notional_limit`.
+    pub warnings: Vec<Warning>,
+}
+
+/// Changes to a bot config's policy; fields left out stay as they are.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct BotConfigChange {
+    pub name: Option<String>,
+    pub enabled: Option<bool>,
+    /// A decimal string; `null` removes the limit.
+    #[serde(
+        default,
+        with = "present_or_null",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "ssr", schema(value_type = Option<String>))]
+    pub max_order_notional: Option<Option<String>>,
+    pub order_types: Option<Vec<OrderType>>,
+    pub orders_per_minute: Option<i64>,
+}
+
+/// Whether every bot of the account is paused, and since when.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct BotsPauseView {
+    pub paused: bool,
+    #[serde(serialize_with = "rfc3339::optional::serialize")]
+    pub paused_at: Option<DateTime<Utc>>,
+}
+
+/// A new gateway token for a bot.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct NewBotToken {
+    pub name: Option<String>,
+    /// 1 to 3650; left out: the token does not expire.
+    pub expires_in_days: Option<i64>,
+    /// Addresses (`203.0.113.7`) and networks (`203.0.113.0/24`) the token works from; left out:
+    /// any.
+    pub allowed_ips: Option<Vec<String>>,
+}
+
+/// A token just issued: the only time its secret is shown.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct BotTokenCreated {
+    pub id: i64,
+    /// The bot's API key for the gateway (`X-MBX-APIKEY`); shown this once.
+    pub token: String,
+    /// What identifies the token from now on.
+    #[cfg_attr(feature = "ssr", schema(example = "kwb_Xq3vT9aL"))]
+    pub prefix: String,
+    pub name: Option<String>,
+    #[serde(serialize_with = "rfc3339::serialize")]
+    pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "rfc3339::optional::serialize")]
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl std::fmt::Debug for BotTokenCreated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BotTokenCreated")
+            .field("id", &self.id)
+            .field("token", &"[redacted]")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A bot's token as listed: never its secret.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct BotTokenView {
+    pub id: i64,
+    pub prefix: String,
+    pub name: Option<String>,
+    #[serde(serialize_with = "rfc3339::serialize")]
+    pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "rfc3339::optional::serialize")]
+    pub expires_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "rfc3339::optional::serialize")]
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// The address the token was last used from.
+    pub last_ip: Option<String>,
+    /// Empty: any address.
+    pub allowed_ips: Vec<String>,
 }
 
 /// One entry of the audit trail.
@@ -154,11 +300,14 @@ pub struct AuditEventView {
     pub id: i64,
     /// What happened: `user.register`, `user.login`, `key.create`, `key.validate`, `key.use`
     /// (a balance read), `key.replace`, `key.rename`, `key.delete`, `key.rotate` (re-encrypted
-    /// by the operator), `bot_config.create`, `bot_config.delete`.
+    /// by the operator), `bot_config.create`, `bot_config.update`, `bot_config.delete`,
+    /// `bot_token.create`, `bot_token.revoke`, `bots.pause`, `bots.resume`.
     #[cfg_attr(feature = "ssr", schema(example = "key.create"))]
     pub action: String,
     /// The key the event concerns, if any.
     pub api_key_id: Option<i64>,
+    /// The bot the event concerns, if any.
+    pub bot_config_id: Option<i64>,
     /// `success` or `failure`.
     pub outcome: String,
     /// For failures, the error code the request was answered with.
@@ -335,6 +484,18 @@ impl std::fmt::Debug for NewApiKey {
 pub struct NewBotConfig {
     pub name: String,
     pub symbol: String,
+    /// Default true.
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// A decimal string in the symbol's quote asset; left out or null: no limit.
+    #[serde(default)]
+    pub max_order_notional: Option<String>,
+    /// Default `LIMIT`, `LIMIT_MAKER`, `MARKET`.
+    #[serde(default)]
+    pub order_types: Option<Vec<OrderType>>,
+    /// Default 60.
+    #[serde(default)]
+    pub orders_per_minute: Option<i64>,
 }
 
 /// The body of every error response.
@@ -375,6 +536,24 @@ impl leptos::server_fn::error::FromServerFnError for ErrorBody {
             E::Request(msg) => ErrorBody::new("network_error", msg),
             other => ErrorBody::new("request_failed", other.to_string()),
         }
+    }
+}
+
+/// A field that may be left out (outer `None`) or sent as `null` (inner `None`).
+mod present_or_null {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+        from: D,
+    ) -> Result<Option<Option<T>>, D::Error> {
+        Option::<T>::deserialize(from).map(Some)
+    }
+
+    pub fn serialize<S: Serializer, T: Serialize>(
+        value: &Option<Option<T>>,
+        to: S,
+    ) -> Result<S::Ok, S::Error> {
+        value.as_ref().and_then(Option::as_ref).serialize(to)
     }
 }
 

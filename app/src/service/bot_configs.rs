@@ -1,25 +1,50 @@
+//! Bot configs: a bot's identity (a name, the one symbol it trades) and its policy (enabled,
+//! the largest order, the order types, the order rate), and the account's emergency stop.
+
 use super::audit::Action;
 use super::{Caller, Keywarden, ServiceError};
-use crate::model::{BotConfigView, NewBotConfig};
-use crate::store::{BotConfigRow, StoreError};
+use crate::model::{
+    BotConfigChange, BotConfigView, BotsPauseView, NewBotConfig, OrderType, Warning,
+};
+use crate::store::{BotConfigRow, BotPolicy, StoreError};
 
 const MAX_NAME_CHARS: usize = 100;
 const MAX_SYMBOL_CHARS: usize = 20;
+const DEFAULT_ORDERS_PER_MINUTE: i64 = 60;
+/// Binance lets an account place 100 orders per 10 seconds.
+const MAX_ORDERS_PER_MINUTE: i64 = 600;
+/// Binance's amounts have at most 8 decimals; 18 whole digits are more than any market needs.
+const MAX_WHOLE_DIGITS: usize = 18;
+const MAX_DECIMALS: usize = 8;
 
 fn bot_config_view(row: BotConfigRow) -> BotConfigView {
+    let mut warnings = Vec::new();
+    if row.policy.max_order_notional.is_none() {
+        warnings.push(Warning {
+            code: "no_notional_limit".into(),
+            detail: "This bot's orders have no size limit: set a maximum order notional so a \
+                     runaway bot cannot spend the whole account."
+                .into(),
+        });
+    }
     BotConfigView {
         id: row.id,
         api_key_id: row.api_key_id,
         name: row.name,
         symbol: row.symbol,
         created_at: row.created_at,
+        enabled: row.policy.enabled,
+        max_order_notional: row.policy.max_order_notional,
+        order_types: row.policy.order_types,
+        orders_per_minute: row.policy.orders_per_minute,
+        paused: row.bots_paused_at.is_some(),
+        warnings,
     }
 }
 
-/// A name of 1-100 printable characters and a symbol such as `BTCUSDT`; returns them trimmed,
-/// the symbol uppercased.
-fn validate(input: &NewBotConfig) -> Result<(String, String), ServiceError> {
-    let name = input.name.trim();
+/// A name of 1-100 printable characters, trimmed.
+fn name(name: &str) -> Result<String, ServiceError> {
+    let name = name.trim();
     if name.is_empty()
         || name.chars().count() > MAX_NAME_CHARS
         || name.chars().any(char::is_control)
@@ -28,7 +53,12 @@ fn validate(input: &NewBotConfig) -> Result<(String, String), ServiceError> {
             "name: must be 1 to {MAX_NAME_CHARS} printable characters"
         )));
     }
-    let symbol = input.symbol.trim().to_uppercase();
+    Ok(name.to_owned())
+}
+
+/// A symbol such as `BTCUSDT`, uppercased.
+fn symbol(symbol: &str) -> Result<String, ServiceError> {
+    let symbol = symbol.trim().to_uppercase();
     if symbol.is_empty()
         || symbol.len() > MAX_SYMBOL_CHARS
         || !symbol.chars().all(|c| c.is_ascii_alphanumeric())
@@ -37,7 +67,73 @@ fn validate(input: &NewBotConfig) -> Result<(String, String), ServiceError> {
             "symbol: must be 1 to {MAX_SYMBOL_CHARS} letters and digits, like BTCUSDT"
         )));
     }
-    Ok((name.to_owned(), symbol))
+    Ok(symbol)
+}
+
+/// A positive decimal such as `250` or `0.5`, at most 8 decimals, as written.
+fn notional(text: &str) -> Result<String, ServiceError> {
+    let text = text.trim();
+    let invalid = || {
+        ServiceError::Invalid(format!(
+            "max_order_notional: must be a positive decimal such as 250.00, with at most \
+             {MAX_DECIMALS} decimals"
+        ))
+    };
+    let (whole, decimals) = text.split_once('.').unwrap_or((text, ""));
+    let digits = |part: &str| part.chars().all(|c| c.is_ascii_digit());
+    if whole.is_empty()
+        || whole.len() > MAX_WHOLE_DIGITS
+        || decimals.len() > MAX_DECIMALS
+        || (text.contains('.') && decimals.is_empty())
+        || !digits(whole)
+        || !digits(decimals)
+        || text.chars().all(|c| c == '0' || c == '.')
+    {
+        return Err(invalid());
+    }
+    Ok(text.to_owned())
+}
+
+fn order_types(mut types: Vec<OrderType>) -> Result<Vec<OrderType>, ServiceError> {
+    types.sort();
+    types.dedup();
+    if types.is_empty() {
+        return Err(ServiceError::Invalid(
+            "order_types: must name at least one order type".into(),
+        ));
+    }
+    Ok(types)
+}
+
+fn orders_per_minute(rate: i64) -> Result<i64, ServiceError> {
+    if !(1..=MAX_ORDERS_PER_MINUTE).contains(&rate) {
+        return Err(ServiceError::Invalid(format!(
+            "orders_per_minute: must be 1 to {MAX_ORDERS_PER_MINUTE}"
+        )));
+    }
+    Ok(rate)
+}
+
+impl BotPolicy {
+    /// `change` applied to this policy, each changed field checked.
+    fn changed(&self, change: &BotConfigChange) -> Result<BotPolicy, ServiceError> {
+        Ok(BotPolicy {
+            enabled: change.enabled.unwrap_or(self.enabled),
+            max_order_notional: match &change.max_order_notional {
+                None => self.max_order_notional.clone(),
+                Some(None) => None,
+                Some(Some(text)) => Some(notional(text)?),
+            },
+            order_types: match &change.order_types {
+                None => self.order_types.clone(),
+                Some(types) => order_types(types.clone())?,
+            },
+            orders_per_minute: match change.orders_per_minute {
+                None => self.orders_per_minute,
+                Some(rate) => orders_per_minute(rate)?,
+            },
+        })
+    }
 }
 
 impl Keywarden {
@@ -46,12 +142,26 @@ impl Keywarden {
         caller: &Caller,
         input: NewBotConfig,
     ) -> Result<BotConfigView, ServiceError> {
-        let (name, symbol) = validate(&input)?;
+        let name = name(&input.name)?;
+        let symbol = symbol(&input.symbol)?;
+        let policy = BotPolicy {
+            enabled: true,
+            max_order_notional: None,
+            order_types: OrderType::DEFAULT.to_vec(),
+            orders_per_minute: DEFAULT_ORDERS_PER_MINUTE,
+        }
+        .changed(&BotConfigChange {
+            name: None,
+            enabled: input.enabled,
+            max_order_notional: input.max_order_notional.map(Some),
+            order_types: input.order_types,
+            orders_per_minute: input.orders_per_minute,
+        })?;
         let event = self.event(&caller.client, Action::BotConfigCreate);
         match self
             .inner
             .store
-            .insert_bot_config(caller.user_id, &name, &symbol, &event)
+            .insert_bot_config(caller.user_id, &name, &symbol, &policy, &event)
             .await
         {
             Ok(Some(row)) => Ok(bot_config_view(row)),
@@ -74,6 +184,40 @@ impl Keywarden {
         Ok(rows.into_iter().map(bot_config_view).collect())
     }
 
+    pub(super) async fn bot_config_of(
+        &self,
+        caller: &Caller,
+        id: i64,
+    ) -> Result<BotConfigRow, ServiceError> {
+        self.inner
+            .store
+            .find_bot_config_of_user(caller.user_id, id)
+            .await?
+            .ok_or(ServiceError::BotConfigNotFound)
+    }
+
+    /// Changes a bot's name or policy; each change is an audit event.
+    pub async fn update_bot_config(
+        &self,
+        caller: &Caller,
+        id: i64,
+        change: BotConfigChange,
+    ) -> Result<BotConfigView, ServiceError> {
+        let current = self.bot_config_of(caller, id).await?;
+        let name = match &change.name {
+            Some(text) => name(text)?,
+            None => current.name.clone(),
+        };
+        let policy = current.policy.changed(&change)?;
+        let event = self.event(&caller.client, Action::BotConfigUpdate);
+        self.inner
+            .store
+            .update_bot_config(caller.user_id, id, &name, &policy, &event)
+            .await?
+            .map(bot_config_view)
+            .ok_or(ServiceError::BotConfigNotFound)
+    }
+
     pub async fn delete_bot_config(&self, caller: &Caller, id: i64) -> Result<(), ServiceError> {
         let event = self.event(&caller.client, Action::BotConfigDelete);
         if self
@@ -87,6 +231,36 @@ impl Keywarden {
             Err(ServiceError::BotConfigNotFound)
         }
     }
+
+    /// The emergency stop: every bot of the account stops at its next request, until
+    /// `resume_all_bots`.
+    pub async fn pause_all_bots(&self, caller: &Caller) -> Result<BotsPauseView, ServiceError> {
+        let event = self.event(&caller.client, Action::BotsPause);
+        let paused_at = self
+            .inner
+            .store
+            .set_bots_paused(caller.user_id, Some(event.at), &event)
+            .await?;
+        tracing::info!(user_id = caller.user_id, "every bot paused");
+        Ok(BotsPauseView {
+            paused: paused_at.is_some(),
+            paused_at,
+        })
+    }
+
+    pub async fn resume_all_bots(&self, caller: &Caller) -> Result<BotsPauseView, ServiceError> {
+        let event = self.event(&caller.client, Action::BotsResume);
+        let paused_at = self
+            .inner
+            .store
+            .set_bots_paused(caller.user_id, None, &event)
+            .await?;
+        tracing::info!(user_id = caller.user_id, "bots resumed");
+        Ok(BotsPauseView {
+            paused: paused_at.is_some(),
+            paused_at,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -94,16 +268,61 @@ mod tests {
     use super::*;
 
     #[test]
-    fn symbols_are_normalised_and_checked() {
-        let ok = NewBotConfig {
-            name: " grid ".into(),
-            symbol: "btcusdt".into(),
+    fn names_and_symbols_are_normalised_and_checked() {
+        assert_eq!(name(" grid ").unwrap(), "grid");
+        assert!(name("").is_err());
+        assert_eq!(symbol("btcusdt").unwrap(), "BTCUSDT");
+        assert!(symbol("BTC/USDT").is_err());
+    }
+
+    #[test]
+    fn notionals_are_positive_decimals_with_at_most_8_places() {
+        for good in ["250", "250.00", "0.5", " 12.12345678 "] {
+            assert!(notional(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "0",
+            "0.00",
+            "-1",
+            "1e3",
+            "1.",
+            ".5",
+            "1.123456789",
+            "12,5",
+            "NaN",
+            "1234567890123456789",
+        ] {
+            assert!(notional(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_change_keeps_what_it_does_not_name() {
+        let policy = BotPolicy {
+            enabled: true,
+            max_order_notional: Some("100".into()),
+            order_types: OrderType::DEFAULT.to_vec(),
+            orders_per_minute: 60,
         };
-        assert_eq!(validate(&ok).unwrap(), ("grid".into(), "BTCUSDT".into()));
-        let bad = NewBotConfig {
-            name: "x".into(),
-            symbol: "BTC/USDT".into(),
+        assert_eq!(policy.changed(&BotConfigChange::default()).unwrap(), policy);
+        let lifted = BotConfigChange {
+            max_order_notional: Some(None),
+            order_types: Some(vec![OrderType::Market, OrderType::Limit, OrderType::Market]),
+            ..BotConfigChange::default()
         };
-        assert!(validate(&bad).is_err());
+        let changed = policy.changed(&lifted).unwrap();
+        assert_eq!(changed.max_order_notional, None);
+        assert_eq!(changed.order_types, [OrderType::Limit, OrderType::Market]);
+        let none = BotConfigChange {
+            order_types: Some(vec![]),
+            ..BotConfigChange::default()
+        };
+        assert!(policy.changed(&none).is_err());
+        let too_fast = BotConfigChange {
+            orders_per_minute: Some(601),
+            ..BotConfigChange::default()
+        };
+        assert!(policy.changed(&too_fast).is_err());
     }
 }

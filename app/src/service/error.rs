@@ -34,6 +34,8 @@ pub enum ServiceError {
     NoApiKey,
     #[error("bot configuration not found")]
     BotConfigNotFound,
+    #[error("bot token not found")]
+    BotTokenNotFound,
     /// Binance refused the key; its own code and message are passed on untouched.
     #[error("{message}")]
     BinanceRejected { code: i64, message: String },
@@ -85,6 +87,7 @@ impl ServiceError {
             ServiceError::ApiKeyNotFound => "api_key_not_found",
             ServiceError::NoApiKey => "no_api_key",
             ServiceError::BotConfigNotFound => "bot_config_not_found",
+            ServiceError::BotTokenNotFound => "bot_token_not_found",
             ServiceError::BinanceRejected { .. } => "binance_rejected",
             ServiceError::WithdrawalsEnabled => "withdrawals_enabled",
             ServiceError::WrongEnvironment { .. } => "wrong_environment",
@@ -113,6 +116,7 @@ impl ServiceError {
             | ServiceError::WrongEnvironment { .. } => 400,
             ServiceError::ApiKeyNotFound
             | ServiceError::BotConfigNotFound
+            | ServiceError::BotTokenNotFound
             | ServiceError::UserNotFound => 404,
             ServiceError::ExchangeUnavailable => 502,
             ServiceError::ExchangeTimeout => 504,

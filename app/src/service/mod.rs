@@ -4,6 +4,7 @@
 mod audit;
 mod auth;
 mod bot_configs;
+mod bot_tokens;
 mod error;
 mod keys;
 mod password_hashing;
@@ -16,6 +17,7 @@ use chrono::{DateTime, Utc};
 
 pub use audit::ClientInfo;
 pub use auth::{Limits, validate_email};
+pub use bot_tokens::BOT_TOKEN_PREFIX;
 pub use error::ServiceError;
 pub use keys::{RotatedBatch, mask_api_key};
 pub use password_hashing::{PasswordHasherPool, password_hasher};

@@ -48,7 +48,7 @@ pub(super) fn random_token(bytes: usize) -> String {
 }
 
 /// Tokens are 256 random bits, so a fast hash is enough to keep the stored form useless.
-fn token_hash(token: &str) -> String {
+pub(super) fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 

@@ -12,6 +12,8 @@ pub struct NewAuditEvent<'a> {
     pub ip: Option<&'a str>,
     pub user_agent: Option<&'a str>,
     pub at: DateTime<Utc>,
+    /// The bot the event concerns, if any.
+    pub bot_config_id: Option<i64>,
 }
 
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -19,6 +21,7 @@ pub struct AuditEventRow {
     pub id: i64,
     pub action: String,
     pub api_key_id: Option<i64>,
+    pub bot_config_id: Option<i64>,
     pub outcome: String,
     pub error_code: Option<String>,
     pub ip: Option<String>,
@@ -37,8 +40,8 @@ pub struct RecentEvents<'a> {
 }
 
 pub(super) const INSERT_EVENT: &str = "INSERT INTO audit_events \
-    (user_id, action, api_key_id, outcome, error_code, ip, user_agent, created_at) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+    (user_id, action, api_key_id, outcome, error_code, ip, user_agent, created_at, bot_config_id) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 
 /// Appends `$event` for the user and key given, on `$conn` (a transaction, so the event lands
 /// with the change it records or not at all).
@@ -53,6 +56,7 @@ macro_rules! append_event {
             .bind($event.ip)
             .bind($event.user_agent)
             .bind($event.at)
+            .bind($event.bot_config_id)
             .execute($conn)
             .await
     };
@@ -93,7 +97,8 @@ impl Store {
         before: Option<i64>,
         limit: i64,
     ) -> Result<Vec<AuditEventRow>, StoreError> {
-        let sql = "SELECT id, action, api_key_id, outcome, error_code, ip, user_agent, created_at \
+        let sql = "SELECT id, action, api_key_id, bot_config_id, outcome, error_code, ip, \
+                   user_agent, created_at \
                    FROM audit_events WHERE user_id = $1 AND ($2 IS NULL OR id < $2) \
                    ORDER BY id DESC LIMIT $3";
         Ok(on_pool!(self, pool => sqlx::query_as(sql)

@@ -1,18 +1,76 @@
 use chrono::{DateTime, Utc};
 
 use super::audit::{NewAuditEvent, append_event, in_transaction};
+use super::rows::{Columns, FromColumns, from_columns_for_sqlx};
 use super::{Store, StoreError, on_pool};
+use crate::model::OrderType;
 
-#[derive(Clone, Debug, sqlx::FromRow)]
+#[derive(Clone, Debug)]
 pub struct BotConfigRow {
     pub id: i64,
     pub api_key_id: i64,
     pub name: String,
     pub symbol: String,
     pub created_at: DateTime<Utc>,
+    pub policy: BotPolicy,
+    /// When the account's bots were paused, if they are.
+    pub bots_paused_at: Option<DateTime<Utc>>,
 }
 
-const COLUMNS: &str = "id, api_key_id, name, symbol, created_at";
+/// What a bot may do through the gateway.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BotPolicy {
+    pub enabled: bool,
+    /// A decimal string in the quote asset; `None`: no limit.
+    pub max_order_notional: Option<String>,
+    pub order_types: Vec<OrderType>,
+    pub orders_per_minute: i64,
+}
+
+impl FromColumns for BotConfigRow {
+    fn from_columns<C: Columns>(row: &mut C) -> Result<Self, C::Error> {
+        Ok(BotConfigRow {
+            id: row.int("id")?,
+            api_key_id: row.int("api_key_id")?,
+            name: row.text("name")?,
+            symbol: row.text("symbol")?,
+            created_at: row.time("created_at")?,
+            policy: BotPolicy {
+                enabled: row.flag("enabled")?,
+                max_order_notional: row.optional_text("max_order_notional")?,
+                order_types: {
+                    let text = row.text("order_types")?;
+                    text.split(',')
+                        .map(|name| {
+                            OrderType::parse(name).ok_or_else(|| {
+                                C::invalid("order_types", format!("unexpected value {text:?}"))
+                            })
+                        })
+                        .collect::<Result<_, _>>()?
+                },
+                orders_per_minute: row.int("orders_per_minute")?,
+            },
+            bots_paused_at: row.optional_time("bots_paused_at")?,
+        })
+    }
+}
+from_columns_for_sqlx!(BotConfigRow);
+
+fn order_types_text(order_types: &[OrderType]) -> String {
+    let names: Vec<&str> = order_types.iter().map(|t| t.as_str()).collect();
+    names.join(",")
+}
+
+/// A bot config's columns, named through `bot` (an alias, or the table itself in RETURNING),
+/// with its account's pause.
+fn columns(bot: &str) -> String {
+    format!(
+        "{bot}.id, {bot}.api_key_id, {bot}.name, {bot}.symbol, {bot}.created_at, {bot}.enabled, \
+         {bot}.max_order_notional, {bot}.order_types, {bot}.orders_per_minute, \
+         (SELECT u.bots_paused_at FROM users u JOIN api_keys k ON k.user_id = u.id \
+          WHERE k.id = {bot}.api_key_id) AS bots_paused_at"
+    )
+}
 
 impl Store {
     /// Attaches a config to the user's key in one statement, so a key deleted at the same
@@ -22,11 +80,15 @@ impl Store {
         user_id: i64,
         name: &str,
         symbol: &str,
+        policy: &BotPolicy,
         event: &NewAuditEvent<'_>,
     ) -> Result<Option<BotConfigRow>, StoreError> {
         let sql = format!(
-            "INSERT INTO bot_configs (api_key_id, name, symbol, created_at) \
-             SELECT id, $2, $3, $4 FROM api_keys WHERE user_id = $1 RETURNING {COLUMNS}"
+            "INSERT INTO bot_configs (api_key_id, name, symbol, created_at, enabled, \
+             max_order_notional, order_types, orders_per_minute) \
+             SELECT id, $2, $3, $4, $5, $6, $7, $8 FROM api_keys WHERE user_id = $1 \
+             RETURNING {}",
+            columns("bot_configs")
         );
         in_transaction!(self, conn => {
             let row: Option<BotConfigRow> = sqlx::query_as(&sql)
@@ -34,9 +96,14 @@ impl Store {
                 .bind(name)
                 .bind(symbol)
                 .bind(event.at)
+                .bind(policy.enabled)
+                .bind(&policy.max_order_notional)
+                .bind(order_types_text(&policy.order_types))
+                .bind(policy.orders_per_minute)
                 .fetch_optional(&mut *conn)
                 .await?;
             if let Some(row) = &row {
+                let event = NewAuditEvent { bot_config_id: Some(row.id), ..*event };
                 append_event!(&mut *conn, event, user_id, row.api_key_id)?;
             }
             row
@@ -47,10 +114,65 @@ impl Store {
         &self,
         user_id: i64,
     ) -> Result<Vec<BotConfigRow>, StoreError> {
-        let sql = "SELECT b.id, b.api_key_id, b.name, b.symbol, b.created_at \
-                   FROM bot_configs b JOIN api_keys k ON k.id = b.api_key_id \
-                   WHERE k.user_id = $1 ORDER BY b.id";
-        Ok(on_pool!(self, pool => sqlx::query_as(sql).bind(user_id).fetch_all(pool).await)?)
+        let sql = format!(
+            "SELECT {} FROM bot_configs b JOIN api_keys k ON k.id = b.api_key_id \
+             WHERE k.user_id = $1 ORDER BY b.id",
+            columns("b")
+        );
+        Ok(on_pool!(self, pool => sqlx::query_as(&sql).bind(user_id).fetch_all(pool).await)?)
+    }
+
+    /// One of the user's configs; `None` when it does not exist or is someone else's.
+    pub async fn find_bot_config_of_user(
+        &self,
+        user_id: i64,
+        id: i64,
+    ) -> Result<Option<BotConfigRow>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM bot_configs b JOIN api_keys k ON k.id = b.api_key_id \
+             WHERE b.id = $1 AND k.user_id = $2",
+            columns("b")
+        );
+        Ok(on_pool!(self, pool => sqlx::query_as(&sql)
+            .bind(id)
+            .bind(user_id)
+            .fetch_optional(pool)
+            .await)?)
+    }
+
+    /// Writes a config's name and policy and records the change; `None` when it does not exist
+    /// or is someone else's.
+    pub async fn update_bot_config(
+        &self,
+        user_id: i64,
+        id: i64,
+        name: &str,
+        policy: &BotPolicy,
+        event: &NewAuditEvent<'_>,
+    ) -> Result<Option<BotConfigRow>, StoreError> {
+        let sql = format!(
+            "UPDATE bot_configs SET name = $3, enabled = $4, max_order_notional = $5, \
+             order_types = $6, orders_per_minute = $7 WHERE id = $1 \
+             AND api_key_id IN (SELECT id FROM api_keys WHERE user_id = $2) RETURNING {}",
+            columns("bot_configs")
+        );
+        in_transaction!(self, conn => {
+            let row: Option<BotConfigRow> = sqlx::query_as(&sql)
+                .bind(id)
+                .bind(user_id)
+                .bind(name)
+                .bind(policy.enabled)
+                .bind(&policy.max_order_notional)
+                .bind(order_types_text(&policy.order_types))
+                .bind(policy.orders_per_minute)
+                .fetch_optional(&mut *conn)
+                .await?;
+            if let Some(row) = &row {
+                let event = NewAuditEvent { bot_config_id: Some(row.id), ..*event };
+                append_event!(&mut *conn, event, user_id, row.api_key_id)?;
+            }
+            row
+        })
     }
 
     /// Deletes one of the user's configs; `false` when it does not exist or is someone else's.
@@ -70,9 +192,31 @@ impl Store {
                 .fetch_optional(&mut *conn)
                 .await?;
             if let Some(key_id) = key_id {
+                let event = NewAuditEvent { bot_config_id: Some(id), ..*event };
                 append_event!(&mut *conn, event, user_id, key_id)?;
             }
             key_id.is_some()
+        })
+    }
+
+    /// Pauses (`Some(now)`) or resumes (`None`) every bot of the user, recording it; a pause
+    /// already in force keeps its time. Returns the pause now in force.
+    pub async fn set_bots_paused(
+        &self,
+        user_id: i64,
+        paused_at: Option<DateTime<Utc>>,
+        event: &NewAuditEvent<'_>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let sql = "UPDATE users SET bots_paused_at = CASE WHEN $2 IS NULL THEN NULL \
+                   ELSE COALESCE(bots_paused_at, $2) END WHERE id = $1 RETURNING bots_paused_at";
+        in_transaction!(self, conn => {
+            let paused: Option<DateTime<Utc>> = sqlx::query_scalar(sql)
+                .bind(user_id)
+                .bind(paused_at)
+                .fetch_one(&mut *conn)
+                .await?;
+            append_event!(&mut *conn, event, user_id, None::<i64>)?;
+            paused
         })
     }
 }

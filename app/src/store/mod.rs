@@ -6,6 +6,7 @@
 mod api_keys;
 mod audit;
 mod bot_configs;
+mod bot_tokens;
 mod direct;
 mod error;
 mod rows;
@@ -23,7 +24,8 @@ pub use api_keys::{
     ApiKeyRow, DueForValidation, Reencrypted, SealedKey, StoredCiphertexts, Validation,
 };
 pub use audit::{AuditEventRow, NewAuditEvent, RecentEvents};
-pub use bot_configs::BotConfigRow;
+pub use bot_configs::{BotConfigRow, BotPolicy};
+pub use bot_tokens::{BotTokenRow, NewBotToken};
 pub use error::StoreError;
 pub use sessions::{NewSession, RefreshOutcome, SessionOfUser, SessionRow};
 pub use users::UserRow;

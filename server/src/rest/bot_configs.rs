@@ -1,4 +1,7 @@
-use app::model::{BotConfigView, ErrorBody, NewBotConfig};
+use app::model::{
+    BotConfigChange, BotConfigView, BotTokenCreated, BotTokenView, BotsPauseView, ErrorBody,
+    NewBotConfig, NewBotToken,
+};
 use app::service::ServiceError;
 use axum::Json;
 use axum::extract::{Path, State};
@@ -6,6 +9,12 @@ use axum::http::StatusCode;
 
 use super::{ApiError, Authenticated, JsonBody};
 use crate::AppState;
+
+/// An id in a path that is not a number (or beyond i64) names nothing: the same 404 as any
+/// other missing resource.
+fn id(text: &str, missing: ServiceError) -> Result<i64, ServiceError> {
+    text.parse().map_err(|_| missing)
+}
 
 #[utoipa::path(post, path = "/api/v1/bot-configs", tag = "bot-configs", security(("bearer" = [])),
     request_body = NewBotConfig,
@@ -30,18 +39,116 @@ pub async fn list(
     Ok(Json(state.keywarden.list_bot_configs(&caller).await?))
 }
 
+#[utoipa::path(patch, path = "/api/v1/bot-configs/{id}", tag = "bot-configs", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "the bot config's id")),
+    request_body = BotConfigChange,
+    responses((status = 200, body = BotConfigView),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, description = "no such config of yours", body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub async fn update(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(config): Path<String>,
+    JsonBody(change): JsonBody<BotConfigChange>,
+) -> Result<Json<BotConfigView>, ApiError> {
+    let config = id(&config, ServiceError::BotConfigNotFound)?;
+    let view = state
+        .keywarden
+        .update_bot_config(&caller, config, change)
+        .await?;
+    Ok(Json(view))
+}
+
 #[utoipa::path(delete, path = "/api/v1/bot-configs/{id}", tag = "bot-configs", security(("bearer" = [])),
     params(("id" = i64, Path, description = "the bot config's id")),
-    responses((status = 204, description = "deleted"),
+    responses((status = 204, description = "deleted, with its tokens"),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, description = "no such config of yours", body = ErrorBody)))]
 pub async fn delete(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path(id): Path<String>,
+    Path(config): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    // An id that is not a number (or beyond i64) names no config: the same 404 as any other.
-    let id = id.parse().map_err(|_| ServiceError::BotConfigNotFound)?;
-    state.keywarden.delete_bot_config(&caller, id).await?;
+    let config = id(&config, ServiceError::BotConfigNotFound)?;
+    state.keywarden.delete_bot_config(&caller, config).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/api/v1/bot-configs/pause-all", tag = "bot-configs", security(("bearer" = [])),
+    responses((status = 200, description = "every bot of the account is paused", body = BotsPauseView),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn pause_all(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+) -> Result<Json<BotsPauseView>, ApiError> {
+    Ok(Json(state.keywarden.pause_all_bots(&caller).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/bot-configs/resume-all", tag = "bot-configs", security(("bearer" = [])),
+    responses((status = 200, description = "the account's bots may trade again", body = BotsPauseView),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn resume_all(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+) -> Result<Json<BotsPauseView>, ApiError> {
+    Ok(Json(state.keywarden.resume_all_bots(&caller).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/bot-configs/{id}/tokens", tag = "bot-configs", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "the bot config's id")),
+    request_body = NewBotToken,
+    responses((status = 201, description = "the token, shown this once", body = BotTokenCreated),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, description = "no such config of yours", body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub async fn create_token(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(config): Path<String>,
+    JsonBody(body): JsonBody<NewBotToken>,
+) -> Result<(StatusCode, Json<BotTokenCreated>), ApiError> {
+    let config = id(&config, ServiceError::BotConfigNotFound)?;
+    let token = state
+        .keywarden
+        .create_bot_token(&caller, config, body)
+        .await?;
+    Ok((StatusCode::CREATED, Json(token)))
+}
+
+#[utoipa::path(get, path = "/api/v1/bot-configs/{id}/tokens", tag = "bot-configs", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "the bot config's id")),
+    responses((status = 200, body = Vec<BotTokenView>),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, description = "no such config of yours", body = ErrorBody)))]
+pub async fn list_tokens(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(config): Path<String>,
+) -> Result<Json<Vec<BotTokenView>>, ApiError> {
+    let config = id(&config, ServiceError::BotConfigNotFound)?;
+    Ok(Json(
+        state.keywarden.list_bot_tokens(&caller, config).await?,
+    ))
+}
+
+#[utoipa::path(delete, path = "/api/v1/bot-configs/{id}/tokens/{token_id}", tag = "bot-configs",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "the bot config's id"),
+        ("token_id" = i64, Path, description = "the token's id")),
+    responses((status = 204, description = "revoked: its next request is refused"),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, description = "no such live token of this config of yours", body = ErrorBody)))]
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path((config, token)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let config = id(&config, ServiceError::BotConfigNotFound)?;
+    let token = id(&token, ServiceError::BotTokenNotFound)?;
+    state
+        .keywarden
+        .revoke_bot_token(&caller, config, token)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

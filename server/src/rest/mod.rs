@@ -52,7 +52,26 @@ pub fn routes() -> Router<AppState> {
             "/api/v1/bot-configs/",
             post(bot_configs::create).get(bot_configs::list),
         )
-        .route("/api/v1/bot-configs/{id}", delete(bot_configs::delete))
+        .route(
+            "/api/v1/bot-configs/pause-all",
+            post(bot_configs::pause_all),
+        )
+        .route(
+            "/api/v1/bot-configs/resume-all",
+            post(bot_configs::resume_all),
+        )
+        .route(
+            "/api/v1/bot-configs/{id}",
+            delete(bot_configs::delete).patch(bot_configs::update),
+        )
+        .route(
+            "/api/v1/bot-configs/{id}/tokens",
+            post(bot_configs::create_token).get(bot_configs::list_tokens),
+        )
+        .route(
+            "/api/v1/bot-configs/{id}/tokens/{token_id}",
+            delete(bot_configs::revoke_token),
+        )
         .route("/api/v1/audit", get(audit::list))
         .merge(openapi::routes())
         .route("/api/{*rest}", any(not_found))

@@ -27,7 +27,13 @@ use crate::AppState;
         super::keys::balance,
         super::bot_configs::create,
         super::bot_configs::list,
+        super::bot_configs::update,
         super::bot_configs::delete,
+        super::bot_configs::pause_all,
+        super::bot_configs::resume_all,
+        super::bot_configs::create_token,
+        super::bot_configs::list_tokens,
+        super::bot_configs::revoke_token,
         super::audit::list,
     ),
     modifiers(&BearerAuth, &CommonResponses)
