@@ -44,7 +44,7 @@ impl KeyType {
 }
 
 /// Which Binance a key belongs to.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Environment {
@@ -301,14 +301,20 @@ pub struct AuditEventView {
     /// What happened: `user.register`, `user.login`, `key.create`, `key.validate`, `key.use`
     /// (a balance read), `key.replace`, `key.rename`, `key.delete`, `key.rotate` (re-encrypted
     /// by the operator), `bot_config.create`, `bot_config.update`, `bot_config.delete`,
-    /// `bot_token.create`, `bot_token.revoke`, `bots.pause`, `bots.resume`.
+    /// `bot_token.create`, `bot_token.revoke`, `bots.pause`, `bots.resume`, `order.place` and
+    /// `order.cancel` (through the gateway: `attempt` before it leaves, then its outcome).
     #[cfg_attr(feature = "ssr", schema(example = "key.create"))]
     pub action: String,
     /// The key the event concerns, if any.
     pub api_key_id: Option<i64>,
     /// The bot the event concerns, if any.
     pub bot_config_id: Option<i64>,
-    /// `success` or `failure`.
+    /// For an order event: `{bot, symbol, side, type, quantity, price, quote_order_qty,
+    /// client_order_id, order_id, binance_code}`, each present when known.
+    #[cfg_attr(feature = "ssr", schema(value_type = Option<Object>))]
+    pub detail: Option<serde_json::Value>,
+    /// `success` or `failure`; for orders also `attempt` (recorded before the order leaves)
+    /// and `unknown` (Binance did not answer in time).
     pub outcome: String,
     /// For failures, the error code the request was answered with.
     pub error_code: Option<String>,

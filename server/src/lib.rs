@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod gateway;
 pub mod guard;
 pub mod log_line;
 pub mod log_writer;
@@ -16,7 +17,7 @@ use std::sync::Arc;
 
 use app::exchange::{Exchange, ExchangeSettings};
 use app::service::{
-    Keywarden, Limits, Parts, PasswordHasherPool, SessionSettings, SystemClock, Tokens,
+    Keywarden, Limits, Parts, PasswordHasherPool, PriceCache, SessionSettings, SystemClock, Tokens,
 };
 use app::store::{PoolSettings, Store};
 use app::vault::Vault;
@@ -103,6 +104,7 @@ pub async fn build_keywarden_with_clock(
         exchange,
         tokens: Tokens::new(config.jwt_secret.as_bytes(), duration(config.token_ttl)?),
         passwords: PasswordHasherPool::new(config.password_hash_concurrency as usize),
+        prices: PriceCache::default(),
         sessions: SessionSettings {
             idle: duration(config.session_idle)?,
             max_age: duration(config.session_max_age)?,
@@ -161,6 +163,7 @@ pub fn router(keywarden: Keywarden, config: &Config) -> Router {
         api = api.layer(cors(&config.cors_origins));
     }
     api.merge(site)
+        .merge(gateway::routes())
         .merge(ops::routes())
         .layer(axum::middleware::from_fn_with_state(ops, ops::observe))
         .with_state(state)

@@ -107,15 +107,15 @@ pub struct Balance {
 }
 
 /// How one HTTP try ended, before the retry policy decides.
-enum Attempt {
+pub(super) enum Attempt {
     Final(ExchangeError),
     /// Worth another try after the given wait (`None`: the usual backoff).
     Retry(ExchangeError, Option<Duration>),
 }
 
 pub struct Exchange {
-    http: reqwest::Client,
-    settings: ExchangeSettings,
+    pub(super) http: reqwest::Client,
+    pub(super) settings: ExchangeSettings,
     mainnet: Venue,
     testnet: Venue,
     /// How calls ended (after retries), by outcome, for the metrics.
@@ -123,7 +123,7 @@ pub struct Exchange {
 }
 
 /// The outcomes calls are counted by, in `outcomes` order.
-const OUTCOMES: [&str; 7] = [
+pub(super) const OUTCOMES: [&str; 7] = [
     "ok",
     "rejected",
     "unavailable",
@@ -133,7 +133,7 @@ const OUTCOMES: [&str; 7] = [
     "banned",
 ];
 
-fn outcome_index<T>(result: &Result<T, ExchangeError>) -> usize {
+pub(super) fn outcome_index<T>(result: &Result<T, ExchangeError>) -> usize {
     match result {
         Ok(_) => 0,
         Err(ExchangeError::Rejected { .. }) => 1,
@@ -146,10 +146,10 @@ fn outcome_index<T>(result: &Result<T, ExchangeError>) -> usize {
 }
 
 /// What we track of one Binance environment.
-struct Venue {
-    base_url: String,
+pub(super) struct Venue {
+    pub(super) base_url: String,
     /// Binance's clock minus ours, in milliseconds, learned from `GET /api/v3/time`.
-    time_offset_ms: AtomicI64,
+    pub(super) time_offset_ms: AtomicI64,
     /// The last `X-MBX-USED-WEIGHT-1M` seen, and the minute (Unix minutes) it was seen in.
     used_weight: Mutex<(i64, u32)>,
 }
@@ -195,7 +195,7 @@ impl Exchange {
         })
     }
 
-    fn venue(&self, environment: Environment) -> &Venue {
+    pub(super) fn venue(&self, environment: Environment) -> &Venue {
         match environment {
             Environment::Mainnet => &self.mainnet,
             Environment::Testnet => &self.testnet,
@@ -275,6 +275,13 @@ impl Exchange {
         let signature = key.signer.sign_for_query(&query);
         let url = format!("{}{path}?{query}&signature={signature}", venue.base_url);
         self.get(venue, &url, Some(key.api_key), now).await
+    }
+
+    /// Counts a call that ended in `outcome`, one of `OUTCOMES`.
+    pub(super) fn count(&self, outcome: &str) {
+        if let Some(index) = OUTCOMES.iter().position(|name| *name == outcome) {
+            self.outcomes[index].fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// How many calls ended in each outcome since the start.
@@ -375,7 +382,11 @@ impl Exchange {
     }
 
     /// Refuses locally, before Binance would, once 90% of this minute's weight is used.
-    fn check_weight_budget(&self, venue: &Venue, now: DateTime<Utc>) -> Result<(), ExchangeError> {
+    pub(super) fn check_weight_budget(
+        &self,
+        venue: &Venue,
+        now: DateTime<Utc>,
+    ) -> Result<(), ExchangeError> {
         let (minute, used) = *venue.used_weight.lock().unwrap_or_else(|e| e.into_inner());
         let threshold = u64::from(self.settings.weight_limit) * 9 / 10;
         if minute == now.timestamp() / 60 && u64::from(used) >= threshold {
@@ -388,7 +399,7 @@ impl Exchange {
     }
 }
 
-fn record_weight(venue: &Venue, headers: &HeaderMap, now: DateTime<Utc>) {
+pub(super) fn record_weight(venue: &Venue, headers: &HeaderMap, now: DateTime<Utc>) {
     let used = headers
         .get("x-mbx-used-weight-1m")
         .and_then(|v| v.to_str().ok())
@@ -398,11 +409,11 @@ fn record_weight(venue: &Venue, headers: &HeaderMap, now: DateTime<Utc>) {
     }
 }
 
-fn backoff(attempt: u32) -> Duration {
+pub(super) fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(200u64.saturating_mul(1 << attempt.min(10)))
 }
 
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+pub(super) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     headers
         .get(RETRY_AFTER)?
         .to_str()
@@ -414,7 +425,7 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 }
 
 /// reqwest errors carry the URL; drop it so no signed query ever reaches a log.
-fn transport_error(err: reqwest::Error) -> Attempt {
+pub(super) fn transport_error(err: reqwest::Error) -> Attempt {
     if err.is_timeout() {
         return Attempt::Final(ExchangeError::Timeout);
     }

@@ -4,10 +4,12 @@
 
 mod binance;
 mod errors;
+mod forward;
 mod signing;
 
 pub use binance::{
     Account, ApiRestrictions, Balance, Exchange, ExchangeSettings, KeyCheck, KeyPair,
 };
 pub use errors::{ExchangeError, hint};
+pub use forward::{Forward, Forwarded};
 pub use signing::{KeyFormatError, Signer, sign_hmac_sha256};

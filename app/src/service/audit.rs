@@ -53,6 +53,8 @@ pub enum Action {
     BotTokenRevoke,
     BotsPause,
     BotsResume,
+    OrderPlace,
+    OrderCancel,
     Logout,
     LogoutEverywhere,
     SessionRevoke,
@@ -80,6 +82,8 @@ impl Action {
             Action::BotTokenRevoke => "bot_token.revoke",
             Action::BotsPause => "bots.pause",
             Action::BotsResume => "bots.resume",
+            Action::OrderPlace => "order.place",
+            Action::OrderCancel => "order.cancel",
             Action::Logout => "session.logout",
             Action::LogoutEverywhere => "session.logout_everywhere",
             Action::SessionRevoke => "session.revoke",
@@ -118,6 +122,7 @@ fn audit_event_view(row: AuditEventRow) -> AuditEventView {
         api_key_id: row.api_key_id,
         bot_config_id: row.bot_config_id,
         outcome: row.outcome,
+        detail: row.detail.and_then(|json| serde_json::from_str(&json).ok()),
         error_code: row.error_code,
         ip: row.ip,
         user_agent: row.user_agent,
@@ -136,6 +141,7 @@ impl Keywarden {
             user_agent: client.user_agent.as_deref(),
             at: self.now(),
             bot_config_id: None,
+            detail: None,
         }
     }
 

@@ -6,6 +6,7 @@ mod auth;
 mod bot_configs;
 mod bot_tokens;
 mod error;
+mod gateway;
 mod keys;
 mod password_hashing;
 mod sessions;
@@ -19,6 +20,7 @@ pub use audit::ClientInfo;
 pub use auth::{Limits, validate_email};
 pub use bot_tokens::BOT_TOKEN_PREFIX;
 pub use error::ServiceError;
+pub use gateway::{GatewayRequest, PriceCache, Refusal, RefusalKind};
 pub use keys::{RotatedBatch, mask_api_key};
 pub use password_hashing::{PasswordHasherPool, password_hasher};
 pub use sessions::{Credential, SessionSettings, SignIn};
@@ -53,6 +55,8 @@ pub struct Parts {
     pub exchange: Exchange,
     pub tokens: Tokens,
     pub passwords: PasswordHasherPool,
+    /// Symbols' prices for sizing MARKET orders, read at most once a second.
+    pub prices: PriceCache,
     pub sessions: SessionSettings,
     pub limits: Limits,
     pub clock: Arc<dyn Clock>,

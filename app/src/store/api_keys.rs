@@ -27,6 +27,18 @@ pub struct ApiKeyRow {
     pub bot_config_count: i64,
 }
 
+impl ApiKeyRow {
+    pub fn ciphertexts(&self) -> StoredCiphertexts {
+        StoredCiphertexts {
+            id: self.id,
+            user_id: self.user_id,
+            encrypted_api_key: self.encrypted_api_key.clone(),
+            encrypted_secret_key: self.encrypted_secret_key.clone(),
+            encryption_key_id: self.encryption_key_id.clone(),
+        }
+    }
+}
+
 impl FromColumns for ApiKeyRow {
     fn from_columns<C: Columns>(row: &mut C) -> Result<Self, C::Error> {
         Ok(ApiKeyRow {
@@ -66,8 +78,8 @@ pub struct SealedKey {
     pub validation: Validation,
 }
 
-/// A row's ciphertexts as stored, for re-encryption.
-#[derive(Debug, sqlx::FromRow)]
+/// A row's ciphertexts as stored: what a Binance call decrypts, and what rotation re-encrypts.
+#[derive(Clone, Debug)]
 pub struct StoredCiphertexts {
     pub id: i64,
     pub user_id: i64,
@@ -75,6 +87,19 @@ pub struct StoredCiphertexts {
     pub encrypted_secret_key: String,
     pub encryption_key_id: Option<String>,
 }
+
+impl FromColumns for StoredCiphertexts {
+    fn from_columns<C: Columns>(row: &mut C) -> Result<Self, C::Error> {
+        Ok(StoredCiphertexts {
+            id: row.int("id")?,
+            user_id: row.int("user_id")?,
+            encrypted_api_key: row.text("encrypted_api_key")?,
+            encrypted_secret_key: row.text("encrypted_secret_key")?,
+            encryption_key_id: row.optional_text("encryption_key_id")?,
+        })
+    }
+}
+from_columns_for_sqlx!(StoredCiphertexts);
 
 /// A row's ciphertexts re-made under another key.
 pub struct Reencrypted {

@@ -14,6 +14,8 @@ pub struct NewAuditEvent<'a> {
     pub at: DateTime<Utc>,
     /// The bot the event concerns, if any.
     pub bot_config_id: Option<i64>,
+    /// What an order event was about, as JSON.
+    pub detail: Option<&'a str>,
 }
 
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -23,6 +25,7 @@ pub struct AuditEventRow {
     pub api_key_id: Option<i64>,
     pub bot_config_id: Option<i64>,
     pub outcome: String,
+    pub detail: Option<String>,
     pub error_code: Option<String>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
@@ -40,8 +43,8 @@ pub struct RecentEvents<'a> {
 }
 
 pub(super) const INSERT_EVENT: &str = "INSERT INTO audit_events \
-    (user_id, action, api_key_id, outcome, error_code, ip, user_agent, created_at, bot_config_id) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+    (user_id, action, api_key_id, outcome, error_code, ip, user_agent, created_at, bot_config_id, \
+    detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 
 /// Appends `$event` for the user and key given, on `$conn` (a transaction, so the event lands
 /// with the change it records or not at all).
@@ -57,6 +60,7 @@ macro_rules! append_event {
             .bind($event.user_agent)
             .bind($event.at)
             .bind($event.bot_config_id)
+            .bind($event.detail)
             .execute($conn)
             .await
     };
@@ -90,6 +94,52 @@ impl Store {
         Ok(on_writer!(self, pool => append_event!(pool, event, user_id, api_key_id).map(|_| ()))?)
     }
 
+    /// Appends an order event on its own, committed before this returns (an order's attempt
+    /// is on disk before the order leaves), and returns its id.
+    pub async fn append_order_event(
+        &self,
+        user_id: i64,
+        api_key_id: i64,
+        event: &NewAuditEvent<'_>,
+    ) -> Result<i64, StoreError> {
+        let sql = format!("{INSERT_EVENT} RETURNING id");
+        Ok(on_writer!(self, pool => sqlx::query_scalar(&sql)
+            .bind(user_id)
+            .bind(event.action)
+            .bind(api_key_id)
+            .bind(event.outcome)
+            .bind(event.error_code)
+            .bind(event.ip)
+            .bind(event.user_agent)
+            .bind(event.at)
+            .bind(event.bot_config_id)
+            .bind(event.detail)
+            .fetch_one(pool)
+            .await)?)
+    }
+
+    /// How many `action` events with `outcome` the bot has since `since`, up to the event
+    /// `up_to` (so each attempt counts those before it).
+    pub async fn count_bot_events(
+        &self,
+        bot_config_id: i64,
+        action: &str,
+        outcome: &str,
+        since: DateTime<Utc>,
+        up_to: i64,
+    ) -> Result<i64, StoreError> {
+        let sql = "SELECT COUNT(*) FROM audit_events WHERE bot_config_id = $1 AND action = $2 \
+                   AND created_at > $3 AND outcome = $4 AND id <= $5";
+        Ok(on_pool!(self, pool => sqlx::query_scalar(sql)
+            .bind(bot_config_id)
+            .bind(action)
+            .bind(since)
+            .bind(outcome)
+            .bind(up_to)
+            .fetch_one(pool)
+            .await)?)
+    }
+
     /// The user's events newest first, those with an id below `before` if given.
     pub async fn audit_events_of_user(
         &self,
@@ -98,7 +148,7 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<AuditEventRow>, StoreError> {
         let sql = "SELECT id, action, api_key_id, bot_config_id, outcome, error_code, ip, \
-                   user_agent, created_at \
+                   user_agent, created_at, detail \
                    FROM audit_events WHERE user_id = $1 AND ($2 IS NULL OR id < $2) \
                    ORDER BY id DESC LIMIT $3";
         Ok(on_pool!(self, pool => sqlx::query_as(sql)

@@ -35,26 +35,30 @@ impl FromColumns for BotConfigRow {
             name: row.text("name")?,
             symbol: row.text("symbol")?,
             created_at: row.time("created_at")?,
-            policy: BotPolicy {
-                enabled: row.flag("enabled")?,
-                max_order_notional: row.optional_text("max_order_notional")?,
-                order_types: {
-                    let text = row.text("order_types")?;
-                    text.split(',')
-                        .map(|name| {
-                            OrderType::parse(name).ok_or_else(|| {
-                                C::invalid("order_types", format!("unexpected value {text:?}"))
-                            })
-                        })
-                        .collect::<Result<_, _>>()?
-                },
-                orders_per_minute: row.int("orders_per_minute")?,
-            },
+            policy: policy_from_columns(row)?,
             bots_paused_at: row.optional_time("bots_paused_at")?,
         })
     }
 }
 from_columns_for_sqlx!(BotConfigRow);
+
+/// A bot's policy columns, as every query that reads them names them.
+pub(super) fn policy_from_columns<C: Columns>(row: &mut C) -> Result<BotPolicy, C::Error> {
+    let order_types = row.text("order_types")?;
+    Ok(BotPolicy {
+        enabled: row.flag("enabled")?,
+        max_order_notional: row.optional_text("max_order_notional")?,
+        order_types: order_types
+            .split(',')
+            .map(|name| {
+                OrderType::parse(name).ok_or_else(|| {
+                    C::invalid("order_types", format!("unexpected value {order_types:?}"))
+                })
+            })
+            .collect::<Result<_, _>>()?,
+        orders_per_minute: row.int("orders_per_minute")?,
+    })
+}
 
 fn order_types_text(order_types: &[OrderType]) -> String {
     let names: Vec<&str> = order_types.iter().map(|t| t.as_str()).collect();

@@ -1,7 +1,11 @@
 use chrono::{DateTime, Utc};
 
+use super::api_keys::StoredCiphertexts;
 use super::audit::{NewAuditEvent, append_event, in_transaction};
-use super::{Store, StoreError, on_pool};
+use super::bot_configs::{BotPolicy, policy_from_columns};
+use super::rows::{Columns, FromColumns, from_columns_for_sqlx, parsed};
+use super::{Store, StoreError, on_pool, on_writer};
+use crate::model::Environment;
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct BotTokenRow {
@@ -25,6 +29,61 @@ pub struct NewBotToken<'a> {
     pub allowed_ips: Option<&'a str>,
     pub expires_at: Option<DateTime<Utc>>,
 }
+
+/// Everything a gateway request needs to know about the token it carries, read in one
+/// statement: the token, its bot, the bot's key and the key's user.
+#[derive(Clone, Debug)]
+pub struct BotTokenGrant {
+    pub token_id: i64,
+    /// The key's environment when the token was issued.
+    pub token_environment: Environment,
+    pub allowed_ips: Option<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub bot_config_id: i64,
+    pub bot_name: String,
+    pub symbol: String,
+    pub policy: BotPolicy,
+    pub key_environment: Environment,
+    pub key_is_valid: bool,
+    pub key: StoredCiphertexts,
+    pub user_is_active: bool,
+    pub bots_paused_at: Option<DateTime<Utc>>,
+}
+
+impl FromColumns for BotTokenGrant {
+    fn from_columns<C: Columns>(row: &mut C) -> Result<Self, C::Error> {
+        Ok(BotTokenGrant {
+            token_id: row.int("token_id")?,
+            token_environment: parsed(row, "token_environment", Environment::parse)?,
+            allowed_ips: row.optional_text("allowed_ips")?,
+            expires_at: row.optional_time("expires_at")?,
+            revoked_at: row.optional_time("revoked_at")?,
+            last_used_at: row.optional_time("last_used_at")?,
+            bot_config_id: row.int("bot_config_id")?,
+            bot_name: row.text("bot_name")?,
+            symbol: row.text("symbol")?,
+            policy: policy_from_columns(row)?,
+            key_environment: parsed(row, "key_environment", Environment::parse)?,
+            key_is_valid: row.flag("key_is_valid")?,
+            key: StoredCiphertexts::from_columns(row)?,
+            user_is_active: row.flag("user_is_active")?,
+            bots_paused_at: row.optional_time("bots_paused_at")?,
+        })
+    }
+}
+from_columns_for_sqlx!(BotTokenGrant);
+
+const GRANT: &str = "SELECT t.id AS token_id, t.environment AS token_environment, t.allowed_ips, \
+    t.expires_at, t.revoked_at, t.last_used_at, b.id AS bot_config_id, b.name AS bot_name, \
+    b.symbol, b.enabled, b.max_order_notional, b.order_types, b.orders_per_minute, \
+    k.environment AS key_environment, k.is_valid AS key_is_valid, k.id, k.user_id, \
+    k.encrypted_api_key, k.encrypted_secret_key, k.encryption_key_id, \
+    u.is_active AS user_is_active, u.bots_paused_at \
+    FROM bot_tokens t JOIN bot_configs b ON b.id = t.bot_config_id \
+    JOIN api_keys k ON k.id = b.api_key_id JOIN users u ON u.id = k.user_id \
+    WHERE t.token_hash = $1";
 
 const COLUMNS: &str = "id, bot_config_id, name, prefix, allowed_ips, created_at, expires_at, \
                        last_used_at, last_ip";
@@ -63,6 +122,38 @@ impl Store {
             }
             row
         })
+    }
+
+    /// What the token with this hash grants; `None` for a token never issued (or whose bot or
+    /// key is gone with it).
+    pub async fn find_bot_token_grant(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<BotTokenGrant>, StoreError> {
+        if let Some(direct) = self.sqlite_direct() {
+            return direct.query_row(GRANT, [token_hash]);
+        }
+        Ok(on_pool!(self, pool => sqlx::query_as(GRANT)
+            .bind(token_hash)
+            .fetch_optional(pool)
+            .await)?)
+    }
+
+    /// Notes when and from where a token was last used.
+    pub async fn touch_bot_token(
+        &self,
+        token_id: i64,
+        at: DateTime<Utc>,
+        ip: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let sql = "UPDATE bot_tokens SET last_used_at = $2, last_ip = $3 WHERE id = $1";
+        Ok(on_writer!(self, pool => sqlx::query(sql)
+            .bind(token_id)
+            .bind(at)
+            .bind(ip)
+            .execute(pool)
+            .await
+            .map(|_| ()))?)
     }
 
     /// The bot's tokens that are not revoked, oldest first.

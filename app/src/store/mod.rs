@@ -25,7 +25,7 @@ pub use api_keys::{
 };
 pub use audit::{AuditEventRow, NewAuditEvent, RecentEvents};
 pub use bot_configs::{BotConfigRow, BotPolicy};
-pub use bot_tokens::{BotTokenRow, NewBotToken};
+pub use bot_tokens::{BotTokenGrant, BotTokenRow, NewBotToken};
 pub use error::StoreError;
 pub use sessions::{NewSession, RefreshOutcome, SessionOfUser, SessionRow};
 pub use users::UserRow;

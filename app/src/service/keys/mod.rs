@@ -18,7 +18,7 @@ use super::audit::Action;
 use super::{Caller, Keywarden, ServiceError};
 use crate::exchange::{Balance, KeyCheck, KeyPair, Signer};
 use crate::model::{ApiKeyView, AssetBalance, BalanceView, Environment, KeyLabel, NewApiKey};
-use crate::store::{ApiKeyRow, SealedKey, StoreError};
+use crate::store::{ApiKeyRow, SealedKey, StoreError, StoredCiphertexts};
 use crate::vault::{Field, Owner, VaultError};
 
 impl Keywarden {
@@ -200,23 +200,23 @@ impl Keywarden {
     }
 
     /// Decrypts the stored pair for this one call; the plaintexts are dropped on return.
-    async fn with_stored_pair<T>(
+    pub(super) async fn with_stored_pair<T>(
         &self,
-        row: &ApiKeyRow,
+        stored: &StoredCiphertexts,
         call: impl AsyncFnOnce(KeyPair<'_>) -> T,
     ) -> Result<T, ServiceError> {
         let open = |field, token: &str| {
             let owner = Owner {
-                user_id: row.user_id,
+                user_id: stored.user_id,
                 field,
             };
             self.inner
                 .vault
-                .open(owner, token, row.encryption_key_id.as_deref())
-                .map_err(|e| refused_ciphertext(row.id, e))
+                .open(owner, token, stored.encryption_key_id.as_deref())
+                .map_err(|e| refused_ciphertext(stored.id, e))
         };
-        let api_key = open(Field::ApiKey, &row.encrypted_api_key)?;
-        let secret_key = open(Field::SecretKey, &row.encrypted_secret_key)?;
+        let api_key = open(Field::ApiKey, &stored.encrypted_api_key)?;
+        let secret_key = open(Field::SecretKey, &stored.encrypted_secret_key)?;
         let signer = Signer::from_secret(secret_key.expose())
             .map_err(|e| ServiceError::internal("a stored secret", e))?;
         let pair = KeyPair {
@@ -244,7 +244,7 @@ impl Keywarden {
 
     async fn read_balance(&self, row: &ApiKeyRow) -> Result<BalanceView, ServiceError> {
         let account = self
-            .with_stored_pair(row, async |pair| {
+            .with_stored_pair(&row.ciphertexts(), async |pair| {
                 self.inner
                     .exchange
                     .account(row.environment, &pair, self.now())

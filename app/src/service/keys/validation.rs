@@ -38,7 +38,7 @@ impl Keywarden {
         row: &ApiKeyRow,
     ) -> Result<ApiKeyView, ServiceError> {
         let outcome = self
-            .with_stored_pair(row, async |pair| {
+            .with_stored_pair(&row.ciphertexts(), async |pair| {
                 self.inner
                     .exchange
                     .check_key(row.environment, &pair, self.now())

@@ -1,0 +1,600 @@
+//! The signing gateway: a bot sends Binance-shaped requests with its token as the API key, and
+//! Keywarden checks the token and the bot's policy, signs with the stored key, records every
+//! order, and hands Binance's answer back. The secret never leaves; a refusal never reaches
+//! Binance.
+
+mod amount;
+mod endpoints;
+mod refusal;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use chrono::Duration as Span;
+use reqwest::Method;
+
+use super::audit::{Action, ClientInfo};
+use super::sessions::{random_token, token_hash};
+use super::{Keywarden, ServiceError};
+use crate::exchange::{ExchangeError, Forward, Forwarded};
+use crate::model::{Environment, OrderType};
+use crate::store::{BotTokenGrant, NewAuditEvent};
+use amount::Amount;
+use endpoints::Endpoint;
+pub use refusal::{Refusal, RefusalKind};
+
+/// A bot's request as the HTTP adapter received it.
+pub struct GatewayRequest<'a> {
+    /// `X-MBX-APIKEY`: the bot token.
+    pub token: Option<&'a str>,
+    pub method: &'a str,
+    /// Binance's path, such as `/api/v3/order`.
+    pub path: &'a str,
+    pub query: &'a str,
+    /// A form-encoded body, or empty.
+    pub body: &'a str,
+    pub client: &'a ClientInfo,
+}
+
+/// How long a price read for a MARKET order's size is reused.
+const PRICE_FRESH_FOR: Duration = Duration::from_secs(1);
+/// A token's last use is written at most this often.
+const TOUCH_EVERY_SECS: i64 = 60;
+
+/// Symbols' last prices, per environment, read at most once a second.
+#[derive(Default)]
+pub struct PriceCache {
+    prices: Mutex<HashMap<(Environment, String), (Instant, Amount)>>,
+}
+
+/// The parameters of a request, query first, in order, without the client's own signing.
+fn params(query: &str, body: &str) -> Vec<(String, String)> {
+    let ours = |name: &str| matches!(name, "timestamp" | "recvWindow" | "signature");
+    form_urlencoded::parse(query.as_bytes())
+        .chain(form_urlencoded::parse(body.as_bytes()))
+        .filter(|(name, _)| !ours(name))
+        .map(|(name, value)| (name.into_owned(), value.into_owned()))
+        .collect()
+}
+
+fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Keeps the request to the bot's symbol: a `symbol` must be it, a `symbols` list may hold
+/// only it, and a request naming neither is given it.
+fn scope_to_symbol(params: &mut Vec<(String, String)>, symbol: &str) -> Result<(), Refusal> {
+    let elsewhere = |named: &str| {
+        Refusal::new(
+            RefusalKind::SymbolNotAllowed,
+            format!("this bot trades {symbol} only, not {named}"),
+        )
+    };
+    let mut named = false;
+    for (name, value) in params.iter() {
+        match name.as_str() {
+            "symbol" => {
+                if value != symbol {
+                    return Err(elsewhere(value));
+                }
+                named = true;
+            }
+            "symbols" => {
+                let list: Vec<String> =
+                    serde_json::from_str(value).map_err(|_| elsewhere(value))?;
+                if list.iter().any(|s| s != symbol) {
+                    return Err(elsewhere(value));
+                }
+                named = true;
+            }
+            _ => {}
+        }
+    }
+    if !named {
+        params.push(("symbol".into(), symbol.into()));
+    }
+    Ok(())
+}
+
+/// Whether `ip` is one of the token's addresses or inside one of its networks.
+fn address_allowed(allowed: &str, ip: Option<&str>) -> bool {
+    let Some(ip) = ip.and_then(|ip| ip.parse::<IpAddr>().ok()) else {
+        return false;
+    };
+    allowed.split(',').any(|entry| match entry.split_once('/') {
+        None => entry.parse::<IpAddr>().is_ok_and(|a| a == ip),
+        Some((network, bits)) => {
+            let (Ok(network), Ok(bits)) = (network.parse::<IpAddr>(), bits.parse::<u32>()) else {
+                return false;
+            };
+            match (network, ip) {
+                (IpAddr::V4(n), IpAddr::V4(a)) => {
+                    let mask = u32::MAX.checked_shl(32 - bits).unwrap_or(0);
+                    u32::from(n) & mask == u32::from(a) & mask
+                }
+                (IpAddr::V6(n), IpAddr::V6(a)) => {
+                    let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
+                    u128::from(n) & mask == u128::from(a) & mask
+                }
+                _ => false,
+            }
+        }
+    })
+}
+
+/// What an order event records of the request (and, once known, of Binance's answer).
+fn order_detail(
+    bot: &str,
+    params: &[(String, String)],
+    forwarded: Option<&Forwarded>,
+) -> serde_json::Value {
+    let mut detail = serde_json::Map::new();
+    detail.insert("bot".into(), bot.into());
+    for (name, key) in [
+        ("symbol", "symbol"),
+        ("side", "side"),
+        ("type", "type"),
+        ("quantity", "quantity"),
+        ("price", "price"),
+        ("quoteOrderQty", "quote_order_qty"),
+        ("newClientOrderId", "client_order_id"),
+        ("origClientOrderId", "client_order_id"),
+        ("orderId", "order_id"),
+    ] {
+        if let Some(value) = param(params, name) {
+            detail.insert(key.into(), value.into());
+        }
+    }
+    if let Some(forwarded) = forwarded {
+        if let Some(code) = forwarded.binance_code() {
+            detail.insert("binance_code".into(), code.into());
+        }
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Placed {
+            order_id: Option<i64>,
+        }
+        if let Ok(Placed { order_id: Some(id) }) = serde_json::from_slice(&forwarded.body) {
+            detail.insert("order_id".into(), id.into());
+        }
+    }
+    serde_json::Value::Object(detail)
+}
+
+impl Keywarden {
+    /// Answers a bot's request: Binance's own answer, or a refusal in Binance's error shape.
+    pub async fn gateway(&self, request: GatewayRequest<'_>) -> Result<Forwarded, Refusal> {
+        let grant = self.grant(request.token, request.client).await?;
+        let endpoint = endpoints::allowed(request.method, request.path).ok_or_else(|| {
+            Refusal::new(
+                RefusalKind::EndpointNotAllowed,
+                format!(
+                    "{} {} is not open to bots: Keywarden forwards spot trading and market \
+                     data only",
+                    request.method, request.path
+                ),
+            )
+        })?;
+        let mut params = params(request.query, request.body);
+        if endpoint.is_about_a_symbol() {
+            scope_to_symbol(&mut params, &grant.symbol)?;
+        }
+        let method = match request.method {
+            "POST" => Method::POST,
+            "DELETE" => Method::DELETE,
+            _ => Method::GET,
+        };
+        if !endpoint.changes_orders() {
+            if endpoint.places_an_order() {
+                self.check_order(&grant, &params).await?;
+            }
+            return self
+                .forward(&grant, endpoint, method, request.path, &params)
+                .await;
+        }
+        self.forward_order(&grant, endpoint, method, request, params)
+            .await
+    }
+
+    /// The token's grant, if the token works now.
+    async fn grant(
+        &self,
+        token: Option<&str>,
+        client: &ClientInfo,
+    ) -> Result<BotTokenGrant, Refusal> {
+        let token = token.filter(|t| !t.is_empty()).ok_or_else(|| {
+            Refusal::new(
+                RefusalKind::TokenMissing,
+                "send the bot token as the API key (X-MBX-APIKEY)".into(),
+            )
+        })?;
+        let grant = self
+            .inner
+            .store
+            .find_bot_token_grant(&token_hash(token))
+            .await
+            .map_err(|e| Refusal::internal(ServiceError::from(e)))?
+            .ok_or_else(|| {
+                Refusal::new(
+                    RefusalKind::TokenUnknown,
+                    "this bot token is not recognised".into(),
+                )
+            })?;
+        let now = self.now();
+        let refusal = |kind: RefusalKind, msg: &str| Err(Refusal::new(kind, msg.to_owned()));
+        if grant.revoked_at.is_some() {
+            return refusal(RefusalKind::TokenRevoked, "this bot token was revoked");
+        }
+        if grant.expires_at.is_some_and(|at| at <= now) {
+            return refusal(RefusalKind::TokenExpired, "this bot token has expired");
+        }
+        if let Some(allowed) = &grant.allowed_ips
+            && !address_allowed(allowed, client.ip.as_deref())
+        {
+            return refusal(
+                RefusalKind::AddressNotAllowed,
+                "this bot token does not work from this address",
+            );
+        }
+        if !grant.user_is_active {
+            return refusal(
+                RefusalKind::AccountInactive,
+                "the bot's account is inactive",
+            );
+        }
+        if !grant.key_is_valid {
+            return refusal(
+                RefusalKind::KeyUnusable,
+                "Binance refused the account's key at its last check; its owner must replace it",
+            );
+        }
+        if grant.key_environment != grant.token_environment {
+            return refusal(
+                RefusalKind::KeyUnusable,
+                "the account's key was replaced by one of the other Binance environment; \
+                 issue a new token",
+            );
+        }
+        if !grant.policy.enabled {
+            return refusal(
+                RefusalKind::BotDisabled,
+                "this bot is disabled by its owner",
+            );
+        }
+        if grant.bots_paused_at.is_some() {
+            return refusal(
+                RefusalKind::BotsPaused,
+                "every bot of this account is paused by its owner",
+            );
+        }
+        if grant
+            .last_used_at
+            .is_none_or(|at| (now - at).num_seconds() >= TOUCH_EVERY_SECS)
+            && let Err(err) = self
+                .inner
+                .store
+                .touch_bot_token(grant.token_id, now, client.ip.as_deref())
+                .await
+        {
+            tracing::warn!(
+                token_id = grant.token_id,
+                "cannot note a token's use: {err}"
+            );
+        }
+        Ok(grant)
+    }
+
+    /// The bot's policy for an order: its type, and its size in the quote asset.
+    async fn check_order(
+        &self,
+        grant: &BotTokenGrant,
+        params: &[(String, String)],
+    ) -> Result<(), Refusal> {
+        let order_type = param(params, "type").unwrap_or_default();
+        let allowed =
+            OrderType::parse(order_type).is_some_and(|t| grant.policy.order_types.contains(&t));
+        if !allowed {
+            let names: Vec<&str> = grant
+                .policy
+                .order_types
+                .iter()
+                .map(|t| t.as_str())
+                .collect();
+            return Err(Refusal::new(
+                RefusalKind::OrderTypeNotAllowed,
+                format!(
+                    "order type {order_type:?} is not allowed for this bot (allowed: {})",
+                    names.join(", ")
+                ),
+            ));
+        }
+        let Some(limit) = grant.policy.max_order_notional.as_deref() else {
+            return Ok(());
+        };
+        let limit = Amount::parse(limit)
+            .ok_or_else(|| Refusal::internal(ServiceError::internal("a stored notional", limit)))?;
+        let amount = |name: &str| param(params, name).and_then(Amount::parse);
+        let size_unknown = || {
+            Refusal::new(
+                RefusalKind::OrderSizeUnknown,
+                "the order's size cannot be told from its quantity, price or quoteOrderQty".into(),
+            )
+        };
+        let is_market = matches!(order_type, "MARKET" | "STOP_LOSS" | "TAKE_PROFIT");
+        let within = match (is_market, amount("quoteOrderQty")) {
+            (true, Some(quote)) => quote <= limit,
+            (true, None) => {
+                let quantity = amount("quantity").ok_or_else(size_unknown)?;
+                let price = self
+                    .current_price(grant.key_environment, &grant.symbol)
+                    .await?;
+                quantity.product_cmp(price, limit).is_le()
+            }
+            (false, _) => {
+                let quantity = amount("quantity").ok_or_else(size_unknown)?;
+                let price = amount("price").ok_or_else(size_unknown)?;
+                quantity.product_cmp(price, limit).is_le()
+            }
+        };
+        if !within {
+            return Err(Refusal::new(
+                RefusalKind::OrderTooLarge,
+                format!(
+                    "the order is larger than this bot's limit of {} {} in the quote asset",
+                    grant
+                        .policy
+                        .max_order_notional
+                        .as_deref()
+                        .unwrap_or_default(),
+                    grant.symbol
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The symbol's last price, from the exchange at most once a second.
+    async fn current_price(
+        &self,
+        environment: Environment,
+        symbol: &str,
+    ) -> Result<Amount, Refusal> {
+        let cache_key = (environment, symbol.to_owned());
+        let cached = {
+            let prices = self.inner.prices.prices.lock();
+            let prices = prices.unwrap_or_else(|e| e.into_inner());
+            prices.get(&cache_key).copied()
+        };
+        if let Some((read_at, price)) = cached
+            && read_at.elapsed() < PRICE_FRESH_FOR
+        {
+            return Ok(price);
+        }
+        let params = [("symbol".to_owned(), symbol.to_owned())];
+        let request = Forward {
+            method: Method::GET,
+            path: "/api/v3/ticker/price",
+            params: &params,
+            key: None,
+            may_retry: true,
+        };
+        let answer = self
+            .inner
+            .exchange
+            .forward(environment, &request, self.now())
+            .await
+            .map_err(Refusal::from_exchange)?;
+        #[derive(serde::Deserialize)]
+        struct Ticker {
+            price: String,
+        }
+        let price = serde_json::from_slice::<Ticker>(&answer.body)
+            .ok()
+            .and_then(|t| Amount::parse(&t.price))
+            .ok_or_else(|| {
+                Refusal::from_exchange(ExchangeError::InvalidResponse(
+                    "no price for the symbol".into(),
+                ))
+            })?;
+        let mut prices = self
+            .inner
+            .prices
+            .prices
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        prices.insert(cache_key, (Instant::now(), price));
+        Ok(price)
+    }
+
+    /// Signs (for a signed endpoint) with the stored key and sends the request.
+    async fn forward(
+        &self,
+        grant: &BotTokenGrant,
+        endpoint: Endpoint,
+        method: Method,
+        path: &str,
+        params: &[(String, String)],
+    ) -> Result<Forwarded, Refusal> {
+        let now = self.now();
+        let exchange = &self.inner.exchange;
+        let may_retry = !endpoint.changes_orders();
+        let answer = if endpoint.is_signed() {
+            self.with_stored_pair(&grant.key, async |pair| {
+                let request = Forward {
+                    method,
+                    path,
+                    params,
+                    key: Some(&pair),
+                    may_retry,
+                };
+                exchange.forward(grant.key_environment, &request, now).await
+            })
+            .await
+            .map_err(Refusal::internal)?
+        } else {
+            let request = Forward {
+                method,
+                path,
+                params,
+                key: None,
+                may_retry,
+            };
+            exchange.forward(grant.key_environment, &request, now).await
+        };
+        answer.map_err(Refusal::from_exchange)
+    }
+
+    /// An order, a cancel or a cancel-replace: checked, recorded before it leaves (so none
+    /// reaches Binance unrecorded), sent once, and its outcome recorded.
+    async fn forward_order(
+        &self,
+        grant: &BotTokenGrant,
+        endpoint: Endpoint,
+        method: Method,
+        request: GatewayRequest<'_>,
+        mut params: Vec<(String, String)>,
+    ) -> Result<Forwarded, Refusal> {
+        let action = if endpoint.places_an_order() {
+            Action::OrderPlace
+        } else {
+            Action::OrderCancel
+        };
+        if endpoint.places_an_order() && param(&params, "newClientOrderId").is_none() {
+            // Without one, an order whose answer was lost could not be looked up.
+            params.push((
+                "newClientOrderId".into(),
+                format!("kw-{}", random_token(16)),
+            ));
+        }
+        let record = async |outcome: &'static str,
+                            error_code: Option<&'static str>,
+                            forwarded: Option<&Forwarded>| {
+            let detail = order_detail(&grant.bot_name, &params, forwarded).to_string();
+            let event = NewAuditEvent {
+                outcome,
+                error_code,
+                bot_config_id: Some(grant.bot_config_id),
+                detail: Some(&detail),
+                ..self.event(request.client, action)
+            };
+            self.inner
+                .store
+                .append_order_event(grant.key.user_id, grant.key.id, &event)
+                .await
+                .map_err(|e| Refusal::internal(ServiceError::from(e)))
+        };
+        if endpoint.places_an_order()
+            && let Err(refusal) = self.check_order(grant, &params).await
+        {
+            record("failure", Some(refusal.kind.name()), None).await?;
+            return Err(refusal);
+        }
+        let attempt = record("attempt", None, None).await?;
+        let window_start = self.now() - Span::minutes(1);
+        let recent = self
+            .inner
+            .store
+            .count_bot_events(
+                grant.bot_config_id,
+                action.as_str(),
+                "attempt",
+                window_start,
+                attempt,
+            )
+            .await
+            .map_err(|e| Refusal::internal(ServiceError::from(e)))?;
+        if endpoint.places_an_order() && recent > grant.policy.orders_per_minute {
+            let refusal = Refusal::new(
+                RefusalKind::OrderRateLimited,
+                format!(
+                    "this bot may place {} orders a minute",
+                    grant.policy.orders_per_minute
+                ),
+            )
+            .retry_after(60);
+            record("failure", Some(refusal.kind.name()), None).await?;
+            return Err(refusal);
+        }
+        match self
+            .forward(grant, endpoint, method, request.path, &params)
+            .await
+        {
+            Ok(forwarded) => {
+                let outcome = if forwarded.status < 300 {
+                    "success"
+                } else {
+                    "failure"
+                };
+                let code = (forwarded.status >= 300).then_some("binance_rejected");
+                record(outcome, code, Some(&forwarded)).await?;
+                Ok(forwarded)
+            }
+            Err(refusal) if refusal.kind == RefusalKind::OutcomeUnknown => {
+                record("unknown", Some(refusal.kind.name()), None).await?;
+                let client_order_id = param(&params, "newClientOrderId")
+                    .or(param(&params, "origClientOrderId"))
+                    .unwrap_or("(none)");
+                Err(Refusal::new(
+                    RefusalKind::OutcomeUnknown,
+                    format!(
+                        "Binance did not answer in time, so the request may have been carried \
+                         out: look the order up by its client order id {client_order_id} \
+                         before sending it again"
+                    ),
+                ))
+            }
+            Err(refusal) => {
+                record("failure", Some(refusal.kind.name()), None).await?;
+                Err(refusal)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_clients_own_signing_is_dropped_and_the_rest_kept_in_order() {
+        let found = params(
+            "symbol=BTCUSDT&timestamp=1&signature=abc",
+            "side=BUY&recvWindow=5000&quantity=0.1",
+        );
+        let names: Vec<&str> = found.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["symbol", "side", "quantity"]);
+    }
+
+    #[test]
+    fn requests_are_kept_to_the_bots_symbol() {
+        let mut none = vec![];
+        scope_to_symbol(&mut none, "BTCUSDT").unwrap();
+        assert_eq!(none, [("symbol".to_owned(), "BTCUSDT".to_owned())]);
+        let mut other = vec![("symbol".to_owned(), "ETHUSDT".to_owned())];
+        let refused = scope_to_symbol(&mut other, "BTCUSDT").unwrap_err();
+        assert_eq!(refused.kind, RefusalKind::SymbolNotAllowed);
+        let mut listed = vec![("symbols".to_owned(), r#"["BTCUSDT"]"#.to_owned())];
+        scope_to_symbol(&mut listed, "BTCUSDT").unwrap();
+        assert_eq!(listed.len(), 1);
+        let mut two = vec![("symbols".to_owned(), r#"["BTCUSDT","ETHUSDT"]"#.to_owned())];
+        assert!(scope_to_symbol(&mut two, "BTCUSDT").is_err());
+    }
+
+    #[test]
+    fn addresses_match_exactly_or_by_network() {
+        let allowed = "203.0.113.7,10.0.0.0/8,2001:db8::/32";
+        for ip in ["203.0.113.7", "10.1.2.3", "2001:db8::1"] {
+            assert!(address_allowed(allowed, Some(ip)), "{ip}");
+        }
+        for ip in ["203.0.113.8", "11.0.0.1", "2001:db9::1", "garbage"] {
+            assert!(!address_allowed(allowed, Some(ip)), "{ip}");
+        }
+        assert!(!address_allowed(allowed, None));
+        assert!(address_allowed("0.0.0.0/0", Some("198.51.100.1")));
+    }
+}

@@ -1,0 +1,295 @@
+//! The signing gateway against the real server and the fake Binance, on both backends: a bot
+//! token opens the gateway and nothing else, every refusal happens before anything is
+//! forwarded, and each way a token stops working takes effect on the next request.
+
+mod harness;
+
+use harness::{Backend, TestServer};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+on_both_backends!(
+    a_bot_reads_its_account_through_the_gateway_without_the_secret,
+    refusals_never_reach_binance,
+    each_way_a_token_ends_takes_effect_on_the_next_request,
+    a_token_works_only_from_its_addresses_and_until_it_expires,
+);
+
+/// A user with the demo key and one bot trading BTCUSDT, and a token for it.
+struct Bot {
+    user: String,
+    id: i64,
+    token: String,
+}
+
+async fn bot(server: &TestServer, email: &str, policy: Value) -> Bot {
+    let user = server.user(email).await;
+    server.add_demo_key(&user).await;
+    let mut config = json!({"name": "grid", "symbol": "BTCUSDT"});
+    config
+        .as_object_mut()
+        .unwrap()
+        .extend(policy.as_object().unwrap().clone());
+    let (status, bot) = server.post("/api/v1/bot-configs", &user, config).await;
+    assert_eq!(status, StatusCode::CREATED, "{bot}");
+    let id = bot["id"].as_i64().unwrap();
+    let token = issue_token(server, &user, id, json!({})).await;
+    Bot { user, id, token }
+}
+
+async fn issue_token(server: &TestServer, user: &str, bot: i64, body: Value) -> String {
+    let path = format!("/api/v1/bot-configs/{bot}/tokens");
+    let (status, issued) = server.post(&path, user, body).await;
+    assert_eq!(status, StatusCode::CREATED, "{issued}");
+    let token = issued["token"].as_str().unwrap().to_owned();
+    harness::secret(&token);
+    token
+}
+
+/// A request as a Binance client sends it: `X-MBX-APIKEY`, parameters in the query (and a
+/// form body for POST), its own timestamp and a signature Keywarden drops.
+async fn gateway(
+    server: &TestServer,
+    method: Method,
+    path_and_query: &str,
+    token: Option<&str>,
+) -> (StatusCode, Value) {
+    let url = server.url(&format!("/gateway/binance{path_and_query}"));
+    let mut request = server.http.request(method, url);
+    if let Some(token) = token {
+        request = request.header("X-MBX-APIKEY", token);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let body = response.json().await.unwrap_or(Value::Null);
+    (status, body)
+}
+
+fn assert_refused(answer: &(StatusCode, Value), status: StatusCode, code: i64) {
+    assert_eq!(answer.0, status, "{}", answer.1);
+    assert_eq!(answer.1["code"], code, "{}", answer.1);
+    assert!(answer.1["msg"].as_str().is_some_and(|m| !m.is_empty()));
+}
+
+const ACCOUNT: &str = "/api/v3/account?timestamp=1&signature=anything";
+
+async fn a_bot_reads_its_account_through_the_gateway_without_the_secret(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let bot = bot(&server, "ann@example.com", json!({})).await;
+    let (status, account) = gateway(&server, Method::GET, ACCOUNT, Some(&bot.token)).await;
+    assert_eq!(status, StatusCode::OK, "{account}");
+    assert!(account["balances"].is_array(), "{account}");
+    let (status, time) = gateway(&server, Method::GET, "/api/v3/time", Some(&bot.token)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(time["serverTime"].is_i64());
+
+    let tokens = format!("/api/v1/bot-configs/{}/tokens", bot.id);
+    let (_, listed) = server.get(&tokens, &bot.user).await;
+    assert!(listed[0]["last_used_at"].is_string(), "{listed}");
+    assert_eq!(listed[0]["last_ip"], "127.0.0.1");
+    server.finish().await;
+}
+
+async fn refusals_never_reach_binance(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let bot = bot(
+        &server,
+        "ben@example.com",
+        json!({"order_types": ["LIMIT"],
+        "max_order_notional": "100"}),
+    )
+    .await;
+    let before = server.exchange.calls();
+    let token = Some(bot.token.as_str());
+    let answer = gateway(&server, Method::GET, ACCOUNT, None).await;
+    assert_refused(&answer, StatusCode::UNAUTHORIZED, -7001);
+    let answer = gateway(&server, Method::GET, ACCOUNT, Some("kwb_notatoken")).await;
+    assert_refused(&answer, StatusCode::UNAUTHORIZED, -7002);
+    // The user's own access token is no gateway credential, and a bot token opens no route.
+    let answer = gateway(&server, Method::GET, ACCOUNT, Some(&bot.user)).await;
+    assert_refused(&answer, StatusCode::UNAUTHORIZED, -7002);
+    let (status, _) = server.get("/api/v1/bot-configs", &bot.token).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    for (method, path) in [
+        (
+            Method::POST,
+            "/sapi/v1/capital/withdraw/apply?coin=BTC&amount=1&address=x",
+        ),
+        (
+            Method::POST,
+            "/sapi/v1/asset/transfer?type=MAIN_UMFUTURE&asset=USDT&amount=1",
+        ),
+        (Method::POST, "/api/v3/userDataStream"),
+        (Method::GET, "/sapi/v1/account/apiRestrictions"),
+        (Method::POST, "/sapi/v1/margin/order?symbol=BTCUSDT"),
+    ] {
+        let answer = gateway(&server, method, path, token).await;
+        assert_refused(&answer, StatusCode::FORBIDDEN, -7010);
+    }
+    let answer = gateway(
+        &server,
+        Method::GET,
+        "/api/v3/openOrders?symbol=ETHUSDT",
+        token,
+    )
+    .await;
+    assert_refused(&answer, StatusCode::FORBIDDEN, -7011);
+    let market = "/api/v3/order?symbol=BTCUSDT&side=BUY&type=MARKET&quantity=1";
+    let answer = gateway(&server, Method::POST, market, token).await;
+    assert_refused(&answer, StatusCode::FORBIDDEN, -7012);
+    let large = "/api/v3/order?symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC\
+                 &quantity=0.01&price=10000.00000001";
+    let answer = gateway(&server, Method::POST, large, token).await;
+    assert_refused(&answer, StatusCode::FORBIDDEN, -7013);
+    assert!(answer.1["msg"].as_str().unwrap().contains("100"));
+    let no_quantity = "/api/v3/order?symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&price=1";
+    let answer = gateway(&server, Method::POST, no_quantity, token).await;
+    assert_refused(&answer, StatusCode::FORBIDDEN, -7014);
+    assert_eq!(server.exchange.calls(), before, "nothing was forwarded");
+
+    // Each refused order is in the owner's audit trail, with what was asked.
+    let (_, page) = server.get("/api/v1/audit?limit=3", &bot.user).await;
+    let events = page["events"].as_array().unwrap();
+    assert!(
+        events
+            .iter()
+            .all(|e| e["action"] == "order.place" && e["outcome"] == "failure")
+    );
+    assert_eq!(events[0]["error_code"], "order_size_unknown");
+    assert_eq!(events[1]["error_code"], "order_too_large");
+    assert_eq!(events[1]["bot_config_id"], bot.id);
+    assert_eq!(events[1]["detail"]["price"], "10000.00000001");
+    assert_eq!(events[1]["detail"]["bot"], "grid");
+    assert_eq!(events[2]["error_code"], "order_type_not_allowed");
+    server.finish().await;
+}
+
+async fn each_way_a_token_ends_takes_effect_on_the_next_request(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let bot = bot(&server, "cat@example.com", json!({})).await;
+    let token = Some(bot.token.as_str());
+    let works = async || {
+        let (status, body) = gateway(&server, Method::GET, ACCOUNT, token).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    };
+    works().await;
+
+    let path = format!("/api/v1/bot-configs/{}", bot.id);
+    let change = |enabled: bool| json!({"enabled": enabled});
+    server
+        .call(Method::PATCH, &path, Some(&bot.user), Some(change(false)))
+        .await;
+    let answer = gateway(&server, Method::GET, ACCOUNT, token).await;
+    assert_refused(&answer, StatusCode::UNAUTHORIZED, -7008);
+    server
+        .call(Method::PATCH, &path, Some(&bot.user), Some(change(true)))
+        .await;
+    works().await;
+
+    server
+        .post("/api/v1/bot-configs/pause-all", &bot.user, json!({}))
+        .await;
+    let answer = gateway(&server, Method::GET, ACCOUNT, token).await;
+    assert_refused(&answer, StatusCode::UNAUTHORIZED, -7009);
+    server
+        .post("/api/v1/bot-configs/resume-all", &bot.user, json!({}))
+        .await;
+    works().await;
+
+    // Binance refuses the key at its next check: the key is marked invalid.
+    server.exchange.remove_account(fake_exchange::DEMO_API_KEY);
+    let (status, _) = server
+        .post("/api/v1/api-keys/me/validate", &bot.user, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let answer = gateway(&server, Method::GET, ACCOUNT, token).await;
+    assert_refused(&answer, StatusCode::UNAUTHORIZED, -7007);
+    server.exchange.add_account(
+        fake_exchange::DEMO_API_KEY,
+        fake_exchange::Account::hmac(fake_exchange::DEMO_SECRET_KEY),
+    );
+
+    // Replaced by a testnet key: the token was issued for mainnet.
+    let testnet_key = "T".repeat(64);
+    server
+        .testnet
+        .add_account(&testnet_key, fake_exchange::Account::hmac("testnet-secret"));
+    harness::secret(&testnet_key);
+    let replacement = json!({"api_key": testnet_key, "secret_key": "testnet-secret",
+                             "environment": "testnet"});
+    let (status, body) = server
+        .call(
+            Method::PUT,
+            "/api/v1/api-keys/me",
+            Some(&bot.user),
+            Some(replacement),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let answer = gateway(&server, Method::GET, ACCOUNT, token).await;
+    assert_refused(&answer, StatusCode::UNAUTHORIZED, -7007);
+    // A new token works with the testnet key, and reads the testnet.
+    let testnet_token = issue_token(&server, &bot.user, bot.id, json!({})).await;
+    let before = server.testnet.calls();
+    let (status, _) = gateway(&server, Method::GET, ACCOUNT, Some(&testnet_token)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(server.testnet.calls(), before + 1);
+
+    // Revoked, then the user deactivated, then the key deleted (its bots and tokens go).
+    let tokens = format!("/api/v1/bot-configs/{}/tokens", bot.id);
+    let (_, list) = server.get(&tokens, &bot.user).await;
+    let testnet_id = list.as_array().unwrap().last().unwrap()["id"].clone();
+    let other_token = issue_token(&server, &bot.user, bot.id, json!({})).await;
+    server
+        .delete(&format!("{tokens}/{testnet_id}"), &bot.user)
+        .await;
+    let answer = gateway(&server, Method::GET, ACCOUNT, Some(&testnet_token)).await;
+    assert_refused(&answer, StatusCode::UNAUTHORIZED, -7003);
+    let (status, _) = gateway(&server, Method::GET, ACCOUNT, Some(&other_token)).await;
+    assert_eq!(status, StatusCode::OK);
+    server.delete("/api/v1/api-keys/me", &bot.user).await;
+    let answer = gateway(&server, Method::GET, ACCOUNT, Some(&other_token)).await;
+    assert_refused(&answer, StatusCode::UNAUTHORIZED, -7002);
+
+    let second = bot_for_deactivation(&server).await;
+    server.deactivate_user("dee@example.com");
+    let answer = gateway(&server, Method::GET, ACCOUNT, Some(&second)).await;
+    assert_refused(&answer, StatusCode::UNAUTHORIZED, -7006);
+    server.finish().await;
+}
+
+async fn bot_for_deactivation(server: &TestServer) -> String {
+    let bot = bot(server, "dee@example.com", json!({})).await;
+    let (status, _) = gateway(server, Method::GET, ACCOUNT, Some(&bot.token)).await;
+    assert_eq!(status, StatusCode::OK);
+    bot.token
+}
+
+async fn a_token_works_only_from_its_addresses_and_until_it_expires(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let bot = bot(&server, "eve@example.com", json!({})).await;
+    let elsewhere = issue_token(
+        &server,
+        &bot.user,
+        bot.id,
+        json!({"allowed_ips": ["203.0.113.0/24"]}),
+    )
+    .await;
+    let answer = gateway(&server, Method::GET, ACCOUNT, Some(&elsewhere)).await;
+    assert_refused(&answer, StatusCode::UNAUTHORIZED, -7005);
+    let here = issue_token(
+        &server,
+        &bot.user,
+        bot.id,
+        json!({"allowed_ips": ["127.0.0.1"],
+        "expires_in_days": 1}),
+    )
+    .await;
+    let (status, _) = gateway(&server, Method::GET, ACCOUNT, Some(&here)).await;
+    assert_eq!(status, StatusCode::OK);
+    server.clock.advance(chrono::Duration::days(1));
+    let answer = gateway(&server, Method::GET, ACCOUNT, Some(&here)).await;
+    assert_refused(&answer, StatusCode::UNAUTHORIZED, -7004);
+    server.finish().await;
+}
