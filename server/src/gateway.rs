@@ -62,3 +62,28 @@ fn refused(refusal: &Refusal) -> Response {
     }
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use app::service::RefusalKind;
+
+    /// README.md's table of refusals lists every code with its status, and nothing else.
+    #[test]
+    fn the_readme_lists_every_refusal() {
+        let readme = include_str!("../../README.md");
+        let rows: Vec<(i64, u16)> = readme
+            .lines()
+            .filter_map(|line| {
+                let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+                let code = cells.get(1)?.parse::<i64>().ok()?;
+                let status = cells.get(2)?.parse::<u16>().ok()?;
+                (-7999..=-7001).contains(&code).then_some((code, status))
+            })
+            .collect();
+        let declared: Vec<(i64, u16)> = RefusalKind::ALL
+            .iter()
+            .map(|kind| (kind.code(), kind.status()))
+            .collect();
+        assert_eq!(rows, declared);
+    }
+}

@@ -13,6 +13,9 @@ on_both_backends!(
     refusals_never_reach_binance,
     each_way_a_token_ends_takes_effect_on_the_next_request,
     a_token_works_only_from_its_addresses_and_until_it_expires,
+    orders_are_signed_with_the_stored_key_and_recorded,
+    an_order_binance_does_not_answer_in_time_is_not_sent_again,
+    a_bots_order_rate_is_limited,
 );
 
 /// A user with the demo key and one bot trading BTCUSDT, and a token for it.
@@ -54,10 +57,25 @@ async fn gateway(
     path_and_query: &str,
     token: Option<&str>,
 ) -> (StatusCode, Value) {
+    gateway_with_body(server, method, path_and_query, token, "").await
+}
+
+async fn gateway_with_body(
+    server: &TestServer,
+    method: Method,
+    path_and_query: &str,
+    token: Option<&str>,
+    form: &str,
+) -> (StatusCode, Value) {
     let url = server.url(&format!("/gateway/binance{path_and_query}"));
     let mut request = server.http.request(method, url);
     if let Some(token) = token {
         request = request.header("X-MBX-APIKEY", token);
+    }
+    if !form.is_empty() {
+        request = request
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form.to_owned());
     }
     let response = request.send().await.unwrap();
     let status = response.status();
@@ -291,5 +309,194 @@ async fn a_token_works_only_from_its_addresses_and_until_it_expires(backend: Bac
     server.clock.advance(chrono::Duration::days(1));
     let answer = gateway(&server, Method::GET, ACCOUNT, Some(&here)).await;
     assert_refused(&answer, StatusCode::UNAUTHORIZED, -7004);
+    server.finish().await;
+}
+
+/// The outcomes of the bot owner's order events, oldest first.
+async fn order_outcomes(server: &TestServer, user: &str) -> Vec<(String, String)> {
+    let (_, page) = server.get("/api/v1/audit?limit=200", user).await;
+    let mut events: Vec<(String, String)> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"].as_str().unwrap().starts_with("order."))
+        .map(|e| {
+            let action = e["action"].as_str().unwrap().to_owned();
+            (action, e["outcome"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    events.reverse();
+    events
+}
+
+async fn orders_are_signed_with_the_stored_key_and_recorded(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let bot = bot(
+        &server,
+        "fay@example.com",
+        json!({"max_order_notional": "100"}),
+    )
+    .await;
+    let token = Some(bot.token.as_str());
+    server.exchange.set_price("BTCUSDT", "65000.00");
+
+    // A LIMIT buy, its parameters split between the query and a form body, with a client order
+    // id that needs percent-encoding and the client's own (dropped) signature.
+    let (status, placed) = gateway_with_body(
+        &server,
+        Method::POST,
+        "/api/v3/order?symbol=BTCUSDT&side=BUY&timestamp=1&signature=bogus",
+        token,
+        "type=LIMIT&timeInForce=GTC&quantity=0.001&price=60000.00&newClientOrderId=grid%2F1+a",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{placed}");
+    assert_eq!(placed["clientOrderId"], "grid/1 a");
+    assert_eq!(placed["status"], "NEW");
+    let order_id = placed["orderId"].as_i64().unwrap();
+    let sent = server.exchange.requests().last().unwrap().clone();
+    assert_eq!(sent.api_key.as_deref(), Some(fake_exchange::DEMO_API_KEY));
+    assert!(!format!("{}{}", sent.query, sent.body).contains("bogus"));
+
+    let lookup = format!("/api/v3/order?symbol=BTCUSDT&orderId={order_id}");
+    let (status, found) = gateway(&server, Method::GET, &lookup, token).await;
+    assert_eq!(
+        (status, &found["orderId"]),
+        (StatusCode::OK, &placed["orderId"])
+    );
+    let (_, open) = gateway(&server, Method::GET, "/api/v3/openOrders", token).await;
+    assert_eq!(open.as_array().unwrap().len(), 1, "{open}");
+    let (status, cancelled) = gateway(&server, Method::DELETE, &lookup, token).await;
+    assert_eq!(status, StatusCode::OK, "{cancelled}");
+    assert_eq!(cancelled["status"], "CANCELED");
+
+    // MARKET by quantity is sized at the last price: 0.0015 × 65,000 = 97.5 fits, 0.002 not.
+    let market = |quantity: &str| {
+        format!("/api/v3/order?symbol=BTCUSDT&side=BUY&type=MARKET&quantity={quantity}")
+    };
+    let (status, filled) = gateway(&server, Method::POST, &market("0.0015"), token).await;
+    assert_eq!(status, StatusCode::OK, "{filled}");
+    assert_eq!(filled["status"], "FILLED");
+    assert!(filled["clientOrderId"].as_str().unwrap().starts_with("kw-"));
+    let answer = gateway(&server, Method::POST, &market("0.002"), token).await;
+    assert_refused(&answer, StatusCode::FORBIDDEN, -7013);
+    let (status, tested) = gateway(
+        &server,
+        Method::POST,
+        "/api/v3/order/test?symbol=BTCUSDT&side=SELL&type=LIMIT&timeInForce=GTC\
+         &quantity=0.001&price=70000",
+        token,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{tested}");
+
+    // Binance's own refusal comes back as Binance sent it, and is recorded.
+    let (status, refused) = gateway(
+        &server,
+        Method::POST,
+        "/api/v3/order?symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.001\
+         &price=60000.001",
+        token,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    assert_eq!(refused["code"], -1013);
+
+    assert_eq!(
+        order_outcomes(&server, &bot.user).await,
+        [
+            ("order.place", "attempt"),
+            ("order.place", "success"),
+            ("order.cancel", "attempt"),
+            ("order.cancel", "success"),
+            ("order.place", "attempt"),
+            ("order.place", "success"),
+            ("order.place", "failure"),
+            ("order.place", "attempt"),
+            ("order.place", "failure"),
+        ]
+        .map(|(a, o)| (a.to_owned(), o.to_owned()))
+    );
+    let (_, page) = server.get("/api/v1/audit?limit=200", &bot.user).await;
+    let placed_event = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|e| e["action"] == "order.place" && e["outcome"] == "success")
+        .unwrap()
+        .clone();
+    assert_eq!(placed_event["detail"]["order_id"], order_id);
+    assert_eq!(placed_event["detail"]["client_order_id"], "grid/1 a");
+    assert_eq!(placed_event["detail"]["side"], "BUY");
+    let last = &page["events"][0];
+    assert_eq!(last["detail"]["binance_code"], -1013);
+    server.finish().await;
+}
+
+async fn an_order_binance_does_not_answer_in_time_is_not_sent_again(backend: Backend) {
+    let timeout = std::collections::HashMap::from([("BINANCE_TIMEOUT_MS", "400".to_owned())]);
+    let server = TestServer::start_with(backend, timeout).await;
+    let bot = bot(&server, "gus@example.com", json!({})).await;
+    server.exchange.fail_next_on(
+        "POST",
+        "/api/v3/order",
+        [fake_exchange::Fault::DelayAfterExecuting(
+            std::time::Duration::from_secs(2),
+        )],
+    );
+    let order = "/api/v3/order?symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC\
+                 &quantity=0.001&price=60000&newClientOrderId=slow-1";
+    let answer = gateway(&server, Method::POST, order, Some(&bot.token)).await;
+    assert_refused(&answer, StatusCode::GATEWAY_TIMEOUT, -7018);
+    assert!(
+        answer.1["msg"].as_str().unwrap().contains("slow-1"),
+        "{}",
+        answer.1
+    );
+    assert_eq!(server.exchange.request_count("POST", "/api/v3/order"), 1);
+    // It was placed: the bot finds it by its client order id.
+    let lookup = "/api/v3/order?symbol=BTCUSDT&origClientOrderId=slow-1";
+    let (status, found) = gateway(&server, Method::GET, lookup, Some(&bot.token)).await;
+    assert_eq!(
+        (status, &found["status"]),
+        (StatusCode::OK, &json!("NEW")),
+        "{found}"
+    );
+    let outcomes = order_outcomes(&server, &bot.user).await;
+    assert_eq!(outcomes.last().unwrap().1, "unknown");
+    server.finish().await;
+}
+
+async fn a_bots_order_rate_is_limited(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let bot = bot(&server, "hal@example.com", json!({"orders_per_minute": 2})).await;
+    let order = |n: u32| {
+        format!(
+            "/api/v3/order?symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.001\
+             &price=6000{n}"
+        )
+    };
+    for n in 0..2 {
+        let (status, body) = gateway(&server, Method::POST, &order(n), Some(&bot.token)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let url = server.url(&format!("/gateway/binance{}", order(3)));
+    let response = server
+        .http
+        .post(url)
+        .header("X-MBX-APIKEY", &bot.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(response.headers()["retry-after"], "60");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], -7015);
+    assert_eq!(server.exchange.request_count("POST", "/api/v3/order"), 2);
+    // A minute later the bot may place orders again.
+    server.clock.advance(chrono::Duration::seconds(61));
+    let (status, body) = gateway(&server, Method::POST, &order(4), Some(&bot.token)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     server.finish().await;
 }
