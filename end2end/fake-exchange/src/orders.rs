@@ -667,8 +667,8 @@ fn find_order(
     }
 }
 
-/// Cancels one open order as `DELETE /api/v3/order` does (`prefix` is `cancel` for
-/// cancelReplace's `cancelOrderId` …, empty otherwise). Returns the cancel's answer.
+/// Cancels one open order as `DELETE /api/v3/order` does, reading the order's ids under
+/// `names` (cancelReplace names them `cancelOrderId` …). Returns the cancel's answer.
 fn cancel_one(
     book: &mut AccountBook,
     symbol: &str,
@@ -687,16 +687,17 @@ fn cancel_one(
     }
     let cancel_client_id = client_order_id(params, names.new_client_order_id)?
         .unwrap_or_else(|| generated_client_id("fakecancel", next_cancel_id));
-    let only_new = match params.get("cancelRestrictions") {
-        None | Some("ONLY_NEW") => true,
-        Some("ONLY_PARTIALLY_FILLED") => false,
+    // Orders here are never partially filled: ONLY_NEW always holds for an open order,
+    // ONLY_PARTIALLY_FILLED never.
+    let only_partially_filled = match params.get("cancelRestrictions") {
+        None | Some("ONLY_NEW") => false,
+        Some("ONLY_PARTIALLY_FILLED") => true,
         Some(_) => return Err(Rejection::bad_request(-1145, "Invalid cancelRestrictions")),
     };
     let index = find_order(book, symbol, order_id, client_id)
         .filter(|&index| book.orders[index].is_open())
         .ok_or_else(Rejection::unknown_order_cancel)?;
-    // Orders here are never partially filled, so ONLY_PARTIALLY_FILLED never holds.
-    if params.get("cancelRestrictions").is_some() && !only_new {
+    if only_partially_filled {
         return Err(Rejection::bad_request(
             -2011,
             "Order was not canceled due to cancel restrictions.",
