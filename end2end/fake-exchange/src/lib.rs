@@ -1,24 +1,46 @@
 //! A fake Binance spot API for tests: a real HTTP server on loopback that checks requests the
-//! way Binance does (API-key header, timestamp and recvWindow, HMAC-SHA256 signature over the
-//! query as sent) and answers with Binance's own error codes. Tests switch faults on at will.
+//! way Binance does (API-key header, timestamp and recvWindow, signature over the query and
+//! body as sent), trades on a market whose price the tests set, and answers with Binance's own
+//! shapes and error codes. Tests switch faults on at will and can see every request it got.
+//!
+//! Modules by job: `auth` (signed-request checks), `request` (parameters), `account`
+//! (accounts and balances), `market` (symbols, filters, market data), `orders` (placement,
+//! matching, order endpoints), `limits` (weights and order counts), `faults`, `decimal`.
+
+mod account;
+mod auth;
+mod decimal;
+mod error;
+mod faults;
+mod limits;
+mod market;
+mod orders;
+mod request;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
-use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as BASE64;
-use hmac::{Hmac, Mac};
-use ring::signature::{self, Ed25519KeyPair, KeyPair, RsaKeyPair};
-use serde_json::json;
-use sha2::Sha256;
+use axum::routing::{get, post};
+
+pub use account::{Account, Balance, Restrictions};
+pub use auth::Credential;
+pub use decimal::{Amount, AmountError};
+pub use faults::Fault;
+pub use orders::{Order, OrderStatus, OrderType, Side, TimeInForce, Trade};
+
+use account::AccountBook;
+use error::Rejection;
+use faults::FaultPlan;
+use market::Market;
+use request::{ApiRequest, Params};
 
 /// Binance's official HMAC example key pair (binance-signature-vectors.json), with balances.
 pub const DEMO_API_KEY: &str = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A";
@@ -33,158 +55,223 @@ pub const DEMO_RSA_API_KEY: &str =
     "CAvIjXy3F44yW6Pou5k8Dy1swsYDWJZLeoK2r8G4cFDnE9nosRppc2eKc1T8TRTQ";
 pub const DEMO_RSA_PRIVATE_KEY: &str = include_str!("../fixtures/rsa-2048-test-key.pem");
 
-#[derive(Clone, Debug, PartialEq)]
-pub enum Fault {
-    /// Answer normally.
-    None,
-    /// Wait this long before answering.
-    Delay(Duration),
-    /// Answer 500 with an HTML page.
-    ServerError,
-    /// Answer 200 with a body that is not JSON.
-    Garbage,
-    /// The exchange's clock runs this many milliseconds ahead of ours (negative: behind).
-    ClockSkew(i64),
-    /// Answer 429 with `Retry-After` (seconds), as Binance does past its rate limit.
-    RateLimited(u64),
-    /// Answer 418 with `Retry-After` (seconds): the IP is banned.
-    Banned(u64),
-    /// Start a 200 response and break the connection halfway through the body.
-    ResetMidResponse,
-    /// Report this much used request weight in `X-MBX-USED-WEIGHT-1M`.
-    UsedWeight(u32),
-}
-
-/// What the exchange checks a signature with.
-#[derive(Clone)]
-pub enum Credential {
-    Hmac(String),
-    /// The raw 32-byte public key.
-    Ed25519(Vec<u8>),
-    /// The public key as DER `RSAPublicKey`.
-    Rsa(Vec<u8>),
-}
-
-/// What `GET /sapi/v1/account/apiRestrictions` reports.
+/// A request as it reached the exchange, whatever the exchange then made of it.
 #[derive(Clone, Debug)]
-pub struct Restrictions {
-    pub ip_restrict: bool,
-    pub enable_reading: bool,
-    pub enable_spot_and_margin_trading: bool,
-    pub enable_withdrawals: bool,
-    pub enable_futures: bool,
-    pub enable_margin: bool,
+pub struct RecordedRequest {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub body: String,
+    /// The `X-MBX-APIKEY` header, if sent.
+    pub api_key: Option<String>,
 }
 
-impl Default for Restrictions {
-    fn default() -> Self {
-        Self {
-            ip_restrict: false,
-            enable_reading: true,
-            enable_spot_and_margin_trading: true,
-            enable_withdrawals: false,
-            enable_futures: false,
-            enable_margin: false,
-        }
-    }
-}
-
-#[derive(Clone)]
-pub struct Account {
-    pub credential: Credential,
-    /// (asset, free, locked) exactly as Binance would print them.
-    pub balances: Vec<(String, String, String)>,
-    pub restrictions: Restrictions,
-    /// When the key was created (ms); Binance's 30-day trading expiry counts from it.
-    pub created_ms: i64,
-}
-
-impl Account {
-    pub fn hmac(secret_key: &str) -> Self {
-        Self::with(Credential::Hmac(secret_key.into()))
-    }
-
-    /// An Ed25519 or RSA account whose public key is taken from the PKCS#8 private key PEM.
-    pub fn from_private_key_pem(pem: &str) -> Self {
-        let der = pem_body(pem);
-        let credential = match Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der) {
-            Ok(key) => Credential::Ed25519(key.public_key().as_ref().to_vec()),
-            Err(_) => {
-                let key = RsaKeyPair::from_pkcs8(&der).expect("an Ed25519 or RSA PKCS#8 key");
-                Credential::Rsa(key.public_key().as_ref().to_vec())
-            }
-        };
-        Self::with(credential)
-    }
-
-    fn with(credential: Credential) -> Self {
-        Self {
-            credential,
-            balances: vec![
-                ("BTC".into(), "0.50000000".into(), "0.10000000".into()),
-                ("ETH".into(), "0.00000000".into(), "0.00000000".into()),
-                ("USDT".into(), "1000.00000000".into(), "0.00000000".into()),
-            ],
-            restrictions: Restrictions::default(),
-            created_ms: now_ms(),
-        }
-    }
-
-    pub fn with_restrictions(mut self, restrictions: Restrictions) -> Self {
-        self.restrictions = restrictions;
-        self
-    }
-}
-
-fn pem_body(pem: &str) -> Vec<u8> {
-    let body: String = pem
-        .lines()
-        .filter(|line| !line.starts_with("-----"))
-        .collect::<Vec<_>>()
-        .join("");
-    BASE64.decode(body.trim()).expect("PEM body is base64")
-}
-
-#[derive(Default)]
-struct Inner {
-    accounts: Mutex<HashMap<String, Account>>,
-    fault: Mutex<Option<Fault>>,
-    /// Faults for the next requests, one each, before `fault` applies again.
-    next_faults: Mutex<std::collections::VecDeque<Fault>>,
-    calls: AtomicUsize,
-    /// Request weight used in the current minute: (Unix minute, weight), as Binance counts it.
-    weight: Mutex<(i64, u32)>,
+/// The exchange's books: accounts with their orders, and the market.
+pub(crate) struct SharedState {
+    accounts: HashMap<String, AccountBook>,
+    market: Market,
+    next_order_id: i64,
+    next_cancel_id: i64,
+    next_uid: i64,
     /// Whether this is the spot testnet, which has no withdrawals yet answers
     /// `canWithdraw: true` for every account.
     testnet: bool,
 }
 
-impl Inner {
-    /// Adds one account request's weight (20) to this minute's count and returns the count.
-    fn add_weight(&self) -> u32 {
-        let minute = now_ms() / 60_000;
-        let mut weight = self.weight.lock().unwrap();
-        if weight.0 != minute {
-            *weight = (minute, 0);
-        }
-        weight.1 += 20;
-        weight.1
-    }
-
-    fn current_fault(&self) -> Option<Fault> {
-        let queued = self.next_faults.lock().unwrap().pop_front();
-        queued.or_else(|| self.fault.lock().unwrap().clone())
-    }
-
-    fn skew_ms(&self) -> i64 {
-        match *self.fault.lock().unwrap() {
-            Some(Fault::ClockSkew(ms)) => ms,
-            _ => 0,
-        }
+impl SharedState {
+    fn next_cancel_id(&mut self) -> i64 {
+        self.next_cancel_id += 1;
+        self.next_cancel_id
     }
 }
 
-/// A running fake exchange; it stops when the handle is dropped.
+/// What a SIGNED endpoint needs of the key beyond a valid signature.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Security {
+    /// Placing or cancelling orders: the key must have spot trading enabled.
+    Trade,
+    UserData,
+}
+
+/// The weight a fault makes the middleware report instead of the real count.
+#[derive(Clone, Copy)]
+struct ReportedWeight(u32);
+
+pub(crate) struct Inner {
+    state: Mutex<SharedState>,
+    /// Faults of `GET /api/v3/account` (`set_fault`, `fail_next`); its standing clock skew
+    /// and used weight apply to every endpoint.
+    account_faults: Mutex<FaultPlan>,
+    /// Faults of other endpoints, by `"METHOD /path"`.
+    path_faults: Mutex<HashMap<String, FaultPlan>>,
+    requests: Mutex<Vec<RecordedRequest>>,
+    account_calls: AtomicUsize,
+    /// Request weight used in the current minute: (Unix minute, weight), as Binance counts it.
+    weight: Mutex<(i64, u32)>,
+}
+
+impl Inner {
+    fn add_weight(&self, weight: u32) -> u32 {
+        let minute = now_ms() / 60_000;
+        let mut used = self.weight.lock().unwrap();
+        if used.0 != minute {
+            *used = (minute, 0);
+        }
+        used.1 += weight;
+        used.1
+    }
+
+    fn standing_account_fault(&self) -> Option<Fault> {
+        self.account_faults.lock().unwrap().standing.clone()
+    }
+
+    /// The exchange's clock, which a `ClockSkew` fault moves.
+    fn server_time_ms(&self) -> i64 {
+        match self.standing_account_fault() {
+            Some(Fault::ClockSkew(ms)) => now_ms() + ms,
+            _ => now_ms(),
+        }
+    }
+
+    fn fault_for(&self, method: &str, path: &str) -> Option<Fault> {
+        if (method, path) == ("GET", "/api/v3/account") {
+            return self.account_faults.lock().unwrap().take();
+        }
+        let key = format!("{method} {path}");
+        let fault = self
+            .path_faults
+            .lock()
+            .unwrap()
+            .get_mut(&key)
+            .and_then(FaultPlan::take);
+        // The key check has always failed along with the account read.
+        if fault.is_none()
+            && path == "/sapi/v1/account/apiRestrictions"
+            && self.standing_account_fault() == Some(Fault::ServerError)
+        {
+            return Some(Fault::ServerError);
+        }
+        fault
+    }
+
+    /// Handles a request under its fault: answered instead, delayed before, or delayed after.
+    async fn with_fault(
+        &self,
+        method: &str,
+        path: &str,
+        handle: impl FnOnce() -> Result<Response, Rejection>,
+    ) -> Response {
+        let fault = self.fault_for(method, path);
+        if let Some(answer) = fault.as_ref().and_then(faults::answer_instead) {
+            return answer;
+        }
+        if let Some(Fault::Delay(delay)) = fault {
+            tokio::time::sleep(delay).await;
+        }
+        let mut response = handle().unwrap_or_else(IntoResponse::into_response);
+        match fault {
+            Some(Fault::DelayAfterExecuting(delay)) => tokio::time::sleep(delay).await,
+            Some(Fault::UsedWeight(weight)) => {
+                response.extensions_mut().insert(ReportedWeight(weight));
+            }
+            _ => {}
+        }
+        response
+    }
+
+    /// A public (NONE) endpoint answering JSON from the market.
+    async fn serve_public(
+        &self,
+        path: &str,
+        request: &ApiRequest,
+        known: &[&str],
+        answer: impl FnOnce(&Params, &Market, i64) -> Result<serde_json::Value, Rejection>,
+    ) -> Response {
+        self.with_fault("GET", path, || {
+            let params = request.params()?;
+            params.only(known)?;
+            let now = self.server_time_ms();
+            let state = self.state.lock().unwrap();
+            Ok(axum::Json(answer(&params, &state.market, now)?).into_response())
+        })
+        .await
+    }
+
+    /// A SIGNED endpoint: authenticates, checks the key may do this, refuses unknown
+    /// parameters, then hands the account's API key to `handle`.
+    async fn serve_signed(
+        &self,
+        method: &str,
+        path: &str,
+        request: &ApiRequest,
+        security: Security,
+        known: &[&str],
+        handle: impl FnOnce(&mut SharedState, &str, &Params, i64) -> Result<Response, Rejection>,
+    ) -> Response {
+        self.with_fault(method, path, || {
+            let params = request.params()?;
+            let now = self.server_time_ms();
+            let mut state = self.state.lock().unwrap();
+            let api_key = auth::authenticate(&state.accounts, request, &params, now)?;
+            let may_trade = state.accounts[&api_key]
+                .account
+                .restrictions
+                .enable_spot_and_margin_trading;
+            if security == Security::Trade && !may_trade {
+                return Err(Rejection::rejected_key());
+            }
+            params.only(known)?;
+            handle(&mut state, &api_key, &params, now)
+        })
+        .await
+    }
+}
+
+/// Records every request and reports the IP's used request weight on every answer, as
+/// Binance does in `X-MBX-USED-WEIGHT-1M`.
+async fn observe(State(inner): State<Arc<Inner>>, request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, request::MAX_BODY_BYTES).await else {
+        return Rejection::bad_request(-1000, "Request body too large.").into_response();
+    };
+    let path = parts.uri.path().to_owned();
+    let query = parts.uri.query().unwrap_or("").to_owned();
+    let body_text = String::from_utf8_lossy(&bytes).into_owned();
+    let params = Params::parse(&query, &body_text).unwrap_or_default();
+    let used = inner.add_weight(limits::request_weight(&parts.method, &path, &params));
+    inner.requests.lock().unwrap().push(RecordedRequest {
+        method: parts.method.to_string(),
+        path: path.clone(),
+        query,
+        body: body_text,
+        api_key: parts
+            .headers
+            .get("X-MBX-APIKEY")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+    });
+    let mut response = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
+    // /sapi reports its weights in other headers, which the fake does not model.
+    if path.starts_with("/sapi/") {
+        return response;
+    }
+    let reported = match (
+        response.extensions().get::<ReportedWeight>(),
+        inner.standing_account_fault(),
+    ) {
+        (Some(ReportedWeight(weight)), _) => *weight,
+        (None, Some(Fault::UsedWeight(weight))) => weight,
+        _ => used,
+    };
+    response
+        .headers_mut()
+        .insert("x-mbx-used-weight-1m", reported.into());
+    response
+}
+
+/// A running fake exchange; it stops when the last handle is dropped.
 #[derive(Clone)]
 pub struct FakeExchange {
     addr: SocketAddr,
@@ -193,7 +280,7 @@ pub struct FakeExchange {
 }
 
 impl FakeExchange {
-    /// Starts on an ephemeral loopback port with the demo account registered.
+    /// Starts on an ephemeral loopback port with the demo accounts registered.
     pub async fn start() -> std::io::Result<Self> {
         Self::start_on("127.0.0.1:0".parse().expect("valid address")).await
     }
@@ -212,17 +299,24 @@ impl FakeExchange {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let inner = Arc::new(Inner {
-            testnet,
-            ..Inner::default()
+            state: Mutex::new(SharedState {
+                accounts: HashMap::new(),
+                market: Market::new(now_ms()),
+                next_order_id: 1,
+                next_cancel_id: 0,
+                next_uid: 354_937_868,
+                testnet,
+            }),
+            account_faults: Mutex::default(),
+            path_faults: Mutex::default(),
+            requests: Mutex::default(),
+            account_calls: AtomicUsize::new(0),
+            weight: Mutex::default(),
         });
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
-        let mut app = Router::new()
-            .route("/api/v3/account", get(account))
-            .route("/api/v3/time", get(server_time));
-        if !testnet {
-            app = app.route("/sapi/v1/account/apiRestrictions", get(api_restrictions));
-        }
-        let app = app.with_state(inner.clone());
+        let app = router(testnet)
+            .layer(middleware::from_fn_with_state(inner.clone(), observe))
+            .with_state(inner.clone());
         tokio::spawn(async move {
             let _ = axum::serve(listener, app)
                 .with_graceful_shutdown(async {
@@ -251,333 +345,170 @@ impl FakeExchange {
         format!("http://{}", self.addr)
     }
 
+    /// Registers an account (replacing one with the same key, its orders and trades).
     pub fn add_account(&self, api_key: &str, account: Account) {
-        self.inner
+        let mut state = self.inner.state.lock().unwrap();
+        let uid = state.next_uid;
+        state.next_uid += 1;
+        state
             .accounts
-            .lock()
-            .unwrap()
-            .insert(api_key.into(), account);
+            .insert(api_key.into(), AccountBook::new(account, uid));
     }
 
     pub fn remove_account(&self, api_key: &str) {
-        self.inner.accounts.lock().unwrap().remove(api_key);
+        self.inner.state.lock().unwrap().accounts.remove(api_key);
     }
 
-    /// A fault for every request from now on.
+    /// A fault for every `GET /api/v3/account` from now on (a clock skew or used weight,
+    /// for every endpoint).
     pub fn set_fault(&self, fault: Fault) {
-        *self.inner.fault.lock().unwrap() = Some(fault);
+        self.inner.account_faults.lock().unwrap().standing = Some(fault);
     }
 
-    /// Faults for the next requests, one each; then the standing fault applies again.
+    /// Faults for the next `GET /api/v3/account` requests, one each; then the standing
+    /// fault applies again.
     pub fn fail_next(&self, faults: impl IntoIterator<Item = Fault>) {
-        self.inner.next_faults.lock().unwrap().extend(faults);
+        self.inner
+            .account_faults
+            .lock()
+            .unwrap()
+            .next
+            .extend(faults);
     }
 
-    /// How many signed account requests reached the exchange.
+    /// A fault for every `method path` request from now on (`Fault::None` to clear), e.g.
+    /// `set_fault_on("POST", "/api/v3/order", Fault::ServerError)`.
+    pub fn set_fault_on(&self, method: &str, path: &str, fault: Fault) {
+        let mut faults = self.inner.path_faults.lock().unwrap();
+        faults
+            .entry(format!("{method} {path}"))
+            .or_default()
+            .standing = Some(fault);
+    }
+
+    /// Faults for the next `method path` requests, one each, e.g.
+    /// `fail_next_on("POST", "/api/v3/order", [Fault::DelayAfterExecuting(30s)])`.
+    pub fn fail_next_on(&self, method: &str, path: &str, faults: impl IntoIterator<Item = Fault>) {
+        let mut plans = self.inner.path_faults.lock().unwrap();
+        plans
+            .entry(format!("{method} {path}"))
+            .or_default()
+            .next
+            .extend(faults);
+    }
+
+    /// How many `GET /api/v3/account` requests reached the exchange.
     pub fn calls(&self) -> usize {
-        self.inner.calls.load(Ordering::SeqCst)
+        self.inner.account_calls.load(Ordering::SeqCst)
+    }
+
+    /// Every request that reached the exchange, in arrival order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.inner.requests.lock().unwrap().clone()
+    }
+
+    /// How many `method path` requests reached the exchange, whatever it answered.
+    pub fn request_count(&self, method: &str, path: &str) -> usize {
+        let requests = self.inner.requests.lock().unwrap();
+        requests
+            .iter()
+            .filter(|r| r.method == method && r.path == path)
+            .count()
+    }
+
+    /// The market of `symbol` trades at `price` (e.g. `"65000.00"`); resting orders that
+    /// price reaches fill. Panics on an unlisted symbol or an invalid price.
+    pub fn set_price(&self, symbol: &str, price: &str) {
+        let price: Amount = price
+            .parse()
+            .unwrap_or_else(|_| panic!("invalid price {price:?}"));
+        let now = self.inner.server_time_ms();
+        let mut state = self.inner.state.lock().unwrap();
+        assert!(
+            state.market.rules(symbol).is_some(),
+            "{symbol} is not listed"
+        );
+        state.market.move_price(symbol, price, now);
+        orders::fill_reached_orders(&mut state, symbol, price, now);
+    }
+
+    /// The last price of `symbol` (zero if unlisted).
+    pub fn price(&self, symbol: &str) -> Amount {
+        self.inner.state.lock().unwrap().market.price(symbol)
+    }
+
+    /// Every order the account placed, open or done, oldest first.
+    pub fn orders(&self, api_key: &str) -> Vec<Order> {
+        self.with_book(api_key, |book| book.orders.clone())
+    }
+
+    /// The account's trades, oldest first.
+    pub fn trades(&self, api_key: &str) -> Vec<Trade> {
+        self.with_book(api_key, |book| book.trades.clone())
+    }
+
+    pub fn balances(&self, api_key: &str) -> Vec<Balance> {
+        self.with_book(api_key, |book| book.account.balances.clone())
+    }
+
+    /// The account's balance of `asset` (zero free and locked if it has none).
+    pub fn balance(&self, api_key: &str, asset: &str) -> Balance {
+        self.balances(api_key)
+            .into_iter()
+            .find(|b| b.asset == asset)
+            .unwrap_or(Balance {
+                asset: asset.into(),
+                free: Amount::ZERO,
+                locked: Amount::ZERO,
+            })
+    }
+
+    fn with_book<T: Default>(&self, api_key: &str, read: impl FnOnce(&AccountBook) -> T) -> T {
+        let state = self.inner.state.lock().unwrap();
+        state.accounts.get(api_key).map(read).unwrap_or_default()
     }
 }
 
-fn now_ms() -> i64 {
+fn router(testnet: bool) -> Router<Arc<Inner>> {
+    let app = Router::new()
+        .route("/api/v3/time", get(market::server_time))
+        .route("/api/v3/exchangeInfo", get(market::exchange_info))
+        .route("/api/v3/depth", get(market::depth))
+        .route("/api/v3/trades", get(market::recent_trades))
+        .route("/api/v3/klines", get(market::klines))
+        .route("/api/v3/avgPrice", get(market::avg_price))
+        .route("/api/v3/ticker/price", get(market::ticker_price))
+        .route("/api/v3/ticker/24hr", get(market::ticker_24hr))
+        .route("/api/v3/ticker/bookTicker", get(market::book_ticker))
+        .route("/api/v3/account", get(account::account))
+        .route(
+            "/api/v3/order",
+            get(orders::query_order)
+                .post(orders::new_order)
+                .delete(orders::cancel_order),
+        )
+        .route("/api/v3/order/test", post(orders::test_order))
+        .route("/api/v3/order/cancelReplace", post(orders::cancel_replace))
+        .route(
+            "/api/v3/openOrders",
+            get(orders::open_orders).delete(orders::cancel_open_orders),
+        )
+        .route("/api/v3/allOrders", get(orders::all_orders))
+        .route("/api/v3/myTrades", get(orders::my_trades))
+        .route("/api/v3/rateLimit/order", get(orders::order_rate_limit));
+    if testnet {
+        app
+    } else {
+        app.route(
+            "/sapi/v1/account/apiRestrictions",
+            get(account::api_restrictions),
+        )
+    }
+}
+
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or_default()
-}
-
-/// An error as Binance answers it: HTTP status, Binance code, message.
-struct Rejection(StatusCode, i64, &'static str);
-
-impl IntoResponse for Rejection {
-    fn into_response(self) -> Response {
-        let Rejection(status, code, msg) = self;
-        (status, axum::Json(json!({ "code": code, "msg": msg }))).into_response()
-    }
-}
-
-async fn server_time(State(inner): State<Arc<Inner>>) -> Response {
-    axum::Json(json!({ "serverTime": now_ms() + inner.skew_ms() })).into_response()
-}
-
-async fn account(
-    State(inner): State<Arc<Inner>>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Response {
-    inner.calls.fetch_add(1, Ordering::SeqCst);
-    let mut used_weight = inner.add_weight();
-    match inner.current_fault() {
-        Some(Fault::Delay(delay)) => tokio::time::sleep(delay).await,
-        Some(Fault::ServerError) => {
-            return (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "<html>Internal error</html>",
-            )
-                .into_response();
-        }
-        Some(Fault::Garbage) => return (StatusCode::OK, "<html>not json</html>").into_response(),
-        Some(Fault::RateLimited(seconds)) => {
-            let too_many = "Too much request weight used; current limit is 6000 request weight \
-                            per 1 MINUTE.";
-            let rejection = Rejection(StatusCode::TOO_MANY_REQUESTS, -1003, too_many);
-            return retry_after(rejection, seconds);
-        }
-        Some(Fault::Banned(seconds)) => {
-            let banned = "Way too much request weight used; IP banned.";
-            return retry_after(Rejection(StatusCode::IM_A_TEAPOT, -1003, banned), seconds);
-        }
-        Some(Fault::ResetMidResponse) => {
-            let chunks: Vec<Result<&'static str, std::io::Error>> = vec![
-                Ok("{\"makerCommission\":10,\"balan"),
-                Err(std::io::Error::new(
-                    std::io::ErrorKind::ConnectionReset,
-                    "reset",
-                )),
-            ];
-            let body = axum::body::Body::from_stream(futures_util::stream::iter(chunks));
-            return (StatusCode::OK, [("content-type", "application/json")], body).into_response();
-        }
-        Some(Fault::UsedWeight(weight)) => used_weight = weight,
-        Some(Fault::None | Fault::ClockSkew(_)) | None => {}
-    }
-    let skew_ms = inner.skew_ms();
-    let mut response = account_response(&inner, &headers, query.as_deref().unwrap_or(""), skew_ms);
-    response
-        .headers_mut()
-        .insert("x-mbx-used-weight-1m", used_weight.into());
-    response
-}
-
-fn retry_after(rejection: Rejection, seconds: u64) -> Response {
-    let mut response = rejection.into_response();
-    response.headers_mut().insert("retry-after", seconds.into());
-    response
-}
-
-async fn api_restrictions(
-    State(inner): State<Arc<Inner>>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Response {
-    let fault = inner.fault.lock().unwrap().clone();
-    if let Some(Fault::ServerError) = fault {
-        return (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "<html>Internal error</html>",
-        )
-            .into_response();
-    }
-    let query = query.unwrap_or_default();
-    match check_signed_request(&inner, &headers, &query, inner.skew_ms()) {
-        Ok(account) => {
-            let r = &account.restrictions;
-            let mut body = json!({
-                "ipRestrict": r.ip_restrict,
-                "createTime": account.created_ms,
-                "enableReading": r.enable_reading,
-                "enableSpotAndMarginTrading": r.enable_spot_and_margin_trading,
-                "enableWithdrawals": r.enable_withdrawals,
-                "enableInternalTransfer": false,
-                "enableMargin": r.enable_margin,
-                "enableFutures": r.enable_futures,
-                "permitsUniversalTransfer": false,
-                "enableVanillaOptions": false,
-                "enableFixApiTrade": false,
-                "enableFixReadOnly": false,
-                "enablePortfolioMarginTrading": false,
-            });
-            // Binance takes trading away from unrestricted keys 30 days after creation.
-            if !r.ip_restrict && r.enable_spot_and_margin_trading {
-                body["tradingAuthorityExpirationTime"] =
-                    json!(account.created_ms + 30 * 24 * 3600 * 1000);
-            }
-            axum::Json(body).into_response()
-        }
-        Err(rejection) => rejection.into_response(),
-    }
-}
-
-fn account_response(inner: &Inner, headers: &HeaderMap, query: &str, skew_ms: i64) -> Response {
-    match check_signed_request(inner, headers, query, skew_ms) {
-        Ok(account) => {
-            let balances: Vec<_> = account
-                .balances
-                .iter()
-                .map(|(asset, free, locked)| json!({ "asset": asset, "free": free, "locked": locked }))
-                .collect();
-            axum::Json(json!({
-                "makerCommission": 10,
-                "takerCommission": 10,
-                "canTrade": account.restrictions.enable_spot_and_margin_trading,
-                "canWithdraw": inner.testnet || account.restrictions.enable_withdrawals,
-                "canDeposit": true,
-                "accountType": "SPOT",
-                "updateTime": now_ms(),
-                "balances": balances,
-                "permissions": ["SPOT"],
-            }))
-            .into_response()
-        }
-        Err(rejection) => rejection.into_response(),
-    }
-}
-
-/// Binance's checks for a SIGNED endpoint, in Binance's order.
-fn check_signed_request(
-    inner: &Inner,
-    headers: &HeaderMap,
-    query: &str,
-    skew_ms: i64,
-) -> Result<Account, Rejection> {
-    let api_key = headers
-        .get("X-MBX-APIKEY")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if api_key.len() != 64 || !api_key.chars().all(|c| c.is_ascii_alphanumeric()) {
-        return Err(Rejection(
-            StatusCode::UNAUTHORIZED,
-            -2014,
-            "API-key format invalid.",
-        ));
-    }
-    let Some(account) = inner.accounts.lock().unwrap().get(api_key).cloned() else {
-        return Err(Rejection(
-            StatusCode::UNAUTHORIZED,
-            -2015,
-            "Invalid API-key, IP, or permissions for action.",
-        ));
-    };
-    let params: HashMap<&str, &str> = query
-        .split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .collect();
-    let Some(timestamp) = params.get("timestamp").and_then(|t| t.parse::<i64>().ok()) else {
-        return Err(Rejection(
-            StatusCode::BAD_REQUEST,
-            -1102,
-            "Mandatory parameter 'timestamp' was not sent, was empty/null, or malformed.",
-        ));
-    };
-    let recv_window = params
-        .get("recvWindow")
-        .and_then(|w| w.parse::<i64>().ok())
-        .unwrap_or(5000);
-    let server_time = now_ms() + skew_ms;
-    if timestamp >= server_time + 1000 || server_time - timestamp > recv_window {
-        return Err(Rejection(
-            StatusCode::BAD_REQUEST,
-            -1021,
-            "Timestamp for this request is outside of the recvWindow.",
-        ));
-    }
-    let (signed, signature) = match query.rsplit_once("&signature=") {
-        Some(parts) => parts,
-        None => {
-            return Err(Rejection(
-                StatusCode::BAD_REQUEST,
-                -1102,
-                "Mandatory parameter 'signature' was not sent, was empty/null, or malformed.",
-            ));
-        }
-    };
-    if !signature_matches(&account.credential, signed, signature) {
-        return Err(Rejection(
-            StatusCode::BAD_REQUEST,
-            -1022,
-            "Signature for this request is not valid.",
-        ));
-    }
-    Ok(account)
-}
-
-/// Checks the signature as Binance does: HMAC-SHA256 (hex, case-insensitive, constant-time),
-/// or Ed25519 / RSA PKCS#1 v1.5 SHA-256 (base64, percent-encoded in the query), over the
-/// query exactly as sent.
-fn signature_matches(credential: &Credential, signed: &str, signature: &str) -> bool {
-    match credential {
-        Credential::Hmac(secret) => {
-            let Ok(expected) = hex::decode(signature.to_ascii_lowercase()) else {
-                return false;
-            };
-            let mut mac =
-                Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
-            mac.update(signed.as_bytes());
-            mac.verify_slice(&expected).is_ok()
-        }
-        Credential::Ed25519(public) => verify(&signature::ED25519, public, signed, signature),
-        Credential::Rsa(public) => verify(
-            &signature::RSA_PKCS1_2048_8192_SHA256,
-            public,
-            signed,
-            signature,
-        ),
-    }
-}
-
-fn verify(
-    algorithm: &'static dyn signature::VerificationAlgorithm,
-    public: &[u8],
-    signed: &str,
-    signature: &str,
-) -> bool {
-    let Ok(raw) = BASE64.decode(percent_decode(signature)) else {
-        return false;
-    };
-    signature::UnparsedPublicKey::new(algorithm, public)
-        .verify(signed.as_bytes(), &raw)
-        .is_ok()
-}
-
-fn percent_decode(text: &str) -> Vec<u8> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let decoded = (bytes[i] == b'%')
-            .then(|| text.get(i + 1..i + 3))
-            .flatten()
-            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
-        match decoded {
-            Some(byte) => {
-                out.push(byte);
-                i += 3;
-            }
-            None => {
-                out.push(bytes[i]);
-                i += 1;
-            }
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn verifies_binance_official_hmac_example() {
-        let payload = "symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price=0.1&recvWindow=5000&timestamp=1499827319559";
-        let signature = "c8db56825ae71d6d79447849e617115f4a920fa2acdcab2b053c4b2838bd6b71";
-        let demo = Credential::Hmac(DEMO_SECRET_KEY.into());
-        assert!(signature_matches(&demo, payload, signature));
-        assert!(signature_matches(&demo, payload, &signature.to_uppercase()));
-        assert!(!signature_matches(
-            &demo,
-            &payload.replace("BUY", "SELL"),
-            signature
-        ));
-        let other = Credential::Hmac("another-secret".into());
-        assert!(!signature_matches(&other, payload, signature));
-    }
-
-    #[test]
-    fn verifies_binance_official_ed25519_example() {
-        let account = Account::from_private_key_pem(DEMO_ED25519_PRIVATE_KEY);
-        let payload = "A\u{1}EXAMPLE\u{1}SPOT\u{1}1\u{1}20240627-11:17:25.223";
-        let signature = "4MHXelVVcpkdwuLbl6n73HQUXUf1dse2PCgT1DYqW9w8AVZ1RACFGM%2B5UdlGPrQHrgtS3CvsRURC1oj73j8gCA%3D%3D";
-        assert!(signature_matches(&account.credential, payload, signature));
-        assert!(!signature_matches(&account.credential, "A", signature));
-    }
 }
