@@ -347,16 +347,24 @@ async fn orders_are_signed_with_the_stored_key_and_recorded(backend: Backend) {
         Method::POST,
         "/api/v3/order?symbol=BTCUSDT&side=BUY&timestamp=1&signature=bogus",
         token,
-        "type=LIMIT&timeInForce=GTC&quantity=0.001&price=60000.00&newClientOrderId=grid%2F1+a",
+        "type=LIMIT&timeInForce=GTC&quantity=0.001&price=60000.00&newClientOrderId=grid%2F1%3Aa",
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{placed}");
-    assert_eq!(placed["clientOrderId"], "grid/1 a");
+    assert_eq!(placed["clientOrderId"], "grid/1:a");
     assert_eq!(placed["status"], "NEW");
     let order_id = placed["orderId"].as_i64().unwrap();
     let sent = server.exchange.requests().last().unwrap().clone();
     assert_eq!(sent.api_key.as_deref(), Some(fake_exchange::DEMO_API_KEY));
-    assert!(!format!("{}{}", sent.query, sent.body).contains("bogus"));
+    let payload = format!("{}{}", sent.query, sent.body);
+    assert!(
+        !payload.contains("bogus") && !payload.contains("timestamp=1&"),
+        "{payload}"
+    );
+    assert!(
+        payload.contains("newClientOrderId=grid%2F1%3Aa"),
+        "{payload}"
+    );
 
     let lookup = format!("/api/v3/order?symbol=BTCUSDT&orderId={order_id}");
     let (status, found) = gateway(&server, Method::GET, &lookup, token).await;
@@ -427,7 +435,7 @@ async fn orders_are_signed_with_the_stored_key_and_recorded(backend: Backend) {
         .unwrap()
         .clone();
     assert_eq!(placed_event["detail"]["order_id"], order_id);
-    assert_eq!(placed_event["detail"]["client_order_id"], "grid/1 a");
+    assert_eq!(placed_event["detail"]["client_order_id"], "grid/1:a");
     assert_eq!(placed_event["detail"]["side"], "BUY");
     let last = &page["events"][0];
     assert_eq!(last["detail"]["binance_code"], -1013);
