@@ -16,6 +16,8 @@ on_both_backends!(
     orders_are_signed_with_the_stored_key_and_recorded,
     an_order_binance_does_not_answer_in_time_is_not_sent_again,
     a_bots_order_rate_is_limited,
+    ccxt_trades_through_the_gateway,
+    a_bot_sees_only_its_own_account_and_keeps_working_with_a_replaced_key,
 );
 
 /// A user with the demo key and one bot trading BTCUSDT, and a token for it.
@@ -502,9 +504,143 @@ async fn a_bots_order_rate_is_limited(backend: Backend) {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["code"], -7015);
     assert_eq!(server.exchange.request_count("POST", "/api/v3/order"), 2);
+    // Another instance on the same database counts the same orders.
+    let mut server = server;
+    let other = server.start_another_instance().await;
+    let response = server
+        .http
+        .post(format!("{other}/gateway/binance{}", order(5)))
+        .header("X-MBX-APIKEY", &bot.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(server.exchange.request_count("POST", "/api/v3/order"), 2);
     // A minute later the bot may place orders again.
     server.clock.advance(chrono::Duration::seconds(61));
     let (status, body) = gateway(&server, Method::POST, &order(4), Some(&bot.token)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    server.finish().await;
+}
+
+/// ccxt from PyPI (installed by `.ci/setup test` into `.tools/venv`), pointed at the gateway
+/// with a bot token: markets, balance, a limit and a market order, open orders, a lookup, a
+/// cancel, trades; and a clean ccxt exception with Keywarden's message for a wrong symbol, an
+/// oversized order, a disallowed endpoint and a revoked token.
+async fn ccxt_trades_through_the_gateway(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let bot = bot(
+        &server,
+        "ivy@example.com",
+        json!({"max_order_notional": "100"}),
+    )
+    .await;
+    let revoked = issue_token(&server, &bot.user, bot.id, json!({})).await;
+    let tokens = format!("/api/v1/bot-configs/{}/tokens", bot.id);
+    let (_, list) = server.get(&tokens, &bot.user).await;
+    let revoked_id = list.as_array().unwrap().last().unwrap()["id"].clone();
+    server
+        .delete(&format!("{tokens}/{revoked_id}"), &bot.user)
+        .await;
+    let python = concat!(env!("CARGO_MANIFEST_DIR"), "/../.tools/venv/bin/python");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../end2end/gateway/ccxt_client.py"
+    );
+    assert!(
+        std::path::Path::new(python).exists(),
+        "{python} is missing: `bash .ci/setup test` installs ccxt"
+    );
+    let mut client = std::process::Command::new(python);
+    client
+        .arg(script)
+        .env("GATEWAY_URL", server.url("/gateway/binance"))
+        .env("BOT_TOKEN", &bot.token)
+        .env("REVOKED_TOKEN", &revoked)
+        .env("SYMBOL", "BTC/USDT");
+    // The server answers on this runtime while the client runs.
+    let output = tokio::task::spawn_blocking(move || client.output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("ok; refusals raised as"), "{stdout}");
+    eprintln!("{stdout}");
+    assert_eq!(
+        server
+            .exchange
+            .request_count("GET", "/sapi/v1/capital/config/getall"),
+        0
+    );
+    server.finish().await;
+}
+
+async fn a_bot_sees_only_its_own_account_and_keeps_working_with_a_replaced_key(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let ann = bot(&server, "jan@example.com", json!({})).await;
+    // Ben's key is another Binance account.
+    let ben_key = "B".repeat(64);
+    harness::secret(&ben_key);
+    server
+        .exchange
+        .add_account(&ben_key, fake_exchange::Account::hmac("ben-secret"));
+    let ben_user = server.user("ken@example.com").await;
+    let (status, _) = server.create_key(&ben_user, &ben_key, "ben-secret").await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, ben_bot) = server
+        .post(
+            "/api/v1/bot-configs",
+            &ben_user,
+            json!({"name": "ben", "symbol": "BTCUSDT"}),
+        )
+        .await;
+    let ben_token = issue_token(
+        &server,
+        &ben_user,
+        ben_bot["id"].as_i64().unwrap(),
+        json!({}),
+    )
+    .await;
+    let order = "/api/v3/order?symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC\
+                 &quantity=0.001&price=60000";
+    let (status, placed) = gateway(&server, Method::POST, order, Some(&ben_token)).await;
+    assert_eq!(status, StatusCode::OK, "{placed}");
+
+    // Ann's bot asks for Ben's order by its id: it is signed with Ann's key, so Binance does
+    // not know it, and cannot cancel it.
+    let theirs = format!("/api/v3/order?symbol=BTCUSDT&orderId={}", placed["orderId"]);
+    let (status, answer) = gateway(&server, Method::GET, &theirs, Some(&ann.token)).await;
+    assert_eq!(
+        (status, &answer["code"]),
+        (StatusCode::BAD_REQUEST, &json!(-2013)),
+        "{answer}"
+    );
+    let (status, _) = gateway(&server, Method::DELETE, &theirs, Some(&ann.token)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (_, open) = gateway(&server, Method::GET, "/api/v3/openOrders", Some(&ben_token)).await;
+    assert_eq!(open.as_array().unwrap().len(), 1);
+
+    // Ann replaces her key with another of the same environment: her bot keeps its token and
+    // now signs with the new key.
+    let ed25519 = json!({"api_key": fake_exchange::DEMO_ED25519_API_KEY,
+                         "secret_key": fake_exchange::DEMO_ED25519_PRIVATE_KEY});
+    let (status, body) = server
+        .call(
+            Method::PUT,
+            "/api/v1/api-keys/me",
+            Some(&ann.user),
+            Some(ed25519),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _) = gateway(&server, Method::GET, ACCOUNT, Some(&ann.token)).await;
+    assert_eq!(status, StatusCode::OK);
+    let sent = server.exchange.requests().last().unwrap().clone();
+    assert_eq!(
+        sent.api_key.as_deref(),
+        Some(fake_exchange::DEMO_ED25519_API_KEY)
+    );
     server.finish().await;
 }

@@ -72,8 +72,14 @@ fn EventList(page: AuditPage) -> impl IntoView {
 fn EventRow(event: AuditEventView) -> impl IntoView {
     let outcome = match (event.outcome.as_str(), event.error_code) {
         ("success", _) => "succeeded".to_owned(),
+        ("attempt", _) => "sent to Binance".to_owned(),
+        ("unknown", _) => "no answer from Binance in time".to_owned(),
         (_, Some(code)) => format!("failed: {}", code.replace('_', " ")),
         _ => "failed".to_owned(),
+    };
+    let what = match event.detail.as_ref().and_then(order_summary) {
+        Some(order) => format!("{}: {order}", describe(&event.action)),
+        None => describe(&event.action),
     };
     let from = match (event.ip, event.user_agent) {
         (Some(ip), Some(agent)) => format!("{ip} · {agent}"),
@@ -82,9 +88,9 @@ fn EventRow(event: AuditEventView) -> impl IntoView {
         (None, None) => String::new(),
     };
     view! {
-        <tr class=if event.outcome == "success" { "" } else { "failed" }>
+        <tr class=if matches!(event.outcome.as_str(), "success" | "attempt") { "" } else { "failed" }>
             <td>{utc(&event.created_at, Precision::Second)}</td>
-            <td>{describe(&event.action)}</td>
+            <td>{what}</td>
             <td>{outcome}</td>
             <td class="from">{from}</td>
         </tr>
@@ -104,7 +110,15 @@ fn describe(action: &str) -> String {
         "key.delete" => "API key deleted",
         "key.rotate" => "API key re-encrypted (key rotation)",
         "bot_config.create" => "Bot configuration added",
+        "bot_config.update" => "Bot configuration changed",
         "bot_config.delete" => "Bot configuration deleted",
+        "bot_token.create" => "Bot token issued",
+        "bot_token.revoke" => "Bot token revoked",
+        "bots.pause" => "Every bot paused",
+        "bots.resume" => "Bots resumed",
+        "order.place" => "Order",
+        "order.cancel" => "Cancel",
+        "user.deactivate" => "Account deactivated by the operator",
         "user.password_change" => "Password changed",
         "session.logout" => "Signed out",
         "session.logout_everywhere" => "Signed out everywhere",
@@ -113,4 +127,49 @@ fn describe(action: &str) -> String {
         other => other,
     }
     .to_owned()
+}
+
+/// "bot grid: BUY LIMIT 0.001 BTCUSDT at 60000, order 42", from an order event's detail.
+fn order_summary(detail: &serde_json::Value) -> Option<String> {
+    let field = |name: &str| match &detail[name] {
+        serde_json::Value::String(text) => Some(text.clone()),
+        serde_json::Value::Number(number) => Some(number.to_string()),
+        _ => None,
+    };
+    let mut words = vec![format!("bot {}", field("bot")?)];
+    for name in ["side", "type", "quantity", "symbol"] {
+        words.extend(field(name));
+    }
+    let mut summary = words.join(" ");
+    if let Some(price) = field("price") {
+        summary.push_str(&format!(" at {price}"));
+    }
+    if let Some(order) = field("order_id") {
+        summary.push_str(&format!(", order {order}"));
+    }
+    if let Some(code) = field("binance_code") {
+        summary.push_str(&format!(", Binance code {code}"));
+    }
+    Some(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn order_events_read_as_a_sentence() {
+        let detail = serde_json::json!({"bot": "grid", "symbol": "BTCUSDT", "side": "BUY",
+            "type": "LIMIT", "quantity": "0.001", "price": "60000", "order_id": 42});
+        assert_eq!(
+            order_summary(&detail).unwrap(),
+            "bot grid BUY LIMIT 0.001 BTCUSDT at 60000, order 42"
+        );
+        let refused = serde_json::json!({"bot": "dca", "symbol": "BTCUSDT", "binance_code": -1013});
+        assert_eq!(
+            order_summary(&refused).unwrap(),
+            "bot dca BTCUSDT, Binance code -1013"
+        );
+        assert_eq!(order_summary(&serde_json::json!({})), None);
+    }
 }
