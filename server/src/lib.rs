@@ -17,7 +17,8 @@ use std::sync::Arc;
 
 use app::exchange::{Exchange, ExchangeSettings};
 use app::service::{
-    Keywarden, Limits, Parts, PasswordHasherPool, PriceCache, SessionSettings, SystemClock, Tokens,
+    GatewayState, Keywarden, Limits, Parts, PasswordHasherPool, SessionSettings, SystemClock,
+    Tokens,
 };
 use app::store::{PoolSettings, Store};
 use app::vault::Vault;
@@ -104,7 +105,7 @@ pub async fn build_keywarden_with_clock(
         exchange,
         tokens: Tokens::new(config.jwt_secret.as_bytes(), duration(config.token_ttl)?),
         passwords: PasswordHasherPool::new(config.password_hash_concurrency as usize),
-        prices: PriceCache::default(),
+        gateway: GatewayState::default(),
         sessions: SessionSettings {
             idle: duration(config.session_idle)?,
             max_age: duration(config.session_max_age)?,

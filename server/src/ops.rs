@@ -177,6 +177,14 @@ async fn metrics(State(state): State<AppState>) -> Response {
             "keywarden_exchange_calls_total{{outcome=\"{outcome}\"}} {count}"
         );
     }
+    out.push_str("# HELP keywarden_gateway_requests_total Gateway requests by bot config id and kind (read, order, refused).\n");
+    out.push_str("# TYPE keywarden_gateway_requests_total counter\n");
+    for ((bot, kind), count) in state.keywarden.gateway_requests() {
+        let _ = writeln!(
+            out,
+            "keywarden_gateway_requests_total{{bot=\"{bot}\",kind=\"{kind}\"}} {count}"
+        );
+    }
     let (open, idle, max) = state.keywarden.store().pool_usage();
     out.push_str("# HELP keywarden_db_pool_connections Database pool connections by state.\n");
     out.push_str("# TYPE keywarden_db_pool_connections gauge\n");

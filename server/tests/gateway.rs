@@ -103,6 +103,31 @@ async fn a_bot_reads_its_account_through_the_gateway_without_the_secret(backend:
     assert_eq!(status, StatusCode::OK);
     assert!(time["serverTime"].is_i64());
 
+    let answer = gateway(
+        &server,
+        Method::GET,
+        "/sapi/v1/asset/get-funding-asset",
+        Some(&bot.token),
+    )
+    .await;
+    assert_refused(&answer, StatusCode::FORBIDDEN, -7010);
+    // Reads are not audited, but counted per bot.
+    let metrics = server
+        .http
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for (kind, count) in [("read", 2), ("refused", 1)] {
+        let line = format!(
+            "keywarden_gateway_requests_total{{bot=\"{}\",kind=\"{kind}\"}} {count}",
+            bot.id
+        );
+        assert!(metrics.contains(&line), "{line} in\n{metrics}");
+    }
     let tokens = format!("/api/v1/bot-configs/{}/tokens", bot.id);
     let (_, listed) = server.get(&tokens, &bot.user).await;
     assert!(listed[0]["last_used_at"].is_string(), "{listed}");

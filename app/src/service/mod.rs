@@ -20,7 +20,7 @@ pub use audit::ClientInfo;
 pub use auth::{Limits, validate_email};
 pub use bot_tokens::BOT_TOKEN_PREFIX;
 pub use error::ServiceError;
-pub use gateway::{GatewayRequest, PriceCache, Refusal, RefusalKind};
+pub use gateway::{GatewayRequest, GatewayState, Refusal, RefusalKind};
 pub use keys::{RotatedBatch, mask_api_key};
 pub use password_hashing::{PasswordHasherPool, password_hasher};
 pub use sessions::{Credential, SessionSettings, SignIn};
@@ -55,8 +55,8 @@ pub struct Parts {
     pub exchange: Exchange,
     pub tokens: Tokens,
     pub passwords: PasswordHasherPool,
-    /// Symbols' prices for sizing MARKET orders, read at most once a second.
-    pub prices: PriceCache,
+    /// The gateway's prices and per-bot counts.
+    pub gateway: GatewayState,
     pub sessions: SessionSettings,
     pub limits: Limits,
     pub clock: Arc<dyn Clock>,

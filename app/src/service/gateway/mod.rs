@@ -7,7 +7,7 @@ mod amount;
 mod endpoints;
 mod refusal;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -43,10 +43,12 @@ const PRICE_FRESH_FOR: Duration = Duration::from_secs(1);
 /// A token's last use is written at most this often.
 const TOUCH_EVERY_SECS: i64 = 60;
 
-/// Symbols' last prices, per environment, read at most once a second.
+/// What the gateway keeps in memory: symbols' last prices (per environment, read at most once
+/// a second) and each bot's requests by kind, for the metrics.
 #[derive(Default)]
-pub struct PriceCache {
+pub struct GatewayState {
     prices: Mutex<HashMap<(Environment, String), (Instant, Amount)>>,
+    requests: Mutex<BTreeMap<(i64, &'static str), u64>>,
 }
 
 /// The parameters of a request, query first, in order, without the client's own signing.
@@ -168,8 +170,36 @@ fn order_detail(
 
 impl Keywarden {
     /// Answers a bot's request: Binance's own answer, or a refusal in Binance's error shape.
+    /// Requests of a known bot are counted by kind: `read`, `order` (orders and cancels) or
+    /// `refused`.
     pub async fn gateway(&self, request: GatewayRequest<'_>) -> Result<Forwarded, Refusal> {
         let grant = self.grant(request.token, request.client).await?;
+        let changes_orders =
+            endpoints::allowed(request.method, request.path).is_some_and(Endpoint::changes_orders);
+        let answer = self.answer(&grant, request).await;
+        let kind = match &answer {
+            Err(_) => "refused",
+            Ok(_) if changes_orders => "order",
+            Ok(_) => "read",
+        };
+        let mut requests = (self.inner.gateway.requests.lock()).unwrap_or_else(|e| e.into_inner());
+        *requests.entry((grant.bot_config_id, kind)).or_default() += 1;
+        drop(requests);
+        answer
+    }
+
+    /// How many requests each bot made through the gateway, by kind, since the start.
+    pub fn gateway_requests(&self) -> Vec<((i64, &'static str), u64)> {
+        let requests = self.inner.gateway.requests.lock();
+        let requests = requests.unwrap_or_else(|e| e.into_inner());
+        requests.iter().map(|(key, count)| (*key, *count)).collect()
+    }
+
+    async fn answer(
+        &self,
+        grant: &BotTokenGrant,
+        request: GatewayRequest<'_>,
+    ) -> Result<Forwarded, Refusal> {
         let endpoint = endpoints::allowed(request.method, request.path).ok_or_else(|| {
             Refusal::new(
                 RefusalKind::EndpointNotAllowed,
@@ -366,7 +396,7 @@ impl Keywarden {
     ) -> Result<Amount, Refusal> {
         let cache_key = (environment, symbol.to_owned());
         let cached = {
-            let prices = self.inner.prices.prices.lock();
+            let prices = self.inner.gateway.prices.lock();
             let prices = prices.unwrap_or_else(|e| e.into_inner());
             prices.get(&cache_key).copied()
         };
@@ -401,12 +431,7 @@ impl Keywarden {
                     "no price for the symbol".into(),
                 ))
             })?;
-        let mut prices = self
-            .inner
-            .prices
-            .prices
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut prices = (self.inner.gateway.prices.lock()).unwrap_or_else(|e| e.into_inner());
         prices.insert(cache_key, (Instant::now(), price));
         Ok(price)
     }
