@@ -23,6 +23,7 @@ on_both_backends!(
     concurrent_deletes_never_orphan_a_bot_config,
     sigterm_lets_requests_in_flight_finish,
     a_crash_mid_write_loses_no_acknowledged_write,
+    a_crash_under_order_load_leaves_no_order_unrecorded,
     exchange_faults_under_load_change_nothing,
     two_instances_check_each_due_key_once,
     two_instances_under_mixed_load_keep_the_invariants,
@@ -663,6 +664,93 @@ async fn a_crash_mid_write_loses_no_acknowledged_write(backend: Backend) {
     let mut restarted = restarted;
     restarted.child.kill().unwrap();
     restarted.child.wait().unwrap();
+    server.finish().await;
+}
+
+/// Bots place orders through the gateway of a real `keywarden serve` until it is killed with
+/// SIGKILL: every order that reached the exchange has its attempt in the audit trail.
+async fn a_crash_under_order_load_leaves_no_order_unrecorded(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let mut bots = Vec::new();
+    for i in 0..4 {
+        let user = server.user(&format!("trader{i}@example.com")).await;
+        server.add_demo_key(&user).await;
+        let config = json!({"name": format!("bot{i}"), "symbol": "BTCUSDT",
+                            "orders_per_minute": 600});
+        let (_, bot) = server.post("/api/v1/bot-configs", &user, config).await;
+        let path = format!("/api/v1/bot-configs/{}/tokens", bot["id"]);
+        let (_, issued) = server.post(&path, &user, json!({})).await;
+        let token = issued["token"].as_str().unwrap().to_owned();
+        harness::secret(&token);
+        bots.push(token);
+    }
+    let mut process = spawn_server(&server).await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let traders: Vec<_> = bots
+        .iter()
+        .enumerate()
+        .map(|(i, token)| {
+            let (http, base, token, stop) = (
+                server.http.clone(),
+                process.base.clone(),
+                token.clone(),
+                stop.clone(),
+            );
+            tokio::spawn(async move {
+                let mut n = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    n += 1;
+                    let order = format!(
+                        "{base}/gateway/binance/api/v3/order?symbol=BTCUSDT&side=SELL&type=LIMIT\
+                         &timeInForce=GTC&quantity=0.0001&price=100000&newClientOrderId=crash-{i}-{n}"
+                    );
+                    let sent = http.post(order).header("X-MBX-APIKEY", &token).send().await;
+                    if sent.is_err() {
+                        break; // the server is gone
+                    }
+                }
+                n
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    process.child.kill().unwrap(); // SIGKILL, mid-order
+    process.child.wait().unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for trader in traders {
+        trader.await.unwrap();
+    }
+    let received: Vec<String> = server
+        .exchange
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path == "/api/v3/order")
+        .filter_map(|r| {
+            let sent = format!("{}&{}", r.query, r.body);
+            let start = sent.find("newClientOrderId=")? + "newClientOrderId=".len();
+            Some(sent[start..].split('&').next()?.to_owned())
+        })
+        .collect();
+    assert!(
+        received.len() > 10,
+        "the load ran: {} orders",
+        received.len()
+    );
+    for id in &received {
+        let attempt = format!(
+            "audit_events WHERE action = 'order.place' AND outcome = 'attempt' \
+             AND detail LIKE '%\"client_order_id\":\"{id}\"%'"
+        );
+        assert_eq!(
+            server.count(&attempt).await,
+            1,
+            "order {id} reached Binance unrecorded"
+        );
+    }
+    eprintln!(
+        "{backend:?}: {} orders reached the exchange before SIGKILL, each with its record",
+        received.len()
+    );
     server.finish().await;
 }
 
