@@ -18,6 +18,7 @@ on_both_backends!(
     a_bots_order_rate_is_limited,
     ccxt_trades_through_the_gateway,
     a_bot_sees_only_its_own_account_and_keeps_working_with_a_replaced_key,
+    orders_are_held_before_binances_order_count_is_reached,
 );
 
 /// A user with the demo key and one bot trading BTCUSDT, and a token for it.
@@ -667,5 +668,52 @@ async fn a_bot_sees_only_its_own_account_and_keeps_working_with_a_replaced_key(b
         sent.api_key.as_deref(),
         Some(fake_exchange::DEMO_ED25519_API_KEY)
     );
+    server.finish().await;
+}
+
+/// Two bots of one account place orders that rest; the gateway holds their orders before
+/// Binance's 50 per 10 seconds would refuse them, and still lets a cancel through.
+async fn orders_are_held_before_binances_order_count_is_reached(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let first = bot(
+        &server,
+        "lou@example.com",
+        json!({"orders_per_minute": 600}),
+    )
+    .await;
+    let (_, second) = server
+        .post(
+            "/api/v1/bot-configs",
+            &first.user,
+            json!({"name": "second", "symbol": "BTCUSDT", "orders_per_minute": 600}),
+        )
+        .await;
+    let second = issue_token(
+        &server,
+        &first.user,
+        second["id"].as_i64().unwrap(),
+        json!({}),
+    )
+    .await;
+    let mut held = None;
+    for n in 0..50 {
+        let token = if n % 2 == 0 { &first.token } else { &second };
+        let order = format!(
+            "/api/v3/order?symbol=BTCUSDT&side=SELL&type=LIMIT&timeInForce=GTC&quantity=0.0001\
+             &price=100000&newClientOrderId=rest-{n}"
+        );
+        let (status, body) = gateway(&server, Method::POST, &order, Some(token)).await;
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            assert_eq!(body["code"], -7016, "{body}");
+            held = Some(n);
+            break;
+        }
+        assert_eq!(status, StatusCode::OK, "order {n}: {body}");
+    }
+    let held = held.expect("the gateway held an order before Binance's limit");
+    assert!((45..=47).contains(&held), "held at order {held}");
+    let cancel = "/api/v3/order?symbol=BTCUSDT&origClientOrderId=rest-0";
+    let (status, body) = gateway(&server, Method::DELETE, cancel, Some(&first.token)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     server.finish().await;
 }

@@ -49,7 +49,15 @@ const TOUCH_EVERY_SECS: i64 = 60;
 pub struct GatewayState {
     prices: Mutex<HashMap<(Environment, String), (Instant, Amount)>>,
     requests: Mutex<BTreeMap<(i64, &'static str), u64>>,
+    /// Per stored key (a Binance account): the 10-second window of its last order answer and
+    /// the order count Binance reported for it (`X-MBX-ORDER-COUNT-10S`).
+    order_counts: Mutex<HashMap<i64, (i64, u64)>>,
 }
+
+/// Binance's spot limit on orders per account per 10 seconds (`ORDERS`, `SECOND`, 10; the
+/// fake exchange's too); the gateway holds an account's orders from 90 % of it until the
+/// window ends, so no bot of it is refused by Binance or risks a ban.
+const ORDERS_PER_10_SECONDS: u64 = 50;
 
 /// The parameters of a request, query first, in order, without the client's own signing.
 fn params(query: &str, body: &str) -> Vec<(String, String)> {
@@ -388,6 +396,46 @@ impl Keywarden {
         Ok(())
     }
 
+    /// Refuses an order while its account has used 90 % of Binance's orders for this 10-second
+    /// window, as Binance last reported; every bot of the account shares the count.
+    fn within_order_count(&self, grant: &BotTokenGrant, endpoint: Endpoint) -> Result<(), Refusal> {
+        if !endpoint.places_an_order() {
+            // A cancel is never held back: it is what a bot needs most when things go wrong.
+            return Ok(());
+        }
+        let now = self.now().timestamp();
+        let counts = self.inner.gateway.order_counts.lock();
+        let counts = counts.unwrap_or_else(|e| e.into_inner());
+        match counts.get(&grant.key.id) {
+            Some((window, count))
+                if *window == now / 10 && *count >= ORDERS_PER_10_SECONDS * 9 / 10 =>
+            {
+                Err(Refusal::new(
+                    RefusalKind::ExchangeBusy,
+                    "this Binance account has placed nearly as many orders as Binance allows \
+                     in 10 seconds; retry when the window ends"
+                        .into(),
+                )
+                .retry_after((10 - now.rem_euclid(10)).max(1) as u64))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn note_order_count(&self, grant: &BotTokenGrant, forwarded: &Forwarded) {
+        let reported = forwarded
+            .headers
+            .iter()
+            .find(|(name, _)| name.as_str() == "x-mbx-order-count-10s")
+            .and_then(|(_, value)| value.to_str().ok()?.parse::<u64>().ok());
+        if let Some(count) = reported {
+            let window = self.now().timestamp() / 10;
+            let counts = self.inner.gateway.order_counts.lock();
+            let mut counts = counts.unwrap_or_else(|e| e.into_inner());
+            counts.insert(grant.key.id, (window, count));
+        }
+    }
+
     /// The symbol's last price, from the exchange at most once a second.
     async fn current_price(
         &self,
@@ -545,11 +593,16 @@ impl Keywarden {
             record("failure", Some(refusal.kind.name()), None).await?;
             return Err(refusal);
         }
+        if let Err(refusal) = self.within_order_count(grant, endpoint) {
+            record("failure", Some(refusal.kind.name()), None).await?;
+            return Err(refusal);
+        }
         match self
             .forward(grant, endpoint, method, request.path, &params)
             .await
         {
             Ok(forwarded) => {
+                self.note_order_count(grant, &forwarded);
                 let outcome = if forwarded.status < 300 {
                     "success"
                 } else {
