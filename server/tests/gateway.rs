@@ -192,22 +192,41 @@ async fn refusals_never_reach_binance(backend: Backend) {
     let no_quantity = "/api/v3/order?symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&price=1";
     let answer = gateway(&server, Method::POST, no_quantity, token).await;
     assert_refused(&answer, StatusCode::FORBIDDEN, -7014);
+    let twice = "/api/v3/order?symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC\
+                 &quantity=0.001&price=60000&quantity=100";
+    let answer = gateway(&server, Method::POST, twice, token).await;
+    assert_refused(&answer, StatusCode::FORBIDDEN, -7020);
+    let elsewhere = "/api/v3/order?symbol=ETHUSDT&side=BUY&type=LIMIT&timeInForce=GTC\
+                     &quantity=0.01&price=3000";
+    let answer = gateway(&server, Method::POST, elsewhere, token).await;
+    assert_refused(&answer, StatusCode::FORBIDDEN, -7011);
     assert_eq!(server.exchange.calls(), before, "nothing was forwarded");
 
     // Each refused order is in the owner's audit trail, with what was asked.
-    let (_, page) = server.get("/api/v1/audit?limit=3", &bot.user).await;
+    let (_, page) = server.get("/api/v1/audit?limit=5", &bot.user).await;
     let events = page["events"].as_array().unwrap();
     assert!(
         events
             .iter()
             .all(|e| e["action"] == "order.place" && e["outcome"] == "failure")
     );
-    assert_eq!(events[0]["error_code"], "order_size_unknown");
-    assert_eq!(events[1]["error_code"], "order_too_large");
-    assert_eq!(events[1]["bot_config_id"], bot.id);
-    assert_eq!(events[1]["detail"]["price"], "10000.00000001");
-    assert_eq!(events[1]["detail"]["bot"], "grid");
-    assert_eq!(events[2]["error_code"], "order_type_not_allowed");
+    let codes: Vec<&str> = events
+        .iter()
+        .map(|e| e["error_code"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            "symbol_not_allowed",
+            "duplicate_parameter",
+            "order_size_unknown",
+            "order_too_large",
+            "order_type_not_allowed"
+        ]
+    );
+    assert_eq!(events[3]["bot_config_id"], bot.id);
+    assert_eq!(events[3]["detail"]["price"], "10000.00000001");
+    assert_eq!(events[3]["detail"]["bot"], "grid");
     server.finish().await;
 }
 

@@ -59,14 +59,25 @@ pub struct GatewayState {
 /// window ends, so no bot of it is refused by Binance or risks a ban.
 const ORDERS_PER_10_SECONDS: u64 = 50;
 
-/// The parameters of a request, query first, in order, without the client's own signing.
-fn params(query: &str, body: &str) -> Vec<(String, String)> {
+/// The parameters of a request, query first, in order, without the client's own signing. A
+/// parameter given twice is refused: the policy must judge the value Binance acts on, and the
+/// two could tell different stories (a small quantity for the check, a large one for Binance).
+fn params(query: &str, body: &str) -> Result<Vec<(String, String)>, Refusal> {
     let ours = |name: &str| matches!(name, "timestamp" | "recvWindow" | "signature");
-    form_urlencoded::parse(query.as_bytes())
+    let params: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
         .chain(form_urlencoded::parse(body.as_bytes()))
         .filter(|(name, _)| !ours(name))
         .map(|(name, value)| (name.into_owned(), value.into_owned()))
-        .collect()
+        .collect();
+    for (i, (name, _)) in params.iter().enumerate() {
+        if params[..i].iter().any(|(earlier, _)| earlier == name) {
+            return Err(Refusal::new(
+                RefusalKind::DuplicateParameter,
+                format!("the parameter {name} is given more than once"),
+            ));
+        }
+    }
+    Ok(params)
 }
 
 fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -218,24 +229,27 @@ impl Keywarden {
                 ),
             )
         })?;
-        let mut params = params(request.query, request.body);
-        if endpoint.is_about_a_symbol() {
-            scope_to_symbol(&mut params, &grant.symbol)?;
-        }
+        let params = params(request.query, request.body).and_then(|mut params| {
+            if endpoint.is_about_a_symbol() {
+                scope_to_symbol(&mut params, &grant.symbol)?;
+            }
+            Ok(params)
+        });
         let method = match request.method {
             "POST" => Method::POST,
             "DELETE" => Method::DELETE,
             _ => Method::GET,
         };
-        if !endpoint.changes_orders() {
-            if endpoint.places_an_order() {
-                self.check_order(&grant, &params).await?;
-            }
+        if endpoint.changes_orders() {
             return self
-                .forward(&grant, endpoint, method, request.path, &params)
+                .forward_order(grant, endpoint, method, request, params)
                 .await;
         }
-        self.forward_order(&grant, endpoint, method, request, params)
+        let params = params?;
+        if endpoint.places_an_order() {
+            self.check_order(grant, &params).await?;
+        }
+        self.forward(grant, endpoint, method, request.path, &params)
             .await
     }
 
@@ -530,14 +544,22 @@ impl Keywarden {
         endpoint: Endpoint,
         method: Method,
         request: GatewayRequest<'_>,
-        mut params: Vec<(String, String)>,
+        params: Result<Vec<(String, String)>, Refusal>,
     ) -> Result<Forwarded, Refusal> {
         let action = if endpoint.places_an_order() {
             Action::OrderPlace
         } else {
             Action::OrderCancel
         };
-        if endpoint.places_an_order() && param(&params, "newClientOrderId").is_none() {
+        // A request refused for its parameters is recorded too, with what can be told of it.
+        let (mut params, refused) = match params {
+            Ok(params) => (params, None),
+            Err(refusal) => (Vec::new(), Some(refusal)),
+        };
+        if refused.is_none()
+            && endpoint.places_an_order()
+            && param(&params, "newClientOrderId").is_none()
+        {
             // Without one, an order whose answer was lost could not be looked up.
             params.push((
                 "newClientOrderId".into(),
@@ -561,9 +583,12 @@ impl Keywarden {
                 .await
                 .map_err(|e| Refusal::internal(ServiceError::from(e)))
         };
-        if endpoint.places_an_order()
-            && let Err(refusal) = self.check_order(grant, &params).await
-        {
+        let refused = match refused {
+            Some(refusal) => Some(refusal),
+            None if endpoint.places_an_order() => self.check_order(grant, &params).await.err(),
+            None => None,
+        };
+        if let Some(refusal) = refused {
             record("failure", Some(refusal.kind.name()), None).await?;
             return Err(refusal);
         }
@@ -643,9 +668,12 @@ mod tests {
         let found = params(
             "symbol=BTCUSDT&timestamp=1&signature=abc",
             "side=BUY&recvWindow=5000&quantity=0.1",
-        );
+        )
+        .unwrap();
         let names: Vec<&str> = found.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, ["symbol", "side", "quantity"]);
+        let twice = params("quantity=0.001", "quantity=100").unwrap_err();
+        assert_eq!(twice.kind, RefusalKind::DuplicateParameter);
     }
 
     #[test]

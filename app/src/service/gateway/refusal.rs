@@ -21,6 +21,7 @@ pub enum RefusalKind {
     OrderTypeNotAllowed,
     OrderTooLarge,
     OrderSizeUnknown,
+    DuplicateParameter,
     OrderRateLimited,
     ExchangeBusy,
     ExchangeUnavailable,
@@ -29,8 +30,9 @@ pub enum RefusalKind {
 }
 
 impl RefusalKind {
-    /// Every kind, in code order (the README's table is written from this list).
-    pub const ALL: [RefusalKind; 19] = [
+    /// Every kind, in code order (the README's table is checked against this list); a new kind
+    /// goes at the end, so no code changes meaning.
+    pub const ALL: [RefusalKind; 20] = [
         RefusalKind::TokenMissing,
         RefusalKind::TokenUnknown,
         RefusalKind::TokenRevoked,
@@ -50,6 +52,7 @@ impl RefusalKind {
         RefusalKind::ExchangeUnavailable,
         RefusalKind::OutcomeUnknown,
         RefusalKind::Internal,
+        RefusalKind::DuplicateParameter,
     ];
 
     /// The code in the answer's body.
@@ -69,7 +72,7 @@ impl RefusalKind {
             TokenMissing | TokenUnknown | TokenRevoked | TokenExpired | AddressNotAllowed
             | AccountInactive | KeyUnusable | BotDisabled | BotsPaused => 401,
             EndpointNotAllowed | SymbolNotAllowed | OrderTypeNotAllowed | OrderTooLarge
-            | OrderSizeUnknown => 403,
+            | OrderSizeUnknown | DuplicateParameter => 403,
             OrderRateLimited | ExchangeBusy => 429,
             ExchangeUnavailable => 502,
             OutcomeUnknown => 504,
@@ -95,6 +98,7 @@ impl RefusalKind {
             OrderTypeNotAllowed => "order_type_not_allowed",
             OrderTooLarge => "order_too_large",
             OrderSizeUnknown => "order_size_unknown",
+            DuplicateParameter => "duplicate_parameter",
             OrderRateLimited => "order_rate_limited",
             ExchangeBusy => "exchange_busy",
             ExchangeUnavailable => "exchange_unavailable",
@@ -170,7 +174,7 @@ mod tests {
     fn codes_are_keywardens_own_and_distinct() {
         let codes: Vec<i64> = RefusalKind::ALL.iter().map(|k| k.code()).collect();
         assert_eq!(codes.first(), Some(&-7001));
-        assert_eq!(codes.last(), Some(&-7019));
+        assert_eq!(codes.last(), Some(&-7020));
         let mut unique = codes.clone();
         unique.dedup();
         assert_eq!(unique, codes);
