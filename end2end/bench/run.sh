@@ -13,6 +13,9 @@ EXCHANGE=127.0.0.1:3920
 KEYWARDEN=127.0.0.1:3021
 CEILING=127.0.0.1:3999
 PG_ADMIN="${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
+# The fake exchange's demo account (Binance's documented HMAC example key).
+DEMO_KEY=vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A
+DEMO_SECRET=NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j
 mkdir -p "$OUT"
 rm -f "$OUT"/results.md "$OUT"/*.db*
 
@@ -84,7 +87,13 @@ for backend in sqlite postgres; do
   done
   curl -fs -X POST "http://$KEYWARDEN/api/v1/api-keys/" -H "authorization: Bearer $reader" \
     -H 'content-type: application/json' \
-    -d '{"api_key":"vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A","secret_key":"NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"}' >/dev/null
+    -d "{\"api_key\":\"$DEMO_KEY\",\"secret_key\":\"$DEMO_SECRET\"}" >/dev/null
+
+  # A bot of bench0's key and its gateway token.
+  bot=$(curl -fs -X POST "http://$KEYWARDEN/api/v1/bot-configs" -H "authorization: Bearer $reader" \
+    -H 'content-type: application/json' -d '{"name":"bench","symbol":"BTCUSDT"}' | python3 -c "import json,sys; print(json.load(sys.stdin)['id'])")
+  bot_token=$(curl -fs -X POST "http://$KEYWARDEN/api/v1/bot-configs/$bot/tokens" -H "authorization: Bearer $reader" \
+    -H 'content-type: application/json' -d '{}' | python3 -c "import json,sys; print(json.load(sys.stdin)['token'])")
 
   auth=(-H "Authorization: Bearer $reader")
   reset_peak_rss "$server"
@@ -109,6 +118,25 @@ for backend in sqlite postgres; do
   beside=$(wrk -t2 -c64 -d"$DURATION" "${auth[@]}" -s "$BENCH_DIR/plain.lua" "http://$KEYWARDEN/api/v1/api-keys/me" | tail -1)
   wait "$flood"
   row "$backend: GET /api/v1/api-keys/me beside a login flood" "$beside" "$server" >>"$OUT/results.md"
+  # The gateway beside the same requests sent straight to the exchange by a client that signs
+  # itself, 32 connections each: a signed read, and a LIMIT order/test.
+  order_test="symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.001&price=60000"
+  for case in "GET /api/v3/account" "POST /api/v3/order/test"; do
+    method=${case%% *}; path=${case#* }
+    params=""; [ "$method" = POST ] && params="$order_test"
+    signed=$(python3 "$BENCH_DIR/signed.py" "$DEMO_SECRET" "$params")
+    if [ "$method" = GET ]; then
+      direct=$(BENCH_METHOD=GET BENCH_API_KEY="$DEMO_KEY" wrk -t2 -c32 -d"$DURATION" -s "$BENCH_DIR/gateway.lua" "http://$EXCHANGE$path?$signed" | tail -1)
+      reset_peak_rss "$server"
+      via=$(BENCH_METHOD=GET BENCH_API_KEY="$bot_token" wrk -t2 -c32 -d"$DURATION" -s "$BENCH_DIR/gateway.lua" "http://$KEYWARDEN/gateway/binance$path" | tail -1)
+    else
+      direct=$(BENCH_METHOD=POST BENCH_BODY="$signed" BENCH_API_KEY="$DEMO_KEY" wrk -t2 -c32 -d"$DURATION" -s "$BENCH_DIR/gateway.lua" "http://$EXCHANGE$path" | tail -1)
+      reset_peak_rss "$server"
+      via=$(BENCH_METHOD=POST BENCH_BODY="$order_test" BENCH_API_KEY="$bot_token" wrk -t2 -c32 -d"$DURATION" -s "$BENCH_DIR/gateway.lua" "http://$KEYWARDEN/gateway/binance$path" | tail -1)
+    fi
+    row "$backend: gateway $case (32 conns)" "$via" "$server" >>"$OUT/results.md"
+    echo "| $backend: straight to the exchange, $case (32 conns): p50 $(json "$direct" p50_ms) ms, p99 $(json "$direct" p99_ms) ms; **gateway adds p50 $(python3 -c "print(round($(json "$via" p50_ms) - $(json "$direct" p50_ms), 3))") ms, p99 $(python3 -c "print(round($(json "$via" p99_ms) - $(json "$direct" p99_ms), 3))") ms** | | | | | | | |" >>"$OUT/results.md"
+  done
   echo "| $backend: process start to /readyz 200 | $ready_ms ms | | | | | | |" >>"$OUT/results.md"
   kill "$server"; wait "$server" 2>/dev/null || true
 done
