@@ -65,6 +65,32 @@ fn order_types_text(order_types: &[OrderType]) -> String {
     names.join(",")
 }
 
+/// Binds a policy's four columns, numbered after the ones each write binds first.
+macro_rules! bind_policy {
+    ($query:expr, $policy:expr) => {
+        $query
+            .bind($policy.enabled)
+            .bind(&$policy.max_order_notional)
+            .bind(order_types_text(&$policy.order_types))
+            .bind($policy.orders_per_minute)
+    };
+}
+
+/// Runs `$query` (a write RETURNING the config, if it found one; written out at the call so each
+/// backend builds its own) and records `$event` for that config, in one transaction.
+macro_rules! recorded {
+    ($store:expr, $query:expr, $user_id:expr, $event:expr) => {
+        in_transaction!($store, conn => {
+            let row: Option<BotConfigRow> = $query.fetch_optional(&mut *conn).await?;
+            if let Some(row) = &row {
+                let event = NewAuditEvent { bot_config_id: Some(row.id), ..*$event };
+                append_event!(&mut *conn, event, $user_id, row.api_key_id)?;
+            }
+            row
+        })
+    };
+}
+
 /// A bot config's columns, named through `bot` (an alias, or the table itself in RETURNING),
 /// with its account's pause.
 fn columns(bot: &str) -> String {
@@ -94,24 +120,19 @@ impl Store {
              RETURNING {}",
             columns("bot_configs")
         );
-        in_transaction!(self, conn => {
-            let row: Option<BotConfigRow> = sqlx::query_as(&sql)
-                .bind(user_id)
-                .bind(name)
-                .bind(symbol)
-                .bind(event.at)
-                .bind(policy.enabled)
-                .bind(&policy.max_order_notional)
-                .bind(order_types_text(&policy.order_types))
-                .bind(policy.orders_per_minute)
-                .fetch_optional(&mut *conn)
-                .await?;
-            if let Some(row) = &row {
-                let event = NewAuditEvent { bot_config_id: Some(row.id), ..*event };
-                append_event!(&mut *conn, event, user_id, row.api_key_id)?;
-            }
-            row
-        })
+        recorded!(
+            self,
+            bind_policy!(
+                sqlx::query_as(&sql)
+                    .bind(user_id)
+                    .bind(name)
+                    .bind(symbol)
+                    .bind(event.at),
+                policy
+            ),
+            user_id,
+            event
+        )
     }
 
     pub async fn list_bot_configs_of_user(
@@ -160,23 +181,15 @@ impl Store {
              AND api_key_id IN (SELECT id FROM api_keys WHERE user_id = $2) RETURNING {}",
             columns("bot_configs")
         );
-        in_transaction!(self, conn => {
-            let row: Option<BotConfigRow> = sqlx::query_as(&sql)
-                .bind(id)
-                .bind(user_id)
-                .bind(name)
-                .bind(policy.enabled)
-                .bind(&policy.max_order_notional)
-                .bind(order_types_text(&policy.order_types))
-                .bind(policy.orders_per_minute)
-                .fetch_optional(&mut *conn)
-                .await?;
-            if let Some(row) = &row {
-                let event = NewAuditEvent { bot_config_id: Some(row.id), ..*event };
-                append_event!(&mut *conn, event, user_id, row.api_key_id)?;
-            }
-            row
-        })
+        recorded!(
+            self,
+            bind_policy!(
+                sqlx::query_as(&sql).bind(id).bind(user_id).bind(name),
+                policy
+            ),
+            user_id,
+            event
+        )
     }
 
     /// Deletes one of the user's configs; `false` when it does not exist or is someone else's.
