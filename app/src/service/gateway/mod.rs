@@ -193,9 +193,9 @@ impl Keywarden {
     /// `refused`.
     pub async fn gateway(&self, request: GatewayRequest<'_>) -> Result<Forwarded, Refusal> {
         let grant = self.grant(request.token, request.client).await?;
-        let changes_orders =
-            endpoints::allowed(request.method, request.path).is_some_and(Endpoint::changes_orders);
-        let answer = self.answer(&grant, request).await;
+        let endpoint = endpoints::allowed(request.method, request.path);
+        let changes_orders = endpoint.is_some_and(Endpoint::changes_orders);
+        let answer = self.answer(&grant, endpoint, request).await;
         let kind = match &answer {
             Err(_) => "refused",
             Ok(_) if changes_orders => "order",
@@ -217,9 +217,10 @@ impl Keywarden {
     async fn answer(
         &self,
         grant: &BotTokenGrant,
+        endpoint: Option<Endpoint>,
         request: GatewayRequest<'_>,
     ) -> Result<Forwarded, Refusal> {
-        let endpoint = endpoints::allowed(request.method, request.path).ok_or_else(|| {
+        let endpoint = endpoint.ok_or_else(|| {
             Refusal::new(
                 RefusalKind::EndpointNotAllowed,
                 format!(
@@ -270,7 +271,7 @@ impl Keywarden {
             .store
             .find_bot_token_grant(&token_hash(token))
             .await
-            .map_err(|e| Refusal::internal(ServiceError::from(e)))?
+            .map_err(Refusal::from_store)?
             .ok_or_else(|| {
                 Refusal::new(
                     RefusalKind::TokenUnknown,
@@ -581,7 +582,7 @@ impl Keywarden {
                 .store
                 .append_order_event(grant.key.user_id, grant.key.id, &event)
                 .await
-                .map_err(|e| Refusal::internal(ServiceError::from(e)))
+                .map_err(Refusal::from_store)
         };
         let refused = match refused {
             Some(refusal) => Some(refusal),
@@ -605,7 +606,7 @@ impl Keywarden {
                 attempt,
             )
             .await
-            .map_err(|e| Refusal::internal(ServiceError::from(e)))?;
+            .map_err(Refusal::from_store)?;
         if endpoint.places_an_order() && recent > grant.policy.orders_per_minute {
             let refusal = Refusal::new(
                 RefusalKind::OrderRateLimited,

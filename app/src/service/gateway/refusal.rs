@@ -4,6 +4,7 @@
 
 use crate::exchange::ExchangeError;
 use crate::service::ServiceError;
+use crate::store::StoreError;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RefusalKind {
@@ -133,6 +134,11 @@ impl Refusal {
     /// A fault of ours; its message is the service's, which names no secret.
     pub fn internal(err: ServiceError) -> Self {
         Refusal::new(RefusalKind::Internal, err.to_string())
+    }
+
+    /// A store fault, logged where the service logs them, answered as ours.
+    pub fn from_store(err: StoreError) -> Self {
+        Refusal::internal(ServiceError::from(err))
     }
 
     pub fn from_exchange(err: ExchangeError) -> Self {
