@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use reqwest::StatusCode;
-use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
@@ -104,6 +104,13 @@ pub struct Balance {
     pub asset: String,
     pub free: String,
     pub locked: String,
+}
+
+/// How one try ended, for `retrying`: for good, or worth another try after the given wait
+/// (`None`: the usual backoff), its outcome standing if no try is left.
+pub(super) enum Try<T> {
+    Final(Result<T, ExchangeError>),
+    Again(Result<T, ExchangeError>, Option<Duration>),
 }
 
 /// How one HTTP try ended, before the retry policy decides.
@@ -315,18 +322,41 @@ impl Exchange {
         now: DateTime<Utc>,
     ) -> Result<T, ExchangeError> {
         self.check_weight_budget(venue, now)?;
+        self.retrying(
+            async || match self.get_once(venue, url, api_key, now).await {
+                Ok(value) => Try::Final(Ok(value)),
+                Err(Attempt::Final(error)) => Try::Final(Err(error)),
+                Err(Attempt::Retry(error, wait)) => Try::Again(Err(error), wait),
+            },
+        )
+        .await
+    }
+
+    /// Runs `once` until it ends for good, waiting between tries (`Retry-After`, else capped
+    /// exponential backoff); after the last try allowed, or before a wait longer than allowed,
+    /// its last outcome stands.
+    pub(super) async fn retrying<T, Once: Future<Output = Try<T>>>(
+        &self,
+        mut once: impl FnMut() -> Once,
+    ) -> Result<T, ExchangeError> {
         let mut attempt = 1;
         loop {
-            let (error, retry_after) = match self.get_once(venue, url, api_key, now).await {
-                Ok(value) => return Ok(value),
-                Err(Attempt::Final(error)) => return Err(error),
-                Err(Attempt::Retry(error, retry_after)) => (error, retry_after),
+            let (last, retry_after) = match once().await {
+                Try::Final(outcome) => return outcome,
+                Try::Again(outcome, retry_after) => (outcome, retry_after),
             };
             let wait = retry_after.unwrap_or_else(|| backoff(attempt));
             if attempt >= self.settings.max_attempts || wait > self.settings.max_backoff {
-                return Err(error);
+                return last;
             }
-            tracing::debug!(attempt, ?wait, "retrying a Binance read: {error}");
+            match &last {
+                Err(error) => tracing::debug!(attempt, ?wait, "retrying a Binance read: {error}"),
+                Ok(_) => tracing::debug!(
+                    attempt,
+                    ?wait,
+                    "retrying a Binance read that Binance answered with a fault"
+                ),
+            }
             tokio::time::sleep(wait).await;
             attempt += 1;
         }
@@ -413,9 +443,13 @@ pub(super) fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(200u64.saturating_mul(1 << attempt.min(10)))
 }
 
-pub(super) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    headers
-        .get(RETRY_AFTER)?
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    headers.get(RETRY_AFTER).and_then(seconds)
+}
+
+/// A `Retry-After` value in seconds.
+pub(super) fn seconds(value: &HeaderValue) -> Option<Duration> {
+    value
         .to_str()
         .ok()?
         .trim()

@@ -2,14 +2,15 @@
 //! endpoints), and Binance's answer handed back as it came.
 
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use reqwest::Method;
-use reqwest::header::{CONTENT_TYPE, HeaderName, HeaderValue};
+use reqwest::header::{CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER};
 
 use super::binance::{
-    Attempt, Exchange, KeyPair, OUTCOMES, Venue, backoff, outcome_index, record_weight,
-    retry_after, transport_error,
+    Attempt, Exchange, KeyPair, OUTCOMES, Try, Venue, outcome_index, record_weight, seconds,
+    transport_error,
 };
 use super::errors::ExchangeError;
 use crate::model::Environment;
@@ -41,16 +42,24 @@ pub struct Forwarded {
 impl Forwarded {
     /// Binance's error code, when the answer is one of its errors.
     pub fn binance_code(&self) -> Option<i64> {
+        if (200..300).contains(&self.status) {
+            return None;
+        }
+        // Only the code: a body whose message is missing still names it.
         #[derive(serde::Deserialize)]
         struct Code {
             code: i64,
         }
-        if (200..300).contains(&self.status) {
-            return None;
-        }
         serde_json::from_slice::<Code>(&self.body)
             .ok()
             .map(|c| c.code)
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        self.headers
+            .iter()
+            .find(|(name, _)| *name == RETRY_AFTER)
+            .and_then(|(_, value)| seconds(value))
     }
 }
 
@@ -114,30 +123,22 @@ impl Exchange {
         request: &Forward<'_>,
         now: DateTime<Utc>,
     ) -> Result<Forwarded, ExchangeError> {
-        let mut attempt = 1;
-        loop {
-            let (last, wait) = match self.forward_once(venue, request, now).await {
-                Ok(forwarded) => {
-                    let worth_another =
-                        request.may_retry && (forwarded.status >= 500 || forwarded.status == 429);
-                    if !worth_another {
-                        return Ok(forwarded);
-                    }
-                    let headers: reqwest::header::HeaderMap =
-                        forwarded.headers.iter().cloned().collect();
-                    let wait = retry_after(&headers);
-                    (Ok(forwarded), wait)
+        self.retrying(
+            async || match self.forward_once(venue, request, now).await {
+                Ok(answer)
+                    if request.may_retry && (answer.status >= 500 || answer.status == 429) =>
+                {
+                    let wait = answer.retry_after();
+                    Try::Again(Ok(answer), wait)
                 }
-                Err(Attempt::Retry(error, wait)) if request.may_retry => (Err(error), wait),
-                Err(Attempt::Retry(error, _) | Attempt::Final(error)) => return Err(error),
-            };
-            let wait = wait.unwrap_or_else(|| backoff(attempt));
-            if attempt >= self.settings.max_attempts || wait > self.settings.max_backoff {
-                return last;
-            }
-            tokio::time::sleep(wait).await;
-            attempt += 1;
-        }
+                Ok(answer) => Try::Final(Ok(answer)),
+                Err(Attempt::Retry(error, wait)) if request.may_retry => {
+                    Try::Again(Err(error), wait)
+                }
+                Err(Attempt::Retry(error, _) | Attempt::Final(error)) => Try::Final(Err(error)),
+            },
+        )
+        .await
     }
 
     async fn forward_once(
