@@ -27,7 +27,7 @@ pub use sessions::{Credential, SessionSettings, SignIn};
 pub use tokens::Tokens;
 
 use crate::exchange::Exchange;
-use crate::store::Store;
+use crate::store::{ApiKeyRow, Store};
 use crate::vault::Vault;
 
 /// Where the service reads the time, so tests can set it.
@@ -96,4 +96,7 @@ pub struct Caller {
     pub user_id: i64,
     pub session_id: String,
     pub client: ClientInfo,
+    /// The caller's stored key as it was when the request was authenticated: read with the
+    /// session, in the same statement.
+    pub key: Option<ApiKeyRow>,
 }

@@ -169,6 +169,7 @@ impl Keywarden {
             user_id: session.user_id,
             session_id: session.id.clone(),
             client,
+            key: found.key,
         })
     }
 

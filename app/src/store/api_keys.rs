@@ -160,12 +160,35 @@ macro_rules! update_key_recorded {
     };
 }
 
-const COLUMNS: &str = "id, user_id, encrypted_api_key, encrypted_secret_key, \
-                       encryption_key_id, api_key_masked, \
-                       label, is_valid, created_at, updated_at, last_validated_at, key_type, \
-                       environment, permissions, trading_expires_at, \
-                       (SELECT COUNT(*) FROM bot_configs b WHERE b.api_key_id = api_keys.id) \
-                       AS bot_config_count";
+/// A key row's columns, and the same of a key `k` joined to another table's row, each named
+/// `key_<column>` (read back with `Prefixed`).
+macro_rules! key_columns {
+    ($($column:literal),*) => {
+        const COLUMNS: &str = concat!($($column, ", ",)*
+            "(SELECT COUNT(*) FROM bot_configs b WHERE b.api_key_id = api_keys.id) \
+             AS bot_config_count");
+        pub(super) const JOINED_COLUMNS: &str = concat!($("k.", $column, " AS key_", $column, ", ",)*
+            "(SELECT COUNT(*) FROM bot_configs b WHERE b.api_key_id = k.id) \
+             AS key_bot_config_count");
+    };
+}
+key_columns!(
+    "id",
+    "user_id",
+    "encrypted_api_key",
+    "encrypted_secret_key",
+    "encryption_key_id",
+    "api_key_masked",
+    "label",
+    "is_valid",
+    "created_at",
+    "updated_at",
+    "last_validated_at",
+    "key_type",
+    "environment",
+    "permissions",
+    "trading_expires_at"
+);
 
 impl Store {
     /// Stores the user's key and the event that records it. Fails with a unique violation

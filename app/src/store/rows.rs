@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 pub trait Columns {
     type Error;
     fn int(&mut self, name: &str) -> Result<i64, Self::Error>;
+    fn optional_int(&mut self, name: &str) -> Result<Option<i64>, Self::Error>;
     fn flag(&mut self, name: &str) -> Result<bool, Self::Error>;
     fn text(&mut self, name: &str) -> Result<String, Self::Error>;
     fn optional_text(&mut self, name: &str) -> Result<Option<String>, Self::Error>;
@@ -32,12 +33,77 @@ pub(super) fn parsed<C: Columns, T>(
     parse(&text).ok_or_else(|| C::invalid(name, format!("unexpected value {text:?}")))
 }
 
+/// Another row type's columns under a prefix (`key_id` for `id`): how one statement reads two
+/// row types whose column names would collide.
+pub(super) struct Prefixed<'c, C> {
+    columns: &'c mut C,
+    prefix: &'static str,
+    name: String,
+}
+
+impl<'c, C: Columns> Prefixed<'c, C> {
+    pub(super) fn new(columns: &'c mut C, prefix: &'static str) -> Self {
+        Prefixed {
+            columns,
+            prefix,
+            name: String::with_capacity(32),
+        }
+    }
+
+    fn read<T>(&mut self, name: &str, get: impl FnOnce(&mut C, &str) -> T) -> T {
+        self.name.clear();
+        self.name.push_str(self.prefix);
+        self.name.push_str(name);
+        get(self.columns, &self.name)
+    }
+}
+
+impl<C: Columns> Columns for Prefixed<'_, C> {
+    type Error = C::Error;
+
+    fn int(&mut self, name: &str) -> Result<i64, C::Error> {
+        self.read(name, C::int)
+    }
+
+    fn optional_int(&mut self, name: &str) -> Result<Option<i64>, C::Error> {
+        self.read(name, C::optional_int)
+    }
+
+    fn flag(&mut self, name: &str) -> Result<bool, C::Error> {
+        self.read(name, C::flag)
+    }
+
+    fn text(&mut self, name: &str) -> Result<String, C::Error> {
+        self.read(name, C::text)
+    }
+
+    fn optional_text(&mut self, name: &str) -> Result<Option<String>, C::Error> {
+        self.read(name, C::optional_text)
+    }
+
+    fn time(&mut self, name: &str) -> Result<DateTime<Utc>, C::Error> {
+        self.read(name, C::time)
+    }
+
+    fn optional_time(&mut self, name: &str) -> Result<Option<DateTime<Utc>>, C::Error> {
+        self.read(name, C::optional_time)
+    }
+
+    fn invalid(name: &str, problem: String) -> C::Error {
+        C::invalid(name, problem)
+    }
+}
+
 macro_rules! sqlx_columns {
     ($row:ty) => {
         impl Columns for &$row {
             type Error = sqlx::Error;
 
             fn int(&mut self, name: &str) -> Result<i64, sqlx::Error> {
+                sqlx::Row::try_get(*self, name)
+            }
+
+            fn optional_int(&mut self, name: &str) -> Result<Option<i64>, sqlx::Error> {
                 sqlx::Row::try_get(*self, name)
             }
 

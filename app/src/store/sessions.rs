@@ -1,7 +1,8 @@
 use chrono::{DateTime, Utc};
 
+use super::api_keys::{ApiKeyRow, JOINED_COLUMNS};
 use super::audit::{NewAuditEvent, append_event, in_transaction};
-use super::rows::{Columns, FromColumns, from_columns_for_sqlx, parsed};
+use super::rows::{Columns, FromColumns, Prefixed, from_columns_for_sqlx, parsed};
 use super::{Store, StoreError, on_pool, on_writer};
 use crate::model::SessionKind;
 
@@ -38,18 +39,27 @@ impl FromColumns for SessionRow {
 }
 from_columns_for_sqlx!(SessionRow);
 
-/// A session with the state of its user, as each authenticated request needs them.
+/// A session with the state of its user and the user's key, as each authenticated request
+/// needs them: read in one statement.
 #[derive(Clone, Debug)]
 pub struct SessionOfUser {
     pub session: SessionRow,
     pub user_is_active: bool,
+    pub key: Option<ApiKeyRow>,
 }
 
 impl FromColumns for SessionOfUser {
     fn from_columns<C: Columns>(row: &mut C) -> Result<Self, C::Error> {
+        let session = SessionRow::from_columns(row)?;
+        let user_is_active = row.flag("user_is_active")?;
+        let key = match row.optional_int("key_id")? {
+            Some(_) => Some(ApiKeyRow::from_columns(&mut Prefixed::new(row, "key_"))?),
+            None => None,
+        };
         Ok(SessionOfUser {
-            session: SessionRow::from_columns(row)?,
-            user_is_active: row.flag("user_is_active")?,
+            session,
+            user_is_active,
+            key,
         })
     }
 }
@@ -125,8 +135,9 @@ impl Store {
         session_id: &str,
     ) -> Result<Option<SessionOfUser>, StoreError> {
         let sql = format!(
-            "SELECT {COLUMNS}, u.is_active AS user_is_active FROM sessions s \
-             JOIN users u ON u.id = s.user_id WHERE s.id = $1"
+            "SELECT {COLUMNS}, u.is_active AS user_is_active, {JOINED_COLUMNS} FROM sessions s \
+             JOIN users u ON u.id = s.user_id LEFT JOIN api_keys k ON k.user_id = s.user_id \
+             WHERE s.id = $1"
         );
         if let Some(direct) = self.sqlite_direct() {
             return direct.query_row(&sql, [session_id]);

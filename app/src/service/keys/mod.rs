@@ -41,7 +41,7 @@ impl Keywarden {
     ) -> Result<ApiKeyView, ServiceError> {
         let label = label(input.label.as_deref())?;
         let store = &self.inner.store;
-        if store.find_api_key_of_user(caller.user_id).await?.is_some() {
+        if caller.key.is_some() {
             return Err(ServiceError::ApiKeyExists);
         }
         let sealed = self.seal_verified_key(caller, &input).await?;
@@ -79,7 +79,7 @@ impl Keywarden {
         input: NewApiKey,
     ) -> Result<ApiKeyView, ServiceError> {
         let label = label(input.label.as_deref())?;
-        self.stored_key(caller).await?;
+        Self::stored_key(caller)?;
         let sealed = self.seal_verified_key(caller, &input).await?;
         let event = self.event(&caller.client, Action::KeyReplace);
         let row = self
@@ -173,7 +173,7 @@ impl Keywarden {
     }
 
     pub async fn get_api_key(&self, caller: &Caller) -> Result<ApiKeyView, ServiceError> {
-        self.stored_key(caller).await.map(api_key_view)
+        Self::stored_key(caller).cloned().map(api_key_view)
     }
 
     /// Deletes the key and, with it, every bot config that uses it.
@@ -191,12 +191,8 @@ impl Keywarden {
         Ok(())
     }
 
-    async fn stored_key(&self, caller: &Caller) -> Result<ApiKeyRow, ServiceError> {
-        self.inner
-            .store
-            .find_api_key_of_user(caller.user_id)
-            .await?
-            .ok_or(ServiceError::ApiKeyNotFound)
+    fn stored_key(caller: &Caller) -> Result<&ApiKeyRow, ServiceError> {
+        caller.key.as_ref().ok_or(ServiceError::ApiKeyNotFound)
     }
 
     /// Decrypts the stored pair for this one call; the plaintexts are dropped on return.
@@ -228,8 +224,8 @@ impl Keywarden {
 
     /// The account's non-zero balances, read live from Binance with the stored key.
     pub async fn balance(&self, caller: &Caller) -> Result<BalanceView, ServiceError> {
-        let row = self.stored_key(caller).await?;
-        let result = self.read_balance(&row).await;
+        let row = Self::stored_key(caller)?;
+        let result = self.read_balance(row).await;
         let outcome = result.as_ref().map(|_| ());
         self.record(
             &caller.client,

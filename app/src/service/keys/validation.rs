@@ -17,8 +17,8 @@ impl Keywarden {
     /// Asks Binance about the stored key now and records the answer: a key Binance refuses is
     /// marked invalid, not deleted. Faults (unreachable, rate limits, timeouts) change nothing.
     pub async fn validate_api_key(&self, caller: &Caller) -> Result<ApiKeyView, ServiceError> {
-        let row = self.stored_key(caller).await?;
-        let result = self.try_validate_api_key(caller, &row).await;
+        let row = Self::stored_key(caller)?;
+        let result = self.try_validate_api_key(caller, row).await;
         if let Err(err) = &result {
             self.record(
                 &caller.client,
@@ -98,12 +98,16 @@ impl Keywarden {
             let keywarden = self.clone();
             checks.spawn(async move {
                 let _permit = permit;
-                let caller = Caller {
-                    user_id,
-                    session_id: String::new(),
-                    client: ClientInfo::keywarden("scheduled check"),
+                let checked = async {
+                    let caller = Caller {
+                        user_id,
+                        session_id: String::new(),
+                        client: ClientInfo::keywarden("scheduled check"),
+                        key: keywarden.inner.store.find_api_key_of_user(user_id).await?,
+                    };
+                    keywarden.validate_api_key(&caller).await
                 };
-                if let Err(err) = keywarden.validate_api_key(&caller).await {
+                if let Err(err) = checked.await {
                     tracing::warn!(user_id, "background key check failed: {err}");
                 }
             });
