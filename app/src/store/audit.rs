@@ -1,5 +1,6 @@
 use chrono::{DateTime, Utc};
 
+use super::rows::{Columns, FromColumns};
 use super::{Store, StoreError, on_pool, on_writer};
 
 /// An event about to be appended. The user and key ids are bound where the event is written,
@@ -32,6 +33,15 @@ pub struct AuditEventRow {
     pub created_at: DateTime<Utc>,
 }
 
+/// A `COUNT(*) AS n`.
+struct Counted(i64);
+
+impl FromColumns for Counted {
+    fn from_columns<C: Columns>(row: &mut C) -> Result<Self, C::Error> {
+        Ok(Counted(row.int("n")?))
+    }
+}
+
 /// Which audit events to count: one action since a time, optionally only failures with one
 /// code, for one user, from one address.
 pub struct RecentEvents<'a> {
@@ -46,11 +56,15 @@ pub(super) const INSERT_EVENT: &str = "INSERT INTO audit_events \
     (user_id, action, api_key_id, outcome, error_code, ip, user_agent, created_at, bot_config_id, \
     detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 
-/// Appends `$event` for the user and key given, on `$conn` (a transaction, so the event lands
-/// with the change it records or not at all).
-macro_rules! append_event {
-    ($conn:expr, $event:expr, $user_id:expr, $api_key_id:expr) => {
-        sqlx::query($crate::store::audit::INSERT_EVENT)
+/// `INSERT_EVENT` answering the new event's id.
+pub(super) const INSERT_EVENT_RETURNING_ID: &str = "INSERT INTO audit_events \
+    (user_id, action, api_key_id, outcome, error_code, ip, user_agent, created_at, bot_config_id, \
+    detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id";
+
+/// Binds an event's `$1`..`$10` as `INSERT_EVENT` numbers them.
+macro_rules! bind_event {
+    ($query:expr, $event:expr, $user_id:expr, $api_key_id:expr) => {
+        $query
             .bind($user_id)
             .bind($event.action)
             .bind($api_key_id)
@@ -61,8 +75,22 @@ macro_rules! append_event {
             .bind($event.at)
             .bind($event.bot_config_id)
             .bind($event.detail)
-            .execute($conn)
-            .await
+    };
+}
+pub(super) use bind_event;
+
+/// Appends `$event` for the user and key given, on `$conn` (a transaction, so the event lands
+/// with the change it records or not at all).
+macro_rules! append_event {
+    ($conn:expr, $event:expr, $user_id:expr, $api_key_id:expr) => {
+        $crate::store::audit::bind_event!(
+            sqlx::query($crate::store::audit::INSERT_EVENT),
+            $event,
+            $user_id,
+            $api_key_id
+        )
+        .execute($conn)
+        .await
     };
 }
 pub(super) use append_event;
@@ -95,27 +123,25 @@ impl Store {
     }
 
     /// Appends an order event on its own, committed before this returns (an order's attempt
-    /// is on disk before the order leaves), and returns its id.
+    /// is on disk before the order leaves), and returns its id. On SQLite, events of
+    /// concurrent orders share one commit (`group_commit`).
     pub async fn append_order_event(
         &self,
         user_id: i64,
         api_key_id: i64,
         event: &NewAuditEvent<'_>,
     ) -> Result<i64, StoreError> {
-        let sql = format!("{INSERT_EVENT} RETURNING id");
-        Ok(on_writer!(self, pool => sqlx::query_scalar(&sql)
-            .bind(user_id)
-            .bind(event.action)
-            .bind(api_key_id)
-            .bind(event.outcome)
-            .bind(event.error_code)
-            .bind(event.ip)
-            .bind(event.user_agent)
-            .bind(event.at)
-            .bind(event.bot_config_id)
-            .bind(event.detail)
-            .fetch_one(pool)
-            .await)?)
+        if let Some(journal) = &self.order_journal {
+            return journal.append(user_id, api_key_id, event).await;
+        }
+        Ok(on_writer!(self, pool => bind_event!(
+            sqlx::query_scalar(INSERT_EVENT_RETURNING_ID),
+            event,
+            user_id,
+            api_key_id
+        )
+        .fetch_one(pool)
+        .await)?)
     }
 
     /// How many `action` events with `outcome` the bot has since `since`, up to the event
@@ -128,8 +154,14 @@ impl Store {
         since: DateTime<Utc>,
         up_to: i64,
     ) -> Result<i64, StoreError> {
-        let sql = "SELECT COUNT(*) FROM audit_events WHERE bot_config_id = $1 AND action = $2 \
-                   AND created_at > $3 AND outcome = $4 AND id <= $5";
+        let sql = "SELECT COUNT(*) AS n FROM audit_events WHERE bot_config_id = $1 \
+                   AND action = $2 AND created_at > $3 AND outcome = $4 AND id <= $5";
+        if let Some(direct) = self.sqlite_direct() {
+            let since = super::direct::time_param(since);
+            let params = rusqlite::params![bot_config_id, action, since, outcome, up_to];
+            let counted: Option<Counted> = direct.query_row(sql, params)?;
+            return Ok(counted.map_or(0, |c| c.0));
+        }
         Ok(on_pool!(self, pool => sqlx::query_scalar(sql)
             .bind(bot_config_id)
             .bind(action)

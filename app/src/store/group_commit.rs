@@ -1,0 +1,236 @@
+//! Group commit of order events on SQLite.
+//!
+//! An order's attempt must be on disk before the order leaves, and SQLite's commit waits for
+//! the disk (`synchronous = FULL`). Committed one by one, concurrent orders would queue behind
+//! each other's flushes. Here one task writes every event waiting at that moment in one
+//! transaction, so many orders share one flush, and each caller learns its event's id once
+//! that transaction is committed. PostgreSQL groups concurrent commits' flushes itself.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chrono::{DateTime, Utc};
+use sqlx::SqlitePool;
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+use super::StoreError;
+use super::audit::{INSERT_EVENT_RETURNING_ID, NewAuditEvent, bind_event};
+
+/// The most events one transaction takes.
+const MOST_PER_COMMIT: usize = 256;
+
+/// An event waiting for its commit, owning what it records.
+struct Pending {
+    user_id: i64,
+    api_key_id: i64,
+    action: &'static str,
+    outcome: &'static str,
+    error_code: Option<&'static str>,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    at: DateTime<Utc>,
+    bot_config_id: Option<i64>,
+    detail: Option<String>,
+    written: oneshot::Sender<Result<i64, StoreError>>,
+}
+
+impl Pending {
+    fn event(&self) -> NewAuditEvent<'_> {
+        NewAuditEvent {
+            action: self.action,
+            outcome: self.outcome,
+            error_code: self.error_code,
+            ip: self.ip.as_deref(),
+            user_agent: self.user_agent.as_deref(),
+            at: self.at,
+            bot_config_id: self.bot_config_id,
+            detail: self.detail.as_deref(),
+        }
+    }
+}
+
+/// The queue of events waiting for the writer task; the task ends when the store is dropped.
+#[derive(Debug)]
+pub(super) struct OrderJournal {
+    queue: mpsc::UnboundedSender<Pending>,
+    /// Events and the transactions they took, so far.
+    written: Arc<Written>,
+}
+
+#[derive(Debug, Default)]
+struct Written {
+    events: AtomicU64,
+    commits: AtomicU64,
+}
+
+impl OrderJournal {
+    /// Starts the writer task, which takes the process's SQLite writer turn for each commit.
+    pub(super) fn start(pool: SqlitePool, writer: Arc<Mutex<()>>) -> OrderJournal {
+        let (queue, waiting) = mpsc::unbounded_channel();
+        let written = Arc::default();
+        tokio::spawn(write_as_they_come(
+            pool,
+            writer,
+            waiting,
+            Arc::clone(&written),
+        ));
+        OrderJournal { queue, written }
+    }
+
+    /// How many events were committed so far, and in how many transactions.
+    pub(super) fn written(&self) -> (u64, u64) {
+        let written = &self.written;
+        (
+            written.events.load(Ordering::Relaxed),
+            written.commits.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Appends the event and returns its id once it is committed.
+    pub(super) async fn append(
+        &self,
+        user_id: i64,
+        api_key_id: i64,
+        event: &NewAuditEvent<'_>,
+    ) -> Result<i64, StoreError> {
+        let (written, id) = oneshot::channel();
+        let pending = Pending {
+            user_id,
+            api_key_id,
+            action: event.action,
+            outcome: event.outcome,
+            error_code: event.error_code,
+            ip: event.ip.map(str::to_owned),
+            user_agent: event.user_agent.map(str::to_owned),
+            at: event.at,
+            bot_config_id: event.bot_config_id,
+            detail: event.detail.map(str::to_owned),
+            written,
+        };
+        let stopped = || StoreError::Other("the order journal has stopped".into());
+        self.queue.send(pending).map_err(|_| stopped())?;
+        id.await.map_err(|_| stopped())?
+    }
+}
+
+async fn write_as_they_come(
+    pool: SqlitePool,
+    writer: Arc<Mutex<()>>,
+    mut waiting: mpsc::UnboundedReceiver<Pending>,
+    written: Arc<Written>,
+) {
+    let mut batch = Vec::with_capacity(MOST_PER_COMMIT);
+    while waiting.recv_many(&mut batch, MOST_PER_COMMIT).await > 0 {
+        let turn = writer.lock().await;
+        let outcome = write_together(&pool, &batch).await;
+        drop(turn);
+        match outcome {
+            Ok(ids) => {
+                written.commits.fetch_add(1, Ordering::Relaxed);
+                (written.events).fetch_add(ids.len() as u64, Ordering::Relaxed);
+                for (pending, id) in batch.drain(..).zip(ids) {
+                    let _ = pending.written.send(Ok(id));
+                }
+            }
+            // Nothing of the batch is written (a disk fault, not an event's): each of its
+            // orders is refused before it leaves.
+            Err(err) => {
+                let failed = err.to_string();
+                for pending in batch.drain(..) {
+                    let _ = pending
+                        .written
+                        .send(Err(StoreError::Other(failed.clone().into())));
+                }
+            }
+        }
+    }
+}
+
+async fn write_together(pool: &SqlitePool, batch: &[Pending]) -> Result<Vec<i64>, sqlx::Error> {
+    let mut transaction = pool.begin().await?;
+    let mut ids = Vec::with_capacity(batch.len());
+    for pending in batch {
+        let event = pending.event();
+        let id = bind_event!(
+            sqlx::query_scalar(INSERT_EVENT_RETURNING_ID),
+            event,
+            pending.user_id,
+            pending.api_key_id
+        )
+        .fetch_one(&mut *transaction)
+        .await?;
+        ids.push(id);
+    }
+    transaction.commit().await?;
+    Ok(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use chrono::Utc;
+
+    use crate::store::{NewAuditEvent, PoolSettings, Store};
+
+    #[tokio::test]
+    async fn concurrent_events_share_commits_and_each_learns_its_own_id() {
+        let path = std::env::temp_dir().join(format!(
+            "keywarden-group-commit-{}-{}.db",
+            std::process::id(),
+            Utc::now().timestamp_nanos_opt().unwrap_or_default()
+        ));
+        let settings = PoolSettings {
+            max_connections: 2,
+            acquire_timeout: Duration::from_secs(5),
+        };
+        let store = Store::connect(&format!("sqlite://{}", path.display()), settings)
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let mut appends = tokio::task::JoinSet::new();
+        for n in 0..64 {
+            let store = store.clone();
+            appends.spawn(async move {
+                let detail = format!("{{\"n\":{n}}}");
+                let event = NewAuditEvent {
+                    action: "order.place",
+                    outcome: "attempt",
+                    error_code: None,
+                    ip: Some("203.0.113.7"),
+                    user_agent: None,
+                    at: Utc::now(),
+                    bot_config_id: Some(1),
+                    detail: Some(&detail),
+                };
+                (detail.clone(), store.append_order_event(1, 1, &event).await)
+            });
+        }
+        let written = appends.join_all().await;
+        let mut ids: Vec<i64> = Vec::new();
+        for (detail, id) in written {
+            let id = id.unwrap();
+            let (stored,): (String,) =
+                sqlx::query_as("SELECT detail FROM audit_events WHERE id = $1")
+                    .bind(id)
+                    .fetch_one(match store.pool() {
+                        crate::store::Pool::Sqlite(pool) => pool,
+                        crate::store::Pool::Postgres(_) => unreachable!(),
+                    })
+                    .await
+                    .unwrap();
+            assert_eq!(stored, detail, "event {id} holds another event's record");
+            ids.push(id);
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), 64);
+        let (events, commits) = store.order_events_written().unwrap();
+        assert_eq!(events, 64);
+        assert!(commits < 16, "64 concurrent events took {commits} commits");
+        store.close().await;
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
+}
