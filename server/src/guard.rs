@@ -74,7 +74,8 @@ impl Guard {
     }
 
     /// The page policy lets in Leptos's hydration scripts by a nonce made for this response.
-    /// JSON is never run by a browser: API answers get the strictest policy, and no nonce.
+    /// JSON is never run by a browser: API and gateway answers get the strictest policy, and
+    /// no nonce.
     fn content_security_policy(&self, path: &str) -> (HeaderValue, Option<String>) {
         if path.starts_with("/api/docs") {
             // Swagger UI styles itself inline.
@@ -83,7 +84,7 @@ impl Guard {
                           frame-ancestors 'none'";
             return (HeaderValue::from_static(policy), None);
         }
-        if path.starts_with("/api/") {
+        if path.starts_with("/api/") || path.starts_with("/gateway/") {
             let policy = "default-src 'none'; frame-ancestors 'none'";
             return (HeaderValue::from_static(policy), None);
         }

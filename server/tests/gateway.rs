@@ -17,6 +17,7 @@ on_both_backends!(
     an_order_binance_does_not_answer_in_time_is_not_sent_again,
     a_bots_order_rate_is_limited,
     ccxt_trades_through_the_gateway,
+    python_binance_trades_through_the_gateway,
     a_bot_sees_only_its_own_account_and_keeps_working_with_a_replaced_key,
     orders_are_held_before_binances_order_count_is_reached,
 );
@@ -573,6 +574,18 @@ async fn a_bots_order_rate_is_limited(backend: Backend) {
 /// cancel, trades; and a clean ccxt exception with Keywarden's message for a wrong symbol, an
 /// oversized order, a disallowed endpoint and a revoked token.
 async fn ccxt_trades_through_the_gateway(backend: Backend) {
+    trade_with_a_python_client(backend, "ccxt_client.py").await;
+}
+
+/// python-binance from PyPI, configured as the README shows: the same trading round, and a
+/// `BinanceAPIException` with Keywarden's code and message for each refusal.
+async fn python_binance_trades_through_the_gateway(backend: Backend) {
+    trade_with_a_python_client(backend, "python_binance_client.py").await;
+}
+
+/// Runs one of `end2end/gateway`'s client scripts against the gateway with a bot (orders up
+/// to 100 USDT) and a revoked token of it.
+async fn trade_with_a_python_client(backend: Backend, script: &str) {
     let server = TestServer::start(backend).await;
     let bot = bot(
         &server,
@@ -588,21 +601,23 @@ async fn ccxt_trades_through_the_gateway(backend: Backend) {
         .delete(&format!("{tokens}/{revoked_id}"), &bot.user)
         .await;
     let python = concat!(env!("CARGO_MANIFEST_DIR"), "/../.tools/venv/bin/python");
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../end2end/gateway/ccxt_client.py"
-    );
+    let script = format!("{}/../end2end/gateway/{script}", env!("CARGO_MANIFEST_DIR"));
     assert!(
         std::path::Path::new(python).exists(),
-        "{python} is missing: `bash .ci/setup test` installs ccxt"
+        "{python} is missing: `bash .ci/setup test` installs the Python clients"
     );
+    let symbol = if script.contains("ccxt") {
+        "BTC/USDT"
+    } else {
+        "BTCUSDT"
+    };
     let mut client = std::process::Command::new(python);
     client
-        .arg(script)
+        .arg(&script)
         .env("GATEWAY_URL", server.url("/gateway/binance"))
         .env("BOT_TOKEN", &bot.token)
         .env("REVOKED_TOKEN", &revoked)
-        .env("SYMBOL", "BTC/USDT");
+        .env("SYMBOL", symbol);
     // The server answers on this runtime while the client runs.
     let output = tokio::task::spawn_blocking(move || client.output())
         .await

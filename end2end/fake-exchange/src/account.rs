@@ -161,6 +161,9 @@ pub(crate) struct AccountBook {
     pub order_count: OrderCount,
     /// Binance's `uid`.
     pub uid: i64,
+    /// Every order before this index is closed (orders never reopen): scans of the open
+    /// orders start here, so a long-lived account's closed history costs nothing.
+    first_open: usize,
 }
 
 impl AccountBook {
@@ -171,7 +174,20 @@ impl AccountBook {
             trades: Vec::new(),
             order_count: OrderCount::default(),
             uid,
+            first_open: 0,
         }
+    }
+
+    /// Where the open orders start (see `first_open`).
+    pub fn first_open(&mut self) -> usize {
+        while self
+            .orders
+            .get(self.first_open)
+            .is_some_and(|order| !order.is_open())
+        {
+            self.first_open += 1;
+        }
+        self.first_open
     }
 }
 

@@ -355,6 +355,17 @@ impl FakeExchange {
             .insert(api_key.into(), AccountBook::new(account, uid));
     }
 
+    /// For a benchmark: no request weight reported from now on, and the orders of the accounts
+    /// registered now neither counted nor limited, so a run measures Keywarden rather than
+    /// Binance's budgets.
+    pub fn set_unmetered(&self) {
+        self.set_fault(Fault::UsedWeight(0));
+        let mut state = self.inner.state.lock().unwrap();
+        for book in state.accounts.values_mut() {
+            book.order_count.uncounted = true;
+        }
+    }
+
     pub fn remove_account(&self, api_key: &str) {
         self.inner.state.lock().unwrap().accounts.remove(api_key);
     }
@@ -471,6 +482,7 @@ impl FakeExchange {
 
 fn router(testnet: bool) -> Router<Arc<Inner>> {
     let app = Router::new()
+        .route("/api/v3/ping", get(market::ping))
         .route("/api/v3/time", get(market::server_time))
         .route("/api/v3/exchangeInfo", get(market::exchange_info))
         .route("/api/v3/depth", get(market::depth))

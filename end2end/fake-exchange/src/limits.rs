@@ -62,11 +62,16 @@ pub(crate) fn request_weight(method: &Method, path: &str, params: &Params) -> u3
 #[derive(Default, Clone)]
 pub(crate) struct OrderCount {
     placed_ms: VecDeque<i64>,
+    /// Neither counted nor reported (a benchmark's account).
+    pub uncounted: bool,
 }
 
 impl OrderCount {
     /// Counts a new order, or refuses it (-1015, HTTP 429) past the 10-second or daily limit.
     pub fn count_new_order(&mut self, now_ms: i64) -> Result<(), Rejection> {
+        if self.uncounted {
+            return Ok(());
+        }
         let (ten_seconds, day) = self.current(now_ms);
         let exceeded = if ten_seconds >= ORDERS_PER_10_SECONDS {
             Some((ORDERS_PER_10_SECONDS, "10 SECOND"))
@@ -104,6 +109,9 @@ impl OrderCount {
     }
 
     pub fn add_headers(&mut self, response: &mut Response, now_ms: i64) {
+        if self.uncounted {
+            return;
+        }
         let (ten_seconds, day) = self.current(now_ms);
         let headers = response.headers_mut();
         headers.insert("x-mbx-order-count-10s", ten_seconds.into());

@@ -416,6 +416,13 @@ impl Selection<'_> {
     }
 }
 
+/// `GET /api/v3/ping`: an empty object.
+pub(crate) async fn ping(State(inner): State<Arc<Inner>>, request: ApiRequest) -> Response {
+    inner
+        .serve_public("/api/v3/ping", &request, &[], |_, _, _| Ok(json!({})))
+        .await
+}
+
 pub(crate) async fn server_time(State(inner): State<Arc<Inner>>, request: ApiRequest) -> Response {
     inner
         .serve_public("/api/v3/time", &request, &[], |_, _, now| {

@@ -378,19 +378,14 @@ fn place(
         .accounts
         .get_mut(api_key)
         .expect("authenticated account");
-    let open_on_symbol = book
-        .orders
-        .iter()
-        .filter(|o| o.is_open() && o.symbol == new.symbol)
-        .count();
+    let first_open = book.first_open();
+    let open_orders = || book.orders[first_open..].iter().filter(|o| o.is_open());
+    let open_on_symbol = open_orders().filter(|o| o.symbol == new.symbol).count();
     if open_on_symbol >= new.max_num_orders {
         return Err(Rejection::filter_failure("MAX_NUM_ORDERS"));
     }
     if let Some(id) = &new.client_order_id
-        && book
-            .orders
-            .iter()
-            .any(|o| o.is_open() && o.client_order_id == *id)
+        && open_orders().any(|o| o.client_order_id == *id)
     {
         return Err(Rejection::order_rejected("Duplicate order sent."));
     }
@@ -529,7 +524,7 @@ fn fill(
 /// The market moved to `price`: resting orders it reaches fill, at their own price.
 pub(crate) fn fill_reached_orders(state: &mut SharedState, symbol: &str, price: Amount, now: i64) {
     for book in state.accounts.values_mut() {
-        for index in 0..book.orders.len() {
+        for index in book.first_open()..book.orders.len() {
             let order = &book.orders[index];
             if order.is_open() && order.symbol == symbol && order.reached_by(price) {
                 let (limit, qty, buyer_maker) =

@@ -71,6 +71,12 @@ async fn answers_match_binance_openapi_schemas() {
     let get = Method::GET;
 
     answers.add(
+        "ping",
+        get.clone(),
+        "/api/v3/ping",
+        client.public("/api/v3/ping", &[]).await,
+    );
+    answers.add(
         "time",
         get.clone(),
         "/api/v3/time",
