@@ -9,6 +9,7 @@ export PATH="$PWD/.tools/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 export BENCH_DIR="$PWD/end2end/bench"
 OUT="$PWD/target/bench"
 DURATION="${BENCH_DURATION:-10s}"
+PACE_MS=20
 EXCHANGE=127.0.0.1:3920
 KEYWARDEN=127.0.0.1:3021
 CEILING=127.0.0.1:3999
@@ -119,24 +120,38 @@ for backend in sqlite postgres; do
   wait "$flood"
   row "$backend: GET /api/v1/api-keys/me beside a login flood" "$beside" "$server" >>"$OUT/results.md"
   # The gateway beside the same requests sent straight to the exchange by a client that signs
-  # itself, 32 connections each: a signed read, and a LIMIT order/test.
+  # itself, 32 connections each: a signed read, a LIMIT order/test, and real MARKET orders
+  # spread over 200 bots (each may place 600 a minute). Each pair runs flat out (the rate; the
+  # latency is then mostly the queue of 32) and paced, each connection sending one request
+  # every $PACE_MS ms (~1,600 a second, below saturation): the latency a request itself takes.
+  bot_tokens="$OUT/bot-tokens-$backend"
+  python3 "$BENCH_DIR/seed_bots.py" "$KEYWARDEN" "$reader" 200 >"$bot_tokens"
   order_test="symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.001&price=60000"
-  for case in "GET /api/v3/account" "POST /api/v3/order/test"; do
-    method=${case%% *}; path=${case#* }
-    params=""; [ "$method" = POST ] && params="$order_test"
-    signed=$(python3 "$BENCH_DIR/signed.py" "$DEMO_SECRET" "$params")
-    if [ "$method" = GET ]; then
-      direct=$(BENCH_METHOD=GET BENCH_API_KEY="$DEMO_KEY" wrk -t2 -c32 -d"$DURATION" -s "$BENCH_DIR/gateway.lua" "http://$EXCHANGE$path?$signed" | tail -1)
+  buy="symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.001"
+  sell="symbol=BTCUSDT&side=SELL&type=MARKET&quantity=0.001"
+  signed() { python3 "$BENCH_DIR/signed.py" "$DEMO_SECRET" "$1"; }
+  compare() { # label, wrk script, URL straight to the exchange, gateway URL; env in direct_env, via_env
+    local label=$1 script=$2 direct_url=$3 via_url=$4 pace direct via how
+    for pace in "" "$PACE_MS"; do
+      direct=$(env "${direct_env[@]}" BENCH_PACE_MS="$pace" wrk -t2 -c32 -d"$DURATION" -s "$BENCH_DIR/$script" "$direct_url" | tail -1)
       reset_peak_rss "$server"
-      via=$(BENCH_METHOD=GET BENCH_API_KEY="$bot_token" wrk -t2 -c32 -d"$DURATION" -s "$BENCH_DIR/gateway.lua" "http://$KEYWARDEN/gateway/binance$path" | tail -1)
-    else
-      direct=$(BENCH_METHOD=POST BENCH_BODY="$signed" BENCH_API_KEY="$DEMO_KEY" wrk -t2 -c32 -d"$DURATION" -s "$BENCH_DIR/gateway.lua" "http://$EXCHANGE$path" | tail -1)
-      reset_peak_rss "$server"
-      via=$(BENCH_METHOD=POST BENCH_BODY="$order_test" BENCH_API_KEY="$bot_token" wrk -t2 -c32 -d"$DURATION" -s "$BENCH_DIR/gateway.lua" "http://$KEYWARDEN/gateway/binance$path" | tail -1)
-    fi
-    row "$backend: gateway $case (32 conns)" "$via" "$server" >>"$OUT/results.md"
-    echo "| $backend: straight to the exchange, $case (32 conns): p50 $(json "$direct" p50_ms) ms, p99 $(json "$direct" p99_ms) ms; **gateway adds p50 $(python3 -c "print(round($(json "$via" p50_ms) - $(json "$direct" p50_ms), 3))") ms, p99 $(python3 -c "print(round($(json "$via" p99_ms) - $(json "$direct" p99_ms), 3))") ms** | | | | | | | |" >>"$OUT/results.md"
-  done
+      via=$(env "${via_env[@]}" BENCH_PACE_MS="$pace" wrk -t2 -c32 -d"$DURATION" -s "$BENCH_DIR/$script" "$via_url" | tail -1)
+      how="32 conns"; [ -n "$pace" ] && how="32 conns, each paced at one per $pace ms"
+      row "$backend: gateway $label ($how)" "$via" "$server" >>"$OUT/results.md"
+      echo "| $backend: straight to the exchange, $label ($how): $(json "$direct" rps) req/s, p50 $(json "$direct" p50_ms) ms, p99 $(json "$direct" p99_ms) ms; **gateway adds p50 $(python3 -c "print(round($(json "$via" p50_ms) - $(json "$direct" p50_ms), 3))") ms, p99 $(python3 -c "print(round($(json "$via" p99_ms) - $(json "$direct" p99_ms), 3))") ms** | | | | | | | |" >>"$OUT/results.md"
+    done
+  }
+  direct_env=(BENCH_METHOD=GET BENCH_API_KEY="$DEMO_KEY")
+  via_env=(BENCH_METHOD=GET BENCH_API_KEY="$bot_token")
+  compare "GET /api/v3/account" gateway.lua "http://$EXCHANGE/api/v3/account?$(signed "")" \
+    "http://$KEYWARDEN/gateway/binance/api/v3/account"
+  direct_env=(BENCH_METHOD=POST BENCH_BODY="$(signed "$order_test")" BENCH_API_KEY="$DEMO_KEY")
+  via_env=(BENCH_METHOD=POST BENCH_BODY="$order_test" BENCH_API_KEY="$bot_token")
+  compare "POST /api/v3/order/test" gateway.lua "http://$EXCHANGE/api/v3/order/test" \
+    "http://$KEYWARDEN/gateway/binance/api/v3/order/test"
+  direct_env=(BENCH_PATH=/api/v3/order BENCH_BUY="$(signed "$buy")" BENCH_SELL="$(signed "$sell")" BENCH_API_KEY="$DEMO_KEY")
+  via_env=(BENCH_PATH=/gateway/binance/api/v3/order BENCH_BUY="$buy" BENCH_SELL="$sell" BENCH_TOKENS="$bot_tokens")
+  compare "POST /api/v3/order, MARKET" orders.lua "http://$EXCHANGE" "http://$KEYWARDEN"
   echo "| $backend: process start to /readyz 200 | $ready_ms ms | | | | | | |" >>"$OUT/results.md"
   kill "$server"; wait "$server" 2>/dev/null || true
 done
