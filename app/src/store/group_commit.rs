@@ -2,19 +2,24 @@
 //!
 //! An order's attempt must be on disk before the order leaves, and SQLite's commit waits for
 //! the disk (`synchronous = FULL`). Committed one by one, concurrent orders would queue behind
-//! each other's flushes. Here one task writes every event waiting at that moment in one
+//! each other's flushes. Here one thread writes every event waiting at that moment in one
 //! transaction, so many orders share one flush, and each caller learns its event's id once
-//! that transaction is committed. PostgreSQL groups concurrent commits' flushes itself.
+//! that transaction is committed. The thread has a connection of its own, so a batch costs no
+//! trip through sqlx's worker per statement. PostgreSQL groups concurrent commits' flushes
+//! itself.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::SqlitePool;
+use rusqlite::Connection;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::StoreError;
-use super::audit::{INSERT_EVENT_RETURNING_ID, NewAuditEvent, bind_event};
+use super::audit::{INSERT_EVENT_RETURNING_ID, NewAuditEvent};
+use super::direct::time_param;
 
 /// The most events one transaction takes.
 const MOST_PER_COMMIT: usize = 256;
@@ -34,22 +39,8 @@ struct Pending {
     written: oneshot::Sender<Result<i64, StoreError>>,
 }
 
-impl Pending {
-    fn event(&self) -> NewAuditEvent<'_> {
-        NewAuditEvent {
-            action: self.action,
-            outcome: self.outcome,
-            error_code: self.error_code,
-            ip: self.ip.as_deref(),
-            user_agent: self.user_agent.as_deref(),
-            at: self.at,
-            bot_config_id: self.bot_config_id,
-            detail: self.detail.as_deref(),
-        }
-    }
-}
-
-/// The queue of events waiting for the writer task; the task ends when the store is dropped.
+/// The queue of events waiting for the writer thread; the thread ends when the store is
+/// dropped.
 #[derive(Debug)]
 pub(super) struct OrderJournal {
     queue: mpsc::UnboundedSender<Pending>,
@@ -64,17 +55,17 @@ struct Written {
 }
 
 impl OrderJournal {
-    /// Starts the writer task, which takes the process's SQLite writer turn for each commit.
-    pub(super) fn start(pool: SqlitePool, writer: Arc<Mutex<()>>) -> OrderJournal {
+    /// Starts the writer thread on the SQLite file at `path`; it takes the process's SQLite
+    /// writer turn for each commit.
+    pub(super) fn start(path: &Path, writer: Arc<Mutex<()>>) -> std::io::Result<OrderJournal> {
         let (queue, waiting) = mpsc::unbounded_channel();
-        let written = Arc::default();
-        tokio::spawn(write_as_they_come(
-            pool,
-            writer,
-            waiting,
-            Arc::clone(&written),
-        ));
-        OrderJournal { queue, written }
+        let written: Arc<Written> = Arc::default();
+        let path = path.to_owned();
+        let counts = Arc::clone(&written);
+        std::thread::Builder::new()
+            .name("order-journal".into())
+            .spawn(move || write_as_they_come(&path, &writer, waiting, &counts))?;
+        Ok(OrderJournal { queue, written })
     }
 
     /// How many events were committed so far, and in how many transactions.
@@ -113,16 +104,17 @@ impl OrderJournal {
     }
 }
 
-async fn write_as_they_come(
-    pool: SqlitePool,
-    writer: Arc<Mutex<()>>,
+fn write_as_they_come(
+    path: &Path,
+    writer: &Mutex<()>,
     mut waiting: mpsc::UnboundedReceiver<Pending>,
-    written: Arc<Written>,
+    written: &Written,
 ) {
+    let mut connection = None;
     let mut batch = Vec::with_capacity(MOST_PER_COMMIT);
-    while waiting.recv_many(&mut batch, MOST_PER_COMMIT).await > 0 {
-        let turn = writer.lock().await;
-        let outcome = write_together(&pool, &batch).await;
+    while waiting.blocking_recv_many(&mut batch, MOST_PER_COMMIT) > 0 {
+        let turn = writer.blocking_lock();
+        let outcome = write_together(&mut connection, path, &batch);
         drop(turn);
         match outcome {
             Ok(ids) => {
@@ -133,8 +125,9 @@ async fn write_as_they_come(
                 }
             }
             // Nothing of the batch is written (a disk fault, not an event's): each of its
-            // orders is refused before it leaves.
+            // orders is refused before it leaves, and the next batch opens the file afresh.
             Err(err) => {
+                connection = None;
                 let failed = err.to_string();
                 for pending in batch.drain(..) {
                     let _ = pending
@@ -146,23 +139,47 @@ async fn write_as_they_come(
     }
 }
 
-async fn write_together(pool: &SqlitePool, batch: &[Pending]) -> Result<Vec<i64>, sqlx::Error> {
-    let mut transaction = pool.begin().await?;
+fn write_together(
+    connection: &mut Option<Connection>,
+    path: &Path,
+    batch: &[Pending],
+) -> rusqlite::Result<Vec<i64>> {
+    let connection = match connection {
+        Some(connection) => connection,
+        None => connection.insert(open(path)?),
+    };
+    let transaction = connection.transaction()?;
     let mut ids = Vec::with_capacity(batch.len());
-    for pending in batch {
-        let event = pending.event();
-        let id = bind_event!(
-            sqlx::query_scalar(INSERT_EVENT_RETURNING_ID),
-            event,
-            pending.user_id,
-            pending.api_key_id
-        )
-        .fetch_one(&mut *transaction)
-        .await?;
-        ids.push(id);
+    {
+        let mut insert = transaction.prepare_cached(INSERT_EVENT_RETURNING_ID)?;
+        for p in batch {
+            let row = rusqlite::params![
+                p.user_id,
+                p.action,
+                p.api_key_id,
+                p.outcome,
+                p.error_code,
+                p.ip,
+                p.user_agent,
+                time_param(p.at),
+                p.bot_config_id,
+                p.detail,
+            ];
+            ids.push(insert.query_row(row, |row| row.get(0))?);
+        }
     }
-    transaction.commit().await?;
+    transaction.commit()?;
     Ok(ids)
+}
+
+/// A connection as sqlx's are: WAL, full sync, the same busy wait.
+fn open(path: &Path) -> rusqlite::Result<Connection> {
+    let connection = Connection::open(path)?;
+    connection.busy_timeout(Duration::from_secs(5))?;
+    connection.pragma_update(None, "journal_mode", "wal")?;
+    connection.pragma_update(None, "synchronous", "full")?;
+    connection.pragma_update(None, "cache_size", super::SQLITE_CACHE_SIZE)?;
+    Ok(connection)
 }
 
 #[cfg(test)]

@@ -42,7 +42,7 @@ pub struct Store {
     sqlite_writer: Arc<tokio::sync::Mutex<()>>,
     /// The hot reads of a SQLite file, without sqlx's thread hop (see `direct`).
     sqlite_direct: Option<Arc<direct::DirectReads>>,
-    /// On SQLite, order events committed together (see `group_commit`).
+    /// On a SQLite file, order events committed together (see `group_commit`).
     order_journal: Option<Arc<group_commit::OrderJournal>>,
 }
 
@@ -105,21 +105,21 @@ pub struct PoolSettings {
 }
 
 impl Store {
-    fn new(pool: Pool, sqlite_file: Option<&std::path::Path>) -> Store {
+    fn new(pool: Pool, sqlite_file: Option<&std::path::Path>) -> std::io::Result<Store> {
         let sqlite_writer = Arc::default();
-        let order_journal = match &pool {
-            Pool::Sqlite(sqlite) => Some(Arc::new(group_commit::OrderJournal::start(
-                sqlite.clone(),
+        let order_journal = match sqlite_file {
+            Some(path) => Some(Arc::new(group_commit::OrderJournal::start(
+                path,
                 Arc::clone(&sqlite_writer),
-            ))),
-            Pool::Postgres(_) => None,
+            )?)),
+            None => None,
         };
-        Store {
+        Ok(Store {
             pool,
             sqlite_writer,
             sqlite_direct: sqlite_file.map(|path| Arc::new(direct::DirectReads::new(path))),
             order_journal,
-        }
+        })
     }
 
     pub(crate) fn sqlite_direct(&self) -> Option<&direct::DirectReads> {
@@ -142,7 +142,7 @@ impl Store {
     pub async fn connect(url: &str, pool: PoolSettings) -> Result<Store, sqlx::Error> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let pg = pool_options::<sqlx::Postgres>(pool).connect(url).await?;
-            return Ok(Store::new(Pool::Postgres(pg), None));
+            return Ok(Store::new(Pool::Postgres(pg), None)?);
         }
         if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)?
@@ -157,7 +157,7 @@ impl Store {
                 .connect_with(options)
                 .await?;
             let file = (!in_memory).then_some(file.as_path());
-            return Ok(Store::new(Pool::Sqlite(sqlite), file));
+            return Ok(Store::new(Pool::Sqlite(sqlite), file)?);
         }
         Err(sqlx::Error::Configuration(
             "DATABASE_URL must start with sqlite: or postgres://".into(),

@@ -612,10 +612,14 @@ fn placement_answer(book: &AccountBook, index: usize, response_type: ResponseTyp
     let mut answer = with_fields(order_fields(order), ack);
     answer["workingTime"] = json!(order.time);
     if response_type == ResponseType::Full {
-        let fills: Vec<Value> = book
-            .trades
-            .iter()
-            .filter(|t| t.order_id == order.order_id && t.symbol == order.symbol)
+        // The order was just placed: its fills, if any, are the account's latest trades (a
+        // scan of every trade would slow a long-lived account down order by order).
+        let mut fills: Vec<&Trade> = (book.trades.iter().rev())
+            .take_while(|t| t.order_id == order.order_id && t.symbol == order.symbol)
+            .collect();
+        fills.reverse();
+        let fills: Vec<Value> = fills
+            .into_iter()
             .map(|t| {
                 json!({
                     "price": t.price,
