@@ -1,46 +1,6 @@
-import { expect, test, type Page } from '@playwright/test';
+import { expect, test } from '@playwright/test';
 
-// Binance's official example key pair, which the fake exchange knows.
-const API_KEY = 'vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A';
-const SECRET_KEY = 'NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j';
-const PASSWORD = 'correct horse battery';
-
-async function hydrated(page: Page) {
-  await expect(page.locator('.app[data-hydrated="true"]')).toBeVisible();
-}
-
-async function registerAndSignIn(page: Page, email: string) {
-  await page.goto('/register');
-  await hydrated(page);
-  await page.getByLabel('Email').fill(email);
-  await page.getByLabel(/^Password/).fill(PASSWORD);
-  await page.getByRole('button', { name: 'Register' }).click();
-  await expect(page.getByRole('status')).toContainText(`Account created for ${email}`);
-
-  await page.getByRole('link', { name: 'Sign in' }).first().click();
-  await expect(page).toHaveURL(/\/login$/);
-  await signInHere(page, email);
-}
-
-async function signIn(page: Page, email: string) {
-  await page.goto('/login');
-  await signInHere(page, email);
-}
-
-async function signInHere(page: Page, email: string) {
-  await hydrated(page);
-  await page.getByLabel('Email').fill(email);
-  await page.getByLabel('Password').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await expect(page.getByRole('heading', { name: 'Your Binance API key' })).toBeVisible();
-}
-
-async function addKey(page: Page, apiKey: string, secretKey: string, label: string) {
-  await page.getByLabel('API key').fill(apiKey);
-  await page.getByLabel('Secret key').fill(secretKey);
-  await page.getByLabel('Label (optional)').fill(label);
-  await page.getByRole('button', { name: 'Add key' }).click();
-}
+import { API_KEY, SECRET_KEY, addKey, hydrated, registerAndSignIn, signIn } from './helpers';
 
 test('register, sign in, add a key, see it masked, delete it through the dialog', async ({ page }) => {
   const errors: string[] = [];
