@@ -18,6 +18,7 @@ pub mod vault;
 
 use leptos::prelude::*;
 use leptos_router::components::{A, Route, Router, Routes};
+use leptos_router::hooks::use_location;
 use leptos_router::{SsrMode, path};
 
 use pages::{AccountPage, ActivityPage, ApiKeysPage, LoginPage, RegisterPage};
@@ -53,11 +54,7 @@ pub fn App() -> impl IntoView {
             <div class="app" data-hydrated=move || hydrated.get().to_string()>
                 <header class="topbar">
                     <A href="/">"Keywarden"</A>
-                    <nav>
-                        <A href="/">"API key"</A>
-                        <A href="/activity">"Activity"</A>
-                        <A href="/account">"Account"</A>
-                    </nav>
+                    <Navigation/>
                 </header>
                 <main>
                     <Routes fallback=|| view! { <p>"Page not found."</p> }>
@@ -70,5 +67,34 @@ pub fn App() -> impl IntoView {
                 </main>
             </div>
         </Router>
+    }
+}
+
+/// The header's links. A signed-out visitor only ever reaches the sign-in and registration
+/// pages (every other page sends them to sign in), so those two link to each other and every
+/// other page links to the app's pages.
+#[component]
+fn Navigation() -> impl IntoView {
+    let location = use_location();
+    let signing_in = move || matches!(location.pathname.get().as_str(), "/login" | "/register");
+    view! {
+        <nav aria-label="Main">
+            {move || {
+                if signing_in() {
+                    view! {
+                        <A href="/login">"Sign in"</A>
+                        <A href="/register">"Register"</A>
+                    }
+                        .into_any()
+                } else {
+                    view! {
+                        <A href="/">"API key"</A>
+                        <A href="/activity">"Activity"</A>
+                        <A href="/account">"Account"</A>
+                    }
+                        .into_any()
+                }
+            }}
+        </nav>
     }
 }

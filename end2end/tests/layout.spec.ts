@@ -69,3 +69,14 @@ test('a browser that prefers dark gets the dark theme', async ({ page }) => {
   expect(await card()).toBe('rgb(28, 34, 43)');
   await page.screenshot({ path: 'test-results/screenshots/sign-in-dark.png', fullPage: true });
 });
+
+test('the header offers a signed-out visitor only sign-in and registration', async ({ page }) => {
+  const links = page.getByRole('navigation', { name: 'Main' }).getByRole('link');
+  await visit(page, '/login', 'Sign in');
+  await expect(links).toHaveText(['Sign in', 'Register']);
+  await links.filter({ hasText: 'Register' }).click();
+  await expect(page.getByRole('heading', { name: 'Create an account' })).toBeVisible();
+  await expect(links).toHaveText(['Sign in', 'Register']);
+  await registerAndSignIn(page, `header-${Date.now()}@example.com`);
+  await expect(links).toHaveText(['API key', 'Activity', 'Account']);
+});
