@@ -574,18 +574,18 @@ async fn a_bots_order_rate_is_limited(backend: Backend) {
 /// cancel, trades; and a clean ccxt exception with Keywarden's message for a wrong symbol, an
 /// oversized order, a disallowed endpoint and a revoked token.
 async fn ccxt_trades_through_the_gateway(backend: Backend) {
-    trade_with_a_python_client(backend, "ccxt_client.py").await;
+    trade_with_a_python_client(backend, "ccxt_client.py", "BTC/USDT").await;
 }
 
 /// python-binance from PyPI, configured as the README shows: the same trading round, and a
 /// `BinanceAPIException` with Keywarden's code and message for each refusal.
 async fn python_binance_trades_through_the_gateway(backend: Backend) {
-    trade_with_a_python_client(backend, "python_binance_client.py").await;
+    trade_with_a_python_client(backend, "python_binance_client.py", "BTCUSDT").await;
 }
 
 /// Runs one of `end2end/gateway`'s client scripts against the gateway with a bot (orders up
-/// to 100 USDT) and a revoked token of it.
-async fn trade_with_a_python_client(backend: Backend, script: &str) {
+/// to 100 USDT) and a revoked token of it; `symbol` is the bot's market as the client names it.
+async fn trade_with_a_python_client(backend: Backend, script: &str, symbol: &str) {
     let server = TestServer::start(backend).await;
     let bot = bot(
         &server,
@@ -606,11 +606,6 @@ async fn trade_with_a_python_client(backend: Backend, script: &str) {
         std::path::Path::new(python).exists(),
         "{python} is missing: `bash .ci/setup test` installs the Python clients"
     );
-    let symbol = if script.contains("ccxt") {
-        "BTC/USDT"
-    } else {
-        "BTCUSDT"
-    };
     let mut client = std::process::Command::new(python);
     client
         .arg(&script)

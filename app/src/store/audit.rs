@@ -52,14 +52,18 @@ pub struct RecentEvents<'a> {
     pub ip: Option<&'a str>,
 }
 
-pub(super) const INSERT_EVENT: &str = "INSERT INTO audit_events \
-    (user_id, action, api_key_id, outcome, error_code, ip, user_agent, created_at, bot_config_id, \
-    detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+macro_rules! insert_event_sql {
+    () => {
+        "INSERT INTO audit_events (user_id, action, api_key_id, outcome, error_code, ip, \
+         user_agent, created_at, bot_config_id, detail) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+    };
+}
+
+pub(super) const INSERT_EVENT: &str = insert_event_sql!();
 
 /// `INSERT_EVENT` answering the new event's id.
-pub(super) const INSERT_EVENT_RETURNING_ID: &str = "INSERT INTO audit_events \
-    (user_id, action, api_key_id, outcome, error_code, ip, user_agent, created_at, bot_config_id, \
-    detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id";
+pub(super) const INSERT_EVENT_RETURNING_ID: &str = concat!(insert_event_sql!(), " RETURNING id");
 
 /// Binds an event's `$1`..`$10` as `INSERT_EVENT` numbers them.
 macro_rules! bind_event {

@@ -614,12 +614,11 @@ fn placement_answer(book: &AccountBook, index: usize, response_type: ResponseTyp
     if response_type == ResponseType::Full {
         // The order was just placed: its fills, if any, are the account's latest trades (a
         // scan of every trade would slow a long-lived account down order by order).
-        let mut fills: Vec<&Trade> = (book.trades.iter().rev())
-            .take_while(|t| t.order_id == order.order_id && t.symbol == order.symbol)
-            .collect();
-        fills.reverse();
-        let fills: Vec<Value> = fills
-            .into_iter()
+        let first_fill = (book.trades.iter())
+            .rposition(|t| t.order_id != order.order_id || t.symbol != order.symbol)
+            .map_or(0, |i| i + 1);
+        let fills: Vec<Value> = book.trades[first_fill..]
+            .iter()
             .map(|t| {
                 json!({
                     "price": t.price,
