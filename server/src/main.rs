@@ -97,12 +97,14 @@ async fn serve(config: Config) -> Result<(), String> {
         keywarden.store().backend()
     );
     let _revalidation = server::spawn_revalidation(keywarden.clone(), config.revalidate_every);
+    let store = keywarden.store().clone();
     let router = server::router(keywarden, &config);
-    server::serve(
+    let served = server::serve(
         listener,
         router,
         server::ServeSettings::from_config(&config),
     )
-    .await
-    .map_err(|e| e.to_string())
+    .await;
+    store.close().await;
+    served.map_err(|e| e.to_string())
 }

@@ -195,6 +195,10 @@ async fn metrics(State(state): State<AppState>) -> Response {
         out.push_str("# TYPE keywarden_order_event_commits_total counter\n");
         let _ = writeln!(out, "keywarden_order_event_commits_total {commits}");
     }
+    out.push_str("# HELP keywarden_order_events_lost_total Order outcomes that could not be written after their answer (each logged).\n");
+    out.push_str("# TYPE keywarden_order_events_lost_total counter\n");
+    let lost = state.keywarden.store().order_events_lost();
+    let _ = writeln!(out, "keywarden_order_events_lost_total {lost}");
     let (open, idle, max) = state.keywarden.store().pool_usage();
     out.push_str("# HELP keywarden_db_pool_connections Database pool connections by state.\n");
     out.push_str("# TYPE keywarden_db_pool_connections gauge\n");

@@ -207,6 +207,8 @@ impl Keywarden {
                 "before: must be a positive event id".into(),
             ));
         }
+        // An order's outcome is written behind its answer: whoever saw the answer sees it here.
+        self.inner.store.order_events_settled().await;
         // One more than asked tells whether another page follows.
         let mut rows = self
             .inner

@@ -19,6 +19,51 @@ pub struct NewAuditEvent<'a> {
     pub detail: Option<&'a str>,
 }
 
+/// An order event owned, with its user and key: what waits in a queue to be written.
+#[derive(Clone, Debug)]
+pub(super) struct OrderEvent {
+    pub user_id: i64,
+    pub api_key_id: i64,
+    pub action: &'static str,
+    pub outcome: &'static str,
+    pub error_code: Option<&'static str>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub at: DateTime<Utc>,
+    pub bot_config_id: Option<i64>,
+    pub detail: Option<String>,
+}
+
+impl OrderEvent {
+    pub(super) fn new(user_id: i64, api_key_id: i64, event: &NewAuditEvent<'_>) -> OrderEvent {
+        OrderEvent {
+            user_id,
+            api_key_id,
+            action: event.action,
+            outcome: event.outcome,
+            error_code: event.error_code,
+            ip: event.ip.map(str::to_owned),
+            user_agent: event.user_agent.map(str::to_owned),
+            at: event.at,
+            bot_config_id: event.bot_config_id,
+            detail: event.detail.map(str::to_owned),
+        }
+    }
+
+    fn borrowed(&self) -> NewAuditEvent<'_> {
+        NewAuditEvent {
+            action: self.action,
+            outcome: self.outcome,
+            error_code: self.error_code,
+            ip: self.ip.as_deref(),
+            user_agent: self.user_agent.as_deref(),
+            at: self.at,
+            bot_config_id: self.bot_config_id,
+            detail: self.detail.as_deref(),
+        }
+    }
+}
+
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct AuditEventRow {
     pub id: i64,
@@ -136,7 +181,9 @@ impl Store {
         event: &NewAuditEvent<'_>,
     ) -> Result<i64, StoreError> {
         if let Some(journal) = &self.order_journal {
-            return journal.append(user_id, api_key_id, event).await;
+            return journal
+                .append(OrderEvent::new(user_id, api_key_id, event))
+                .await;
         }
         Ok(on_writer!(self, pool => bind_event!(
             sqlx::query_scalar(INSERT_EVENT_RETURNING_ID),
@@ -146,6 +193,44 @@ impl Store {
         )
         .fetch_one(pool)
         .await)?)
+    }
+
+    /// Queues an order event to be committed after this returns (an order's outcome, once
+    /// the bot has its answer); `order_events_settled` waits for those queued before it.
+    pub fn append_order_event_behind(
+        &self,
+        user_id: i64,
+        api_key_id: i64,
+        event: &NewAuditEvent<'_>,
+    ) {
+        match &self.write_behind {
+            Some(behind) => behind.push(OrderEvent::new(user_id, api_key_id, event)),
+            None => tracing::error!("an order event was dropped: the store has no writer for it"),
+        }
+    }
+
+    /// Waits until every order event queued by `append_order_event_behind` before this call is
+    /// committed (or given up on), so a read that follows sees them.
+    pub async fn order_events_settled(&self) {
+        if let Some(behind) = &self.write_behind {
+            behind.settled().await;
+        }
+    }
+
+    /// Commits the events together: one transaction (on SQLite through the group commit).
+    pub(super) async fn append_order_events(
+        &self,
+        events: &[OrderEvent],
+    ) -> Result<(), StoreError> {
+        if let Some(journal) = &self.order_journal {
+            return journal.append_all(events).await;
+        }
+        in_transaction!(self, conn => {
+            for event in events {
+                let row = event.borrowed();
+                append_event!(&mut *conn, row, event.user_id, event.api_key_id)?;
+            }
+        })
     }
 
     /// How many `action` events with `outcome` the bot has since `since`, up to the event

@@ -13,29 +13,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::StoreError;
-use super::audit::{INSERT_EVENT_RETURNING_ID, NewAuditEvent};
+use super::audit::{INSERT_EVENT_RETURNING_ID, OrderEvent};
 use super::direct::time_param;
 
 /// The most events one transaction takes.
 const MOST_PER_COMMIT: usize = 256;
 
-/// An event waiting for its commit, owning what it records.
+/// An event waiting for its commit, and who waits for its id.
 struct Pending {
-    user_id: i64,
-    api_key_id: i64,
-    action: &'static str,
-    outcome: &'static str,
-    error_code: Option<&'static str>,
-    ip: Option<String>,
-    user_agent: Option<String>,
-    at: DateTime<Utc>,
-    bot_config_id: Option<i64>,
-    detail: Option<String>,
+    event: OrderEvent,
     written: oneshot::Sender<Result<i64, StoreError>>,
 }
 
@@ -78,30 +68,37 @@ impl OrderJournal {
     }
 
     /// Appends the event and returns its id once it is committed.
-    pub(super) async fn append(
-        &self,
-        user_id: i64,
-        api_key_id: i64,
-        event: &NewAuditEvent<'_>,
-    ) -> Result<i64, StoreError> {
-        let (written, id) = oneshot::channel();
-        let pending = Pending {
-            user_id,
-            api_key_id,
-            action: event.action,
-            outcome: event.outcome,
-            error_code: event.error_code,
-            ip: event.ip.map(str::to_owned),
-            user_agent: event.user_agent.map(str::to_owned),
-            at: event.at,
-            bot_config_id: event.bot_config_id,
-            detail: event.detail.map(str::to_owned),
-            written,
-        };
-        let stopped = || StoreError::Other("the order journal has stopped".into());
-        self.queue.send(pending).map_err(|_| stopped())?;
-        id.await.map_err(|_| stopped())?
+    pub(super) async fn append(&self, event: OrderEvent) -> Result<i64, StoreError> {
+        self.queue_one(event)?.await.map_err(|_| stopped())?
     }
+
+    /// Appends the events, queued together so that they share a commit, and returns once
+    /// every one is committed.
+    pub(super) async fn append_all(&self, events: &[OrderEvent]) -> Result<(), StoreError> {
+        let mut ids = Vec::with_capacity(events.len());
+        for event in events {
+            ids.push(self.queue_one(event.clone())?);
+        }
+        for id in ids {
+            id.await.map_err(|_| stopped())??;
+        }
+        Ok(())
+    }
+
+    fn queue_one(
+        &self,
+        event: OrderEvent,
+    ) -> Result<oneshot::Receiver<Result<i64, StoreError>>, StoreError> {
+        let (written, id) = oneshot::channel();
+        self.queue
+            .send(Pending { event, written })
+            .map_err(|_| stopped())?;
+        Ok(id)
+    }
+}
+
+fn stopped() -> StoreError {
+    StoreError::Other("the order journal has stopped".into())
 }
 
 fn write_as_they_come(
@@ -152,7 +149,7 @@ fn write_together(
     let mut ids = Vec::with_capacity(batch.len());
     {
         let mut insert = transaction.prepare_cached(INSERT_EVENT_RETURNING_ID)?;
-        for p in batch {
+        for Pending { event: p, .. } in batch {
             let row = rusqlite::params![
                 p.user_id,
                 p.action,

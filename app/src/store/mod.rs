@@ -13,6 +13,7 @@ mod group_commit;
 mod rows;
 mod sessions;
 mod users;
+mod write_behind;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -44,6 +45,8 @@ pub struct Store {
     sqlite_direct: Option<Arc<direct::DirectReads>>,
     /// On a SQLite file, order events committed together (see `group_commit`).
     order_journal: Option<Arc<group_commit::OrderJournal>>,
+    /// Order outcomes committed after the bot has its answer (see `write_behind`).
+    write_behind: Option<Arc<write_behind::WriteBehind>>,
 }
 
 #[derive(Clone, Debug)]
@@ -114,11 +117,17 @@ impl Store {
             )?)),
             None => None,
         };
-        Ok(Store {
+        let store = Store {
             pool,
             sqlite_writer,
             sqlite_direct: sqlite_file.map(|path| Arc::new(direct::DirectReads::new(path))),
             order_journal,
+            write_behind: None,
+        };
+        let write_behind = write_behind::WriteBehind::start(store.clone());
+        Ok(Store {
+            write_behind: Some(Arc::new(write_behind)),
+            ..store
         })
     }
 
@@ -194,6 +203,11 @@ impl Store {
         self.order_journal.as_ref().map(|journal| journal.written())
     }
 
+    /// Order events queued behind their answers that could not be written (each logged).
+    pub fn order_events_lost(&self) -> u64 {
+        self.write_behind.as_ref().map_or(0, |behind| behind.lost())
+    }
+
     pub fn backend(&self) -> &'static str {
         match self.pool {
             Pool::Sqlite(_) => "sqlite",
@@ -201,7 +215,9 @@ impl Store {
         }
     }
 
+    /// Writes what is queued, then closes the pool.
     pub async fn close(&self) {
+        self.order_events_settled().await;
         on_pool!(self, pool => pool.close().await)
     }
 }

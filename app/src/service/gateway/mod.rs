@@ -538,7 +538,7 @@ impl Keywarden {
     }
 
     /// An order, a cancel or a cancel-replace: checked, recorded before it leaves (so none
-    /// reaches Binance unrecorded), sent once, and its outcome recorded.
+    /// reaches Binance unrecorded), sent once, and its outcome recorded behind the answer.
     async fn forward_order(
         &self,
         grant: &BotTokenGrant,
@@ -567,9 +567,12 @@ impl Keywarden {
                 format!("kw-{}", random_token(16)),
             ));
         }
-        let record = async |outcome: &'static str,
-                            error_code: Option<&'static str>,
-                            forwarded: Option<&Forwarded>| {
+        let store = &self.inner.store;
+        let (user_id, key_id) = (grant.key.user_id, grant.key.id);
+        // Everything but the attempt is committed behind the answer (`write_behind`).
+        let record_behind = |outcome: &'static str,
+                             error_code: Option<&'static str>,
+                             forwarded: Option<&Forwarded>| {
             let detail = order_detail(&grant.bot_name, &params, forwarded).to_string();
             let event = NewAuditEvent {
                 outcome,
@@ -578,11 +581,7 @@ impl Keywarden {
                 detail: Some(&detail),
                 ..self.event(request.client, action)
             };
-            self.inner
-                .store
-                .append_order_event(grant.key.user_id, grant.key.id, &event)
-                .await
-                .map_err(Refusal::from_store)
+            store.append_order_event_behind(user_id, key_id, &event);
         };
         let refused = match refused {
             Some(refusal) => Some(refusal),
@@ -590,14 +589,22 @@ impl Keywarden {
             None => None,
         };
         if let Some(refusal) = refused {
-            record("failure", Some(refusal.kind.name()), None).await?;
+            record_behind("failure", Some(refusal.kind.name()), None);
             return Err(refusal);
         }
-        let attempt = record("attempt", None, None).await?;
+        let detail = order_detail(&grant.bot_name, &params, None).to_string();
+        let attempt = NewAuditEvent {
+            outcome: "attempt",
+            bot_config_id: Some(grant.bot_config_id),
+            detail: Some(&detail),
+            ..self.event(request.client, action)
+        };
+        let attempt = store
+            .append_order_event(user_id, key_id, &attempt)
+            .await
+            .map_err(Refusal::from_store)?;
         let window_start = self.now() - Span::minutes(1);
-        let recent = self
-            .inner
-            .store
+        let recent = store
             .count_bot_events(
                 grant.bot_config_id,
                 action.as_str(),
@@ -616,11 +623,11 @@ impl Keywarden {
                 ),
             )
             .retry_after(60);
-            record("failure", Some(refusal.kind.name()), None).await?;
+            record_behind("failure", Some(refusal.kind.name()), None);
             return Err(refusal);
         }
         if let Err(refusal) = self.within_order_count(grant, endpoint) {
-            record("failure", Some(refusal.kind.name()), None).await?;
+            record_behind("failure", Some(refusal.kind.name()), None);
             return Err(refusal);
         }
         match self
@@ -635,11 +642,11 @@ impl Keywarden {
                     "failure"
                 };
                 let code = (forwarded.status >= 300).then_some("binance_rejected");
-                record(outcome, code, Some(&forwarded)).await?;
+                record_behind(outcome, code, Some(&forwarded));
                 Ok(forwarded)
             }
             Err(refusal) if refusal.kind == RefusalKind::OutcomeUnknown => {
-                record("unknown", Some(refusal.kind.name()), None).await?;
+                record_behind("unknown", Some(refusal.kind.name()), None);
                 let client_order_id = param(&params, "newClientOrderId")
                     .or(param(&params, "origClientOrderId"))
                     .unwrap_or("(none)");
@@ -653,7 +660,7 @@ impl Keywarden {
                 ))
             }
             Err(refusal) => {
-                record("failure", Some(refusal.kind.name()), None).await?;
+                record_behind("failure", Some(refusal.kind.name()), None);
                 Err(refusal)
             }
         }
