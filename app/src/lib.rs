@@ -21,7 +21,10 @@ use leptos_router::components::{A, Route, Router, Routes};
 use leptos_router::hooks::use_location;
 use leptos_router::{SsrMode, path};
 
-use pages::{AccountPage, ActivityPage, ApiKeysPage, LoginPage, RegisterPage};
+use pages::{
+    AccountPage, ActivityPage, ApiKeysPage, BotActions, BotsPage, EmergencyStop, LoginPage,
+    RegisterPage,
+};
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
@@ -49,16 +52,19 @@ pub fn App() -> impl IntoView {
     // Set once the WASM has taken over the page; browser tests wait for it before clicking.
     let (hydrated, set_hydrated) = signal(false);
     Effect::new(move |_| set_hydrated.set(true));
+    BotActions::provide();
     view! {
         <Router>
             <div class="app" data-hydrated=move || hydrated.get().to_string()>
                 <header class="topbar">
                     <A href="/">"Keywarden"</A>
                     <Navigation/>
+                    <EmergencyStop/>
                 </header>
                 <main>
                     <Routes fallback=|| view! { <p>"Page not found."</p> }>
                         <Route path=path!("/") view=ApiKeysPage ssr=SsrMode::Async/>
+                        <Route path=path!("/bots") view=BotsPage ssr=SsrMode::Async/>
                         <Route path=path!("/activity") view=ActivityPage ssr=SsrMode::Async/>
                         <Route path=path!("/account") view=AccountPage ssr=SsrMode::Async/>
                         <Route path=path!("/login") view=LoginPage/>
@@ -89,6 +95,7 @@ fn Navigation() -> impl IntoView {
                 } else {
                     view! {
                         <A href="/">"API key"</A>
+                        <A href="/bots">"Bots"</A>
                         <A href="/activity">"Activity"</A>
                         <A href="/account">"Account"</A>
                     }

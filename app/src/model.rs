@@ -206,6 +206,16 @@ pub struct BotConfigView {
     pub paused: bool,
     /// What the owner should know: `no_notional_limit`.
     pub warnings: Vec<Warning>,
+    /// When one of the bot's tokens was last used at the gateway (noted at most once a
+    /// minute).
+    #[serde(serialize_with = "rfc3339::optional::serialize")]
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// Orders the bot sent to Binance since midnight UTC.
+    pub orders_today: i64,
+    /// The bot's orders and cancels Keywarden refused since midnight UTC (its policy, its
+    /// token, the account's limits); Binance's own rejections, and Binance out of reach, are
+    /// not counted.
+    pub refusals_today: i64,
 }
 
 /// Changes to a bot config's policy; fields left out stay as they are.
@@ -245,6 +255,14 @@ pub struct NewBotToken {
     /// Addresses (`203.0.113.7`) and networks (`203.0.113.0/24`) the token works from; left out:
     /// any.
     pub allowed_ips: Option<Vec<String>>,
+}
+
+/// A token just issued, as the page shows it: with the gateway's base URL for the snippets.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct IssuedBotToken {
+    pub token: BotTokenCreated,
+    /// `KEYWARDEN_PUBLIC_URL` + `/gateway/binance`.
+    pub gateway_url: String,
 }
 
 /// A token just issued: the only time its secret is shown.
@@ -341,6 +359,8 @@ pub struct AuditQuery {
     pub limit: Option<u32>,
     /// Only events older than this event id (the previous page's `next_before`).
     pub before: Option<i64>,
+    /// Only this bot config's events.
+    pub bot: Option<i64>,
 }
 
 /// One asset of the account; amounts are decimal strings exactly as Binance sent them.

@@ -185,16 +185,13 @@ async fn metrics(State(state): State<AppState>) -> Response {
             "keywarden_gateway_requests_total{{bot=\"{bot}\",kind=\"{kind}\"}} {count}"
         );
     }
-    if let Some((events, commits)) = state.keywarden.store().order_events_written() {
-        out.push_str(
-            "# HELP keywarden_order_events_written_total Order events committed (SQLite).\n",
-        );
-        out.push_str("# TYPE keywarden_order_events_written_total counter\n");
-        let _ = writeln!(out, "keywarden_order_events_written_total {events}");
-        out.push_str("# HELP keywarden_order_event_commits_total Commits that wrote them: many events share one under load.\n");
-        out.push_str("# TYPE keywarden_order_event_commits_total counter\n");
-        let _ = writeln!(out, "keywarden_order_event_commits_total {commits}");
-    }
+    let (events, commits) = state.keywarden.store().order_events_written();
+    out.push_str("# HELP keywarden_order_events_written_total Order events committed.\n");
+    out.push_str("# TYPE keywarden_order_events_written_total counter\n");
+    let _ = writeln!(out, "keywarden_order_events_written_total {events}");
+    out.push_str("# HELP keywarden_order_event_commits_total Commits that wrote them: many events share one under load.\n");
+    out.push_str("# TYPE keywarden_order_event_commits_total counter\n");
+    let _ = writeln!(out, "keywarden_order_event_commits_total {commits}");
     out.push_str("# HELP keywarden_order_events_lost_total Order outcomes that could not be written after their answer (each logged).\n");
     out.push_str("# TYPE keywarden_order_events_lost_total counter\n");
     let lost = state.keywarden.store().order_events_lost();

@@ -20,6 +20,7 @@ on_both_backends!(
     python_binance_trades_through_the_gateway,
     a_bot_sees_only_its_own_account_and_keeps_working_with_a_replaced_key,
     orders_are_held_before_binances_order_count_is_reached,
+    the_owner_sees_each_bots_day_and_its_own_activity,
 );
 
 /// A user with the demo key and one bot trading BTCUSDT, and a token for it.
@@ -745,4 +746,117 @@ async fn orders_are_held_before_binances_order_count_is_reached(backend: Backend
     let (status, body) = gateway(&server, Method::DELETE, cancel, Some(&first.token)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     server.finish().await;
+}
+
+async fn the_owner_sees_each_bots_day_and_its_own_activity(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let grid = bot(
+        &server,
+        "ivy@example.com",
+        json!({"max_order_notional": "100"}),
+    )
+    .await;
+    let (status, dca) = server
+        .post(
+            "/api/v1/bot-configs",
+            &grid.user,
+            json!({"name": "dca", "symbol": "ETHUSDT"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{dca}");
+    let dca = dca["id"].as_i64().unwrap();
+    server.exchange.set_price("BTCUSDT", "65000.00");
+    let token = Some(grid.token.as_str());
+    let order = "/api/v3/order?symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC";
+    let placed = gateway(
+        &server,
+        Method::POST,
+        &format!("{order}&quantity=0.001&price=60000"),
+        token,
+    )
+    .await;
+    assert_eq!(placed.0, StatusCode::OK, "{}", placed.1);
+    // Refused by the policy, then by Binance (below its lot size): only the first is a refusal.
+    let refused = gateway(
+        &server,
+        Method::POST,
+        &format!("{order}&quantity=0.01&price=60000"),
+        token,
+    )
+    .await;
+    assert_refused(&refused, StatusCode::FORBIDDEN, -7013);
+    let rejected = gateway(
+        &server,
+        Method::POST,
+        &format!("{order}&quantity=0.0000001&price=60000"),
+        token,
+    )
+    .await;
+    assert_eq!(rejected.0, StatusCode::BAD_REQUEST, "{}", rejected.1);
+
+    let (status, bots) = server.get("/api/v1/bot-configs", &grid.user).await;
+    assert_eq!(status, StatusCode::OK);
+    let of = |id: i64| {
+        bots.as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["id"] == id)
+            .unwrap()
+            .clone()
+    };
+    let (grid_day, dca_day) = (of(grid.id), of(dca));
+    assert_eq!(
+        (&grid_day["orders_today"], &grid_day["refusals_today"]),
+        (&json!(2), &json!(1))
+    );
+    assert!(grid_day["last_used_at"].is_string(), "{grid_day}");
+    assert_eq!(
+        (&dca_day["orders_today"], &dca_day["refusals_today"]),
+        (&json!(0), &json!(0))
+    );
+    assert!(dca_day["last_used_at"].is_null(), "{dca_day}");
+
+    let (status, page) = server
+        .get(&format!("/api/v1/audit?bot={}", grid.id), &grid.user)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let outcomes: Vec<(&str, &str)> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap(),
+                e["outcome"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("order.place", "failure"),
+            ("order.place", "attempt"),
+            ("order.place", "failure"),
+            ("order.place", "success"),
+            ("order.place", "attempt"),
+            ("bot_token.create", "success"),
+            ("bot_config.create", "success"),
+        ]
+    );
+    let (_, page) = server
+        .get(&format!("/api/v1/audit?bot={dca}"), &grid.user)
+        .await;
+    let actions: Vec<&str> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["bot_config.create"]);
+    // Another user's bot id filters their own trail to nothing.
+    let other = server.user("joe@example.com").await;
+    let (_, page) = server
+        .get(&format!("/api/v1/audit?bot={}", grid.id), &other)
+        .await;
+    assert_eq!(page["events"], json!([]));
 }

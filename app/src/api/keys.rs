@@ -1,7 +1,7 @@
 use leptos::prelude::*;
 use leptos::server_fn::codec::{DeleteUrl, GetUrl, Json, PatchJson, PutJson};
 
-use crate::model::{ApiKeyView, BalanceView, BotConfigView, Environment, ErrorBody};
+use crate::model::{ApiKeyView, BalanceView, Environment, ErrorBody};
 
 #[server(prefix = "/api/v1/ui", endpoint = "api-keys/me", input = GetUrl, output = Json)]
 pub async fn get_api_key() -> Result<ApiKeyView, ErrorBody> {
@@ -71,11 +71,4 @@ pub async fn rename_api_key(label: Option<String>) -> Result<ApiKeyView, ErrorBo
     let (keywarden, caller) = caller().await?;
     let input = crate::model::KeyLabel { label };
     keywarden.rename_api_key(&caller, input).await.map_err(fail)
-}
-
-#[server(prefix = "/api/v1/ui", endpoint = "bot-configs", input = GetUrl, output = Json)]
-pub async fn list_bot_configs() -> Result<Vec<BotConfigView>, ErrorBody> {
-    use super::adapter::*;
-    let (keywarden, caller) = caller().await?;
-    keywarden.list_bot_configs(&caller).await.map_err(fail)
 }

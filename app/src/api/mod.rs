@@ -4,10 +4,12 @@
 
 mod audit;
 mod auth;
+mod bots;
 mod keys;
 
 pub use audit::*;
 pub use auth::*;
+pub use bots::*;
 pub use keys::*;
 
 #[cfg(feature = "ssr")]

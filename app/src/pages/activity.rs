@@ -7,7 +7,7 @@ use crate::model::{AuditEventView, AuditPage};
 /// The account's audit trail, newest first, a page at a time.
 #[component]
 pub fn ActivityPage() -> impl IntoView {
-    let first = Resource::new(|| (), |_| audit_events(None, None));
+    let first = Resource::new(|| (), |_| audit_events(None, None, None));
     view! {
         <section class="card">
             <h1>"Activity"</h1>
@@ -31,7 +31,7 @@ pub fn ActivityPage() -> impl IntoView {
 fn EventList(page: AuditPage) -> impl IntoView {
     let events = RwSignal::new(page.events);
     let next_before = RwSignal::new(page.next_before);
-    let older = Action::new(|before: &i64| audit_events(None, Some(*before)));
+    let older = Action::new(|before: &i64| audit_events(None, Some(*before), None));
     Effect::new(move |_| {
         if let Some(Ok(page)) = older.value().get() {
             events.update(|shown| shown.extend(page.events));
@@ -98,7 +98,7 @@ fn EventRow(event: AuditEventView) -> impl IntoView {
 }
 
 /// An event's action in words.
-fn describe(action: &str) -> String {
+pub(super) fn describe(action: &str) -> String {
     match action {
         "user.register" => "Account created",
         "user.login" => "Sign-in",

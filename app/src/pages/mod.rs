@@ -1,12 +1,14 @@
 mod account;
 mod activity;
 mod api_keys;
+mod bots;
 mod login;
 mod register;
 
 pub use account::AccountPage;
 pub use activity::ActivityPage;
 pub use api_keys::ApiKeysPage;
+pub use bots::{BotActions, BotsPage, EmergencyStop};
 pub use login::LoginPage;
 pub use register::RegisterPage;
 
@@ -36,6 +38,68 @@ pub fn utc(at: &chrono::DateTime<chrono::Utc>, precision: Precision) -> String {
             at.minute(),
             at.second()
         ),
+    }
+}
+
+/// "just now", "3 minutes ago", "2 days ago"; "in 5 days" for a time ahead.
+pub fn relative(at: &chrono::DateTime<chrono::Utc>, now: &chrono::DateTime<chrono::Utc>) -> String {
+    let seconds = (*now - *at).num_seconds();
+    let (ahead, seconds) = (seconds < 0, seconds.unsigned_abs());
+    if seconds < 45 {
+        return "just now".into();
+    }
+    let (count, unit) = match seconds {
+        s if s < 3_600 => ((s + 30) / 60, "minute"),
+        s if s < 86_400 => ((s + 1_800) / 3_600, "hour"),
+        s if s < 86_400 * 60 => ((s + 43_200) / 86_400, "day"),
+        s => ((s + 86_400 * 15) / (86_400 * 30), "month"),
+    };
+    let count = count.max(1);
+    let plural = if count == 1 { "" } else { "s" };
+    if ahead {
+        format!("in {count} {unit}{plural}")
+    } else {
+        format!("{count} {unit}{plural} ago")
+    }
+}
+
+/// A time as people read it ("3 minutes ago"), with the exact time in UTC on hover.
+#[component]
+pub fn Time(at: chrono::DateTime<chrono::Utc>) -> impl IntoView {
+    let exact = format!("{} UTC", utc(&at, Precision::Second));
+    view! {
+        <time datetime=at.to_rfc3339() title=exact>
+            {relative(&at, &chrono::Utc::now())}
+        </time>
+    }
+}
+
+/// A modal dialog: it takes focus when it opens and keeps it (the rest of the page is inert
+/// while it is open), closes on Escape or on any button of a `<form method="dialog">` inside
+/// it, and the browser then gives focus back to what had it. `on_close` runs once it closed.
+#[component]
+pub fn Modal(
+    labelled_by: &'static str,
+    #[prop(into)] on_close: Callback<()>,
+    children: Children,
+) -> impl IntoView {
+    let dialog = NodeRef::<leptos::html::Dialog>::new();
+    Effect::new(move |_| {
+        if let Some(dialog) = dialog.get()
+            && !dialog.open()
+        {
+            let _ = dialog.show_modal();
+        }
+    });
+    view! {
+        <dialog
+            class="dialog"
+            node_ref=dialog
+            aria-labelledby=labelled_by
+            on:close=move |_| on_close.run(())
+        >
+            {children()}
+        </dialog>
     }
 }
 
@@ -108,7 +172,22 @@ pub fn CredentialsForm(
 
 #[cfg(test)]
 mod tests {
-    use super::{Precision, utc};
+    use super::{Precision, relative, utc};
+
+    #[test]
+    fn times_read_relative_to_now() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-12-03T12:00:00Z")
+            .unwrap()
+            .to_utc();
+        let ago = |seconds: i64| relative(&(now - chrono::Duration::seconds(seconds)), &now);
+        assert_eq!(ago(10), "just now");
+        assert_eq!(ago(60), "1 minute ago");
+        assert_eq!(ago(180), "3 minutes ago");
+        assert_eq!(ago(3 * 3_600), "3 hours ago");
+        assert_eq!(ago(86_400), "1 day ago");
+        assert_eq!(ago(86_400 * 90), "3 months ago");
+        assert_eq!(ago(-5 * 86_400), "in 5 days");
+    }
 
     #[test]
     fn times_are_zero_padded_in_utc() {

@@ -213,7 +213,12 @@ impl Keywarden {
         let mut rows = self
             .inner
             .store
-            .audit_events_of_user(caller.user_id, query.before, i64::from(limit) + 1)
+            .audit_events_of_user(
+                caller.user_id,
+                query.before,
+                query.bot,
+                i64::from(limit) + 1,
+            )
             .await?;
         let more = rows.len() > limit as usize;
         rows.truncate(limit as usize);

@@ -6,7 +6,7 @@ use super::{Caller, Keywarden, ServiceError};
 use crate::model::{
     BotConfigChange, BotConfigView, BotsPauseView, NewBotConfig, OrderType, Warning,
 };
-use crate::store::{BotConfigRow, BotPolicy, StoreError};
+use crate::store::{BotConfigRow, BotPolicy, BotUsage, StoreError};
 
 const MAX_NAME_CHARS: usize = 100;
 const MAX_SYMBOL_CHARS: usize = 20;
@@ -17,7 +17,8 @@ const MAX_ORDERS_PER_MINUTE: i64 = 600;
 const MAX_WHOLE_DIGITS: usize = 18;
 const MAX_DECIMALS: usize = 8;
 
-fn bot_config_view(row: BotConfigRow) -> BotConfigView {
+/// The config as users see it, with what the bot did lately (nothing, for a new one).
+fn bot_config_view(row: BotConfigRow, usage: BotUsage) -> BotConfigView {
     let mut warnings = Vec::new();
     if row.policy.max_order_notional.is_none() {
         warnings.push(Warning {
@@ -39,6 +40,9 @@ fn bot_config_view(row: BotConfigRow) -> BotConfigView {
         orders_per_minute: row.policy.orders_per_minute,
         paused: row.bots_paused_at.is_some(),
         warnings,
+        last_used_at: usage.last_used_at,
+        orders_today: usage.orders,
+        refusals_today: usage.refusals,
     }
 }
 
@@ -164,7 +168,7 @@ impl Keywarden {
             .insert_bot_config(caller.user_id, &name, &symbol, &policy, &event)
             .await
         {
-            Ok(Some(row)) => Ok(bot_config_view(row)),
+            Ok(Some(row)) => Ok(bot_config_view(row, BotUsage::default())),
             Ok(None) => Err(ServiceError::NoApiKey),
             // The key was deleted between the statement's read and its foreign key check.
             Err(StoreError::ForeignKey) => Err(ServiceError::NoApiKey),
@@ -181,7 +185,33 @@ impl Keywarden {
             .store
             .list_bot_configs_of_user(caller.user_id)
             .await?;
-        Ok(rows.into_iter().map(bot_config_view).collect())
+        self.with_usage(caller, rows).await
+    }
+
+    /// The configs' views, with what each bot did since midnight UTC.
+    async fn with_usage(
+        &self,
+        caller: &Caller,
+        rows: Vec<BotConfigRow>,
+    ) -> Result<Vec<BotConfigView>, ServiceError> {
+        let midnight = self
+            .now()
+            .date_naive()
+            .and_time(chrono::NaiveTime::MIN)
+            .and_utc();
+        let mut usage = self
+            .inner
+            .store
+            .bot_usage_of_user(caller.user_id, midnight)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let found = usage.iter().position(|u| u.bot_config_id == row.id);
+                let of_bot = found.map(|at| usage.swap_remove(at)).unwrap_or_default();
+                bot_config_view(row, of_bot)
+            })
+            .collect())
     }
 
     pub(super) async fn bot_config_of(
@@ -210,12 +240,14 @@ impl Keywarden {
         };
         let policy = current.policy.changed(&change)?;
         let event = self.event(&caller.client, Action::BotConfigUpdate);
-        self.inner
+        let row = self
+            .inner
             .store
             .update_bot_config(caller.user_id, id, &name, &policy, &event)
             .await?
-            .map(bot_config_view)
-            .ok_or(ServiceError::BotConfigNotFound)
+            .ok_or(ServiceError::BotConfigNotFound)?;
+        let mut views = self.with_usage(caller, vec![row]).await?;
+        views.pop().ok_or(ServiceError::BotConfigNotFound)
     }
 
     pub async fn delete_bot_config(&self, caller: &Caller, id: i64) -> Result<(), ServiceError> {

@@ -64,6 +64,9 @@ pub struct Parts {
     pub secure_cookies: bool,
     /// Accept keys that can withdraw funds (refused by default).
     pub allow_withdrawal_keys: bool,
+    /// Where users and bots reach this service (`KEYWARDEN_PUBLIC_URL`), without a trailing
+    /// slash.
+    pub public_url: String,
 }
 
 impl Keywarden {
@@ -83,6 +86,11 @@ impl Keywarden {
 
     pub fn secure_cookies(&self) -> bool {
         self.inner.secure_cookies
+    }
+
+    /// The gateway's base URL, as a bot's client is configured with it.
+    pub fn gateway_url(&self) -> String {
+        format!("{}/gateway/binance", self.inner.public_url)
     }
 
     fn now(&self) -> DateTime<Utc> {

@@ -50,7 +50,7 @@ impl OrderEvent {
         }
     }
 
-    fn borrowed(&self) -> NewAuditEvent<'_> {
+    pub(super) fn borrowed(&self) -> NewAuditEvent<'_> {
         NewAuditEvent {
             action: self.action,
             outcome: self.outcome,
@@ -171,66 +171,41 @@ impl Store {
         Ok(on_writer!(self, pool => append_event!(pool, event, user_id, api_key_id).map(|_| ()))?)
     }
 
-    /// Appends an order event on its own, committed before this returns (an order's attempt
-    /// is on disk before the order leaves), and returns its id. On SQLite, events of
-    /// concurrent orders share one commit (`group_commit`).
+    /// Appends an order event, committed before this returns (an order's attempt is on disk
+    /// before the order leaves), and returns its id. Events of concurrent orders share one
+    /// commit (`order_journal`).
     pub async fn append_order_event(
         &self,
         user_id: i64,
         api_key_id: i64,
         event: &NewAuditEvent<'_>,
     ) -> Result<i64, StoreError> {
-        if let Some(journal) = &self.order_journal {
-            return journal
-                .append(OrderEvent::new(user_id, api_key_id, event))
-                .await;
+        let event = OrderEvent::new(user_id, api_key_id, event);
+        match &self.order_journal {
+            Some(journal) => journal.append(event).await,
+            None => Err(StoreError::Other("this store has no order journal".into())),
         }
-        Ok(on_writer!(self, pool => bind_event!(
-            sqlx::query_scalar(INSERT_EVENT_RETURNING_ID),
-            event,
-            user_id,
-            api_key_id
-        )
-        .fetch_one(pool)
-        .await)?)
     }
 
-    /// Queues an order event to be committed after this returns (an order's outcome, once
-    /// the bot has its answer); `order_events_settled` waits for those queued before it.
+    /// Queues an order event to be committed after this returns, in order with every other
+    /// (an order's outcome, once the bot has its answer); `order_events_settled` waits for it.
     pub fn append_order_event_behind(
         &self,
         user_id: i64,
         api_key_id: i64,
         event: &NewAuditEvent<'_>,
     ) {
-        match &self.write_behind {
-            Some(behind) => behind.push(OrderEvent::new(user_id, api_key_id, event)),
-            None => tracing::error!("an order event was dropped: the store has no writer for it"),
-        }
-    }
-
-    /// Waits until every order event queued by `append_order_event_behind` before this call is
-    /// committed (or given up on), so a read that follows sees them.
-    pub async fn order_events_settled(&self) {
-        if let Some(behind) = &self.write_behind {
-            behind.settled().await;
-        }
-    }
-
-    /// Commits the events together: one transaction (on SQLite through the group commit).
-    pub(super) async fn append_order_events(
-        &self,
-        events: &[OrderEvent],
-    ) -> Result<(), StoreError> {
         if let Some(journal) = &self.order_journal {
-            return journal.append_all(events).await;
+            journal.append_behind(OrderEvent::new(user_id, api_key_id, event));
         }
-        in_transaction!(self, conn => {
-            for event in events {
-                let row = event.borrowed();
-                append_event!(&mut *conn, row, event.user_id, event.api_key_id)?;
-            }
-        })
+    }
+
+    /// Waits until every order event queued before this call is committed (or given up on),
+    /// so a read that follows sees them.
+    pub async fn order_events_settled(&self) {
+        if let Some(journal) = &self.order_journal {
+            journal.settled().await;
+        }
     }
 
     /// How many `action` events with `outcome` the bot has since `since`, up to the event
@@ -266,16 +241,19 @@ impl Store {
         &self,
         user_id: i64,
         before: Option<i64>,
+        bot_config_id: Option<i64>,
         limit: i64,
     ) -> Result<Vec<AuditEventRow>, StoreError> {
         let sql = "SELECT id, action, api_key_id, bot_config_id, outcome, error_code, ip, \
                    user_agent, created_at, detail \
                    FROM audit_events WHERE user_id = $1 AND ($2 IS NULL OR id < $2) \
+                   AND ($4 IS NULL OR bot_config_id = $4) \
                    ORDER BY id DESC LIMIT $3";
         Ok(on_pool!(self, pool => sqlx::query_as(sql)
             .bind(user_id)
             .bind(before)
             .bind(limit)
+            .bind(bot_config_id)
             .fetch_all(pool)
             .await)?)
     }

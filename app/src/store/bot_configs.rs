@@ -17,6 +17,27 @@ pub struct BotConfigRow {
     pub bots_paused_at: Option<DateTime<Utc>>,
 }
 
+/// What a bot did lately: its tokens' last use, and its orders and refusals since a time.
+#[derive(Clone, Debug, Default)]
+pub struct BotUsage {
+    pub bot_config_id: i64,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub orders: i64,
+    pub refusals: i64,
+}
+
+impl FromColumns for BotUsage {
+    fn from_columns<C: Columns>(row: &mut C) -> Result<Self, C::Error> {
+        Ok(BotUsage {
+            bot_config_id: row.int("bot_config_id")?,
+            last_used_at: row.optional_time("last_used_at")?,
+            orders: row.int("orders")?,
+            refusals: row.int("refusals")?,
+        })
+    }
+}
+from_columns_for_sqlx!(BotUsage);
+
 /// What a bot may do through the gateway.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BotPolicy {
@@ -145,6 +166,33 @@ impl Store {
             columns("b")
         );
         Ok(on_pool!(self, pool => sqlx::query_as(&sql).bind(user_id).fetch_all(pool).await)?)
+    }
+
+    /// For each of the user's bots: its tokens' last use, the orders it sent to Binance since
+    /// `since` (attempts) and its orders and cancels Keywarden refused (failures other than
+    /// Binance's own rejections or its absence). Both counts read the (bot, action, outcome, time) index.
+    pub async fn bot_usage_of_user(
+        &self,
+        user_id: i64,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<BotUsage>, StoreError> {
+        let sql = "SELECT b.id AS bot_config_id, \
+             (SELECT MAX(t.last_used_at) FROM bot_tokens t WHERE t.bot_config_id = b.id) \
+               AS last_used_at, \
+             (SELECT COUNT(*) FROM audit_events e WHERE e.bot_config_id = b.id \
+               AND e.action = 'order.place' AND e.outcome = 'attempt' AND e.created_at >= $2) \
+               AS orders, \
+             (SELECT COUNT(*) FROM audit_events e WHERE e.bot_config_id = b.id \
+               AND e.action IN ('order.place', 'order.cancel') AND e.outcome = 'failure' \
+               AND e.created_at >= $2 \
+               AND e.error_code NOT IN ('binance_rejected', 'exchange_unavailable', 'internal_error')) \
+               AS refusals \
+             FROM bot_configs b JOIN api_keys k ON k.id = b.api_key_id WHERE k.user_id = $1";
+        Ok(on_pool!(self, pool => sqlx::query_as(sql)
+            .bind(user_id)
+            .bind(since)
+            .fetch_all(pool)
+            .await)?)
     }
 
     /// One of the user's configs; `None` when it does not exist or is someone else's.

@@ -9,11 +9,10 @@ mod bot_configs;
 mod bot_tokens;
 mod direct;
 mod error;
-mod group_commit;
+mod order_journal;
 mod rows;
 mod sessions;
 mod users;
-mod write_behind;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -28,7 +27,7 @@ pub use api_keys::{
     ApiKeyRow, DueForValidation, Reencrypted, SealedKey, StoredCiphertexts, Validation,
 };
 pub use audit::{AuditEventRow, NewAuditEvent, RecentEvents};
-pub use bot_configs::{BotConfigRow, BotPolicy};
+pub use bot_configs::{BotConfigRow, BotPolicy, BotUsage};
 pub use bot_tokens::{BotTokenGrant, BotTokenRow, NewBotToken};
 pub use error::StoreError;
 pub use sessions::{NewSession, RefreshOutcome, SessionOfUser, SessionRow};
@@ -43,10 +42,9 @@ pub struct Store {
     sqlite_writer: Arc<tokio::sync::Mutex<()>>,
     /// The hot reads of a SQLite file, without sqlx's thread hop (see `direct`).
     sqlite_direct: Option<Arc<direct::DirectReads>>,
-    /// On a SQLite file, order events committed together (see `group_commit`).
-    order_journal: Option<Arc<group_commit::OrderJournal>>,
-    /// Order outcomes committed after the bot has its answer (see `write_behind`).
-    write_behind: Option<Arc<write_behind::WriteBehind>>,
+    /// Order events, committed in order, many to a transaction (see `order_journal`). Only
+    /// the store the journal's own task writes through has none.
+    order_journal: Option<Arc<order_journal::OrderJournal>>,
 }
 
 #[derive(Clone, Debug)]
@@ -109,24 +107,22 @@ pub struct PoolSettings {
 
 impl Store {
     fn new(pool: Pool, sqlite_file: Option<&std::path::Path>) -> std::io::Result<Store> {
-        let sqlite_writer = Arc::default();
-        let order_journal = match sqlite_file {
-            Some(path) => Some(Arc::new(group_commit::OrderJournal::start(
-                path,
-                Arc::clone(&sqlite_writer),
-            )?)),
-            None => None,
-        };
         let store = Store {
             pool,
-            sqlite_writer,
+            sqlite_writer: Arc::default(),
             sqlite_direct: sqlite_file.map(|path| Arc::new(direct::DirectReads::new(path))),
-            order_journal,
-            write_behind: None,
+            order_journal: None,
         };
-        let write_behind = write_behind::WriteBehind::start(store.clone());
+        let destination = match sqlite_file {
+            Some(path) => order_journal::Destination::SqliteFile {
+                path: path.to_owned(),
+                writer: Arc::clone(&store.sqlite_writer),
+            },
+            None => order_journal::Destination::Store(store.clone()),
+        };
+        let journal = order_journal::OrderJournal::start(destination)?;
         Ok(Store {
-            write_behind: Some(Arc::new(write_behind)),
+            order_journal: Some(Arc::new(journal)),
             ..store
         })
     }
@@ -197,15 +193,19 @@ impl Store {
         on_pool!(self, pool => (pool.size(), pool.num_idle(), pool.options().get_max_connections()))
     }
 
-    /// On SQLite, the order events committed so far and the transactions they took (group
-    /// commit: many events per transaction under load).
-    pub fn order_events_written(&self) -> Option<(u64, u64)> {
-        self.order_journal.as_ref().map(|journal| journal.written())
+    /// The order events committed so far and the transactions they took (many events per
+    /// transaction under load).
+    pub fn order_events_written(&self) -> (u64, u64) {
+        self.order_journal
+            .as_ref()
+            .map_or((0, 0), |journal| journal.written())
     }
 
-    /// Order events queued behind their answers that could not be written (each logged).
+    /// Order events written behind their answers that could not be written (each logged).
     pub fn order_events_lost(&self) -> u64 {
-        self.write_behind.as_ref().map_or(0, |behind| behind.lost())
+        self.order_journal
+            .as_ref()
+            .map_or(0, |journal| journal.lost())
     }
 
     pub fn backend(&self) -> &'static str {

@@ -1,0 +1,467 @@
+//! The order journal: every order event of the process, committed in the order they came, many
+//! to a transaction.
+//!
+//! An order's attempt must be committed before the order leaves (`append`: the caller waits
+//! for its id). Its outcome, and a refusal, need not hold the bot up (`append_behind`: queued,
+//! committed with the next batch); Binance already holds the order, and the attempt names its
+//! client order id. Both kinds share one queue, so the trail keeps the order in which things
+//! happened, and many orders share one flush. `settled` waits for what was queued before it.
+//!
+//! On a SQLite file, whose commit waits for the disk (`synchronous = FULL`), a thread with its
+//! own rusqlite connection writes each batch (no trip through sqlx's worker per statement);
+//! elsewhere (PostgreSQL, an in-memory SQLite) a task writes it through sqlx. A failed batch
+//! fails the attempts in it at once (their orders are refused before they leave), and is tried
+//! twice more for the rest, which are then logged and counted lost.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use rusqlite::Connection;
+use tokio::sync::{Mutex, mpsc, oneshot, watch};
+
+use super::audit::{INSERT_EVENT_RETURNING_ID, OrderEvent, bind_event, in_transaction};
+use super::direct::time_param;
+use super::{Store, StoreError};
+
+/// The most events one transaction takes.
+const MOST_PER_COMMIT: usize = 256;
+
+/// How long to wait before each retry of a failed batch's events written behind.
+const RETRY_AFTER: [Duration; 2] = [Duration::from_millis(100), Duration::from_secs(1)];
+
+/// An event waiting for its commit, and who waits for its id (no one, written behind).
+pub(super) struct Pending {
+    event: OrderEvent,
+    written: Option<oneshot::Sender<Result<i64, StoreError>>>,
+}
+
+#[derive(Debug)]
+pub(super) struct OrderJournal {
+    queue: mpsc::UnboundedSender<Pending>,
+    /// Events queued so far.
+    queued: AtomicU64,
+    /// Events done so far (committed, failed or given up on), in queue order.
+    done: watch::Receiver<u64>,
+    counts: Arc<Counts>,
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    events: AtomicU64,
+    commits: AtomicU64,
+    lost: AtomicU64,
+}
+
+/// Where the journal's batches go.
+pub(super) enum Destination {
+    /// A SQLite file, through a connection of the journal's own, taking the process's SQLite
+    /// writer turn for each commit.
+    SqliteFile {
+        path: PathBuf,
+        writer: Arc<Mutex<()>>,
+    },
+    /// A store without a journal of its own, so the task ends once every store that queues to
+    /// it is dropped.
+    Store(Store),
+}
+
+impl OrderJournal {
+    pub(super) fn start(destination: Destination) -> std::io::Result<OrderJournal> {
+        let (queue, waiting) = mpsc::unbounded_channel();
+        let (done_sender, done) = watch::channel(0);
+        let counts: Arc<Counts> = Arc::default();
+        let batches = Batches {
+            counts: Arc::clone(&counts),
+            done: done_sender,
+        };
+        match destination {
+            Destination::SqliteFile { path, writer } => {
+                std::thread::Builder::new()
+                    .name("order-journal".into())
+                    .spawn(move || write_to_file(&path, &writer, waiting, &batches))?;
+            }
+            Destination::Store(store) => {
+                tokio::spawn(write_to_store(store, waiting, batches));
+            }
+        }
+        Ok(OrderJournal {
+            queue,
+            queued: AtomicU64::new(0),
+            done,
+            counts,
+        })
+    }
+
+    /// Events committed so far, and in how many transactions.
+    pub(super) fn written(&self) -> (u64, u64) {
+        let counts = &self.counts;
+        (
+            counts.events.load(Ordering::Relaxed),
+            counts.commits.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Events written behind that could not be written.
+    pub(super) fn lost(&self) -> u64 {
+        self.counts.lost.load(Ordering::Relaxed)
+    }
+
+    /// Appends the event and returns its id once it is committed.
+    pub(super) async fn append(&self, event: OrderEvent) -> Result<i64, StoreError> {
+        let (written, id) = oneshot::channel();
+        self.queue(Pending {
+            event,
+            written: Some(written),
+        })?;
+        id.await.map_err(|_| stopped())?
+    }
+
+    /// Queues the event to be committed with the next batch.
+    pub(super) fn append_behind(&self, event: OrderEvent) {
+        if self
+            .queue(Pending {
+                event,
+                written: None,
+            })
+            .is_err()
+        {
+            self.counts.lost.fetch_add(1, Ordering::Relaxed);
+            tracing::error!("an order event was dropped: the order journal has stopped");
+        }
+    }
+
+    fn queue(&self, pending: Pending) -> Result<(), StoreError> {
+        self.queue.send(pending).map_err(|_| stopped())?;
+        // Counted before the caller goes on, so a `settled` that starts after waits for it.
+        self.queued.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Returns once every event queued before this call is done.
+    pub(super) async fn settled(&self) {
+        let target = self.queued.load(Ordering::SeqCst);
+        let mut done = self.done.clone();
+        let _ = done.wait_for(|done| *done >= target).await;
+    }
+}
+
+fn stopped() -> StoreError {
+    StoreError::Other("the order journal has stopped".into())
+}
+
+/// What the writer does with each batch's outcome, wherever it writes.
+struct Batches {
+    counts: Arc<Counts>,
+    done: watch::Sender<u64>,
+}
+
+impl Batches {
+    /// Hands a committed batch's ids to those waiting, or fails the attempts of a batch that
+    /// was not committed. Returns how long to wait before trying the rest again, if at all.
+    fn after(
+        &self,
+        batch: &mut Vec<Pending>,
+        outcome: Result<Vec<i64>, String>,
+        tries: usize,
+    ) -> Option<Duration> {
+        match outcome {
+            Ok(ids) => {
+                self.counts.commits.fetch_add(1, Ordering::Relaxed);
+                (self.counts.events).fetch_add(ids.len() as u64, Ordering::Relaxed);
+                for (pending, id) in batch.drain(..).zip(ids) {
+                    if let Some(written) = pending.written {
+                        let _ = written.send(Ok(id));
+                    }
+                }
+                None
+            }
+            // Nothing of the batch is written (a fault of the database, not of an event).
+            Err(err) => {
+                batch.retain_mut(|pending| match pending.written.take() {
+                    Some(written) => {
+                        let _ = written.send(Err(StoreError::Other(err.clone().into())));
+                        false
+                    }
+                    None => true,
+                });
+                if batch.is_empty() {
+                    return None;
+                }
+                if let Some(wait) = RETRY_AFTER.get(tries) {
+                    return Some(*wait);
+                }
+                self.counts
+                    .lost
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                tracing::error!(
+                    events = batch.len(),
+                    "order events could not be written: {err}"
+                );
+                batch.clear();
+                None
+            }
+        }
+    }
+
+    fn finished(&self, events: usize) {
+        self.done.send_modify(|done| *done += events as u64);
+    }
+}
+
+fn write_to_file(
+    path: &Path,
+    writer: &Mutex<()>,
+    mut waiting: mpsc::UnboundedReceiver<Pending>,
+    batches: &Batches,
+) {
+    let mut connection = None;
+    let mut batch = Vec::with_capacity(MOST_PER_COMMIT);
+    while waiting.blocking_recv_many(&mut batch, MOST_PER_COMMIT) > 0 {
+        let events = batch.len();
+        for tries in 0.. {
+            let turn = writer.blocking_lock();
+            let outcome = write_together_on_file(&mut connection, path, &batch);
+            drop(turn);
+            if outcome.is_err() {
+                // The next try opens the file afresh.
+                connection = None;
+            }
+            match batches.after(&mut batch, outcome.map_err(|e| e.to_string()), tries) {
+                Some(wait) => std::thread::sleep(wait),
+                None => break,
+            }
+        }
+        batches.finished(events);
+    }
+}
+
+async fn write_to_store(
+    store: Store,
+    mut waiting: mpsc::UnboundedReceiver<Pending>,
+    batches: Batches,
+) {
+    let mut batch = Vec::with_capacity(MOST_PER_COMMIT);
+    while waiting.recv_many(&mut batch, MOST_PER_COMMIT).await > 0 {
+        let events = batch.len();
+        for tries in 0.. {
+            let outcome = store.insert_order_events(&batch).await;
+            match batches.after(&mut batch, outcome.map_err(|e| e.to_string()), tries) {
+                Some(wait) => tokio::time::sleep(wait).await,
+                None => break,
+            }
+        }
+        batches.finished(events);
+    }
+}
+
+impl Store {
+    /// The events in one transaction, through sqlx.
+    async fn insert_order_events(&self, batch: &[Pending]) -> Result<Vec<i64>, StoreError> {
+        in_transaction!(self, conn => {
+            let mut ids = Vec::with_capacity(batch.len());
+            for Pending { event, .. } in batch {
+                let row = event.borrowed();
+                let id: i64 = bind_event!(
+                    sqlx::query_scalar(INSERT_EVENT_RETURNING_ID),
+                    row,
+                    event.user_id,
+                    event.api_key_id
+                )
+                .fetch_one(&mut *conn)
+                .await?;
+                ids.push(id);
+            }
+            ids
+        })
+    }
+}
+
+fn write_together_on_file(
+    connection: &mut Option<Connection>,
+    path: &Path,
+    batch: &[Pending],
+) -> rusqlite::Result<Vec<i64>> {
+    let connection = match connection {
+        Some(connection) => connection,
+        None => connection.insert(open(path)?),
+    };
+    let transaction = connection.transaction()?;
+    let mut ids = Vec::with_capacity(batch.len());
+    {
+        let mut insert = transaction.prepare_cached(INSERT_EVENT_RETURNING_ID)?;
+        for Pending { event: p, .. } in batch {
+            let row = rusqlite::params![
+                p.user_id,
+                p.action,
+                p.api_key_id,
+                p.outcome,
+                p.error_code,
+                p.ip,
+                p.user_agent,
+                time_param(p.at),
+                p.bot_config_id,
+                p.detail,
+            ];
+            ids.push(insert.query_row(row, |row| row.get(0))?);
+        }
+    }
+    transaction.commit()?;
+    Ok(ids)
+}
+
+/// A connection as sqlx's are: WAL, full sync, the same busy wait.
+fn open(path: &Path) -> rusqlite::Result<Connection> {
+    let connection = Connection::open(path)?;
+    connection.busy_timeout(Duration::from_secs(5))?;
+    connection.pragma_update(None, "journal_mode", "wal")?;
+    connection.pragma_update(None, "synchronous", "full")?;
+    connection.pragma_update(None, "cache_size", super::SQLITE_CACHE_SIZE)?;
+    Ok(connection)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use chrono::Utc;
+
+    use crate::store::{NewAuditEvent, Pool, PoolSettings, Store};
+
+    #[tokio::test]
+    async fn concurrent_events_share_commits_and_each_learns_its_own_id() {
+        let path = std::env::temp_dir().join(format!(
+            "keywarden-group-commit-{}-{}.db",
+            std::process::id(),
+            Utc::now().timestamp_nanos_opt().unwrap_or_default()
+        ));
+        let settings = PoolSettings {
+            max_connections: 2,
+            acquire_timeout: Duration::from_secs(5),
+        };
+        let store = Store::connect(&format!("sqlite://{}", path.display()), settings)
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let mut appends = tokio::task::JoinSet::new();
+        for n in 0..64 {
+            let store = store.clone();
+            appends.spawn(async move {
+                let detail = format!("{{\"n\":{n}}}");
+                let event = NewAuditEvent {
+                    action: "order.place",
+                    outcome: "attempt",
+                    error_code: None,
+                    ip: Some("203.0.113.7"),
+                    user_agent: None,
+                    at: Utc::now(),
+                    bot_config_id: Some(1),
+                    detail: Some(&detail),
+                };
+                (detail.clone(), store.append_order_event(1, 1, &event).await)
+            });
+        }
+        let written = appends.join_all().await;
+        let mut ids: Vec<i64> = Vec::new();
+        for (detail, id) in written {
+            let id = id.unwrap();
+            let (stored,): (String,) =
+                sqlx::query_as("SELECT detail FROM audit_events WHERE id = $1")
+                    .bind(id)
+                    .fetch_one(match store.pool() {
+                        crate::store::Pool::Sqlite(pool) => pool,
+                        crate::store::Pool::Postgres(_) => unreachable!(),
+                    })
+                    .await
+                    .unwrap();
+            assert_eq!(stored, detail, "event {id} holds another event's record");
+            ids.push(id);
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), 64);
+        let (events, commits) = store.order_events_written();
+        assert_eq!(events, 64);
+        assert!(commits < 16, "64 concurrent events took {commits} commits");
+        store.close().await;
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
+
+    const SETTINGS: PoolSettings = PoolSettings {
+        max_connections: 2,
+        acquire_timeout: Duration::from_secs(5),
+    };
+
+    fn outcome(detail: &str) -> NewAuditEvent<'_> {
+        NewAuditEvent {
+            action: "order.place",
+            outcome: "success",
+            error_code: None,
+            ip: None,
+            user_agent: None,
+            at: Utc::now(),
+            bot_config_id: Some(1),
+            detail: Some(detail),
+        }
+    }
+
+    async fn stored_outcomes(store: &Store) -> i64 {
+        let Pool::Sqlite(pool) = store.pool() else {
+            unreachable!()
+        };
+        sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE outcome = 'success'")
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn events_queued_behind_are_read_once_settled_and_written_before_close() {
+        let path = std::env::temp_dir().join(format!(
+            "keywarden-write-behind-{}-{}.db",
+            std::process::id(),
+            Utc::now().timestamp_nanos_opt().unwrap_or_default()
+        ));
+        let url = format!("sqlite://{}", path.display());
+        let store = Store::connect(&url, SETTINGS).await.unwrap();
+        store.migrate().await.unwrap();
+        for n in 0..100 {
+            store.append_order_event_behind(1, 1, &outcome(&format!("{{\"n\":{n}}}")));
+        }
+        store.order_events_settled().await;
+        assert_eq!(stored_outcomes(&store).await, 100);
+        for n in 100..150 {
+            store.append_order_event_behind(1, 1, &outcome(&format!("{{\"n\":{n}}}")));
+        }
+        store.close().await;
+        let reopened = Store::connect(&url, SETTINGS).await.unwrap();
+        assert_eq!(stored_outcomes(&reopened).await, 150);
+        assert_eq!(store.order_events_lost(), 0);
+        reopened.close().await;
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
+
+    #[tokio::test]
+    async fn an_event_that_cannot_be_written_is_tried_again_then_counted_lost() {
+        let store = Store::connect("sqlite::memory:", SETTINGS).await.unwrap();
+        store.migrate().await.unwrap();
+        let Pool::Sqlite(pool) = store.pool() else {
+            unreachable!()
+        };
+        pool.close().await;
+        let started = std::time::Instant::now();
+        store.append_order_event_behind(1, 1, &outcome("{}"));
+        store.order_events_settled().await;
+        assert_eq!(store.order_events_lost(), 1);
+        assert!(
+            started.elapsed() >= Duration::from_millis(1_100),
+            "given up after {:?}, before both retries",
+            started.elapsed()
+        );
+    }
+}
