@@ -48,6 +48,8 @@ export default defineConfig({
         BINANCE_BASE_URL: `http://127.0.0.1:${exchangePort}`,
         LEPTOS_SITE_ROOT: '../target/site',
         RUST_LOG: 'info',
+        // Every test registers its own account from the one address.
+        KEYWARDEN_REGISTRATIONS_PER_IP: '100',
       },
     },
   ],

@@ -1,6 +1,9 @@
 //! Keywarden's shared crate: the pages and server functions (compiled to WASM and to native),
 //! and, behind the `ssr` feature, the service layer and everything it needs on the server.
 
+// The Bots page's views nest deeper than the compiler's default limit allows for in WASM.
+#![recursion_limit = "256"]
+
 pub mod api;
 pub mod model;
 mod pages;

@@ -338,6 +338,9 @@ pub struct AuditEventView {
     pub error_code: Option<String>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// The browser and system in words, such as `Chrome 156 on Linux`, when the user agent is
+    /// one a parser recognises.
+    pub client: Option<String>,
     #[serde(serialize_with = "rfc3339::serialize")]
     pub created_at: DateTime<Utc>,
 }
@@ -445,6 +448,9 @@ pub struct SessionView {
     pub expires_at: DateTime<Utc>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// The browser and system in words, such as `Chrome 156 on Linux`, when the user agent is
+    /// one a parser recognises.
+    pub client: Option<String>,
     /// Whether this is the session making the request.
     pub current: bool,
 }

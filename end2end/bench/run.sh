@@ -9,6 +9,8 @@ export PATH="$PWD/.tools/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 export BENCH_DIR="$PWD/end2end/bench"
 OUT="$PWD/target/bench"
 DURATION="${BENCH_DURATION:-10s}"
+# BENCH_ONLY=gateway: the gateway rows alone (a quicker loop while working on them).
+ONLY="${BENCH_ONLY:-}"
 PACE_MS=20
 EXCHANGE=127.0.0.1:3920
 KEYWARDEN=127.0.0.1:3021
@@ -22,7 +24,11 @@ rm -f "$OUT"/results.md "$OUT"/*.db*
 
 # The product's release build (site and server), then the bench-only pieces, which do not
 # depend on the server, so it is built once.
-cargo leptos build --release
+if [ "$ONLY" = gateway ]; then
+  cargo build --release -p server --bin keywarden
+else
+  cargo leptos build --release
+fi
 cargo build --release -p fake-exchange --bin fake-exchange --example ceiling
 BIN="$PWD/target/release"
 pids=()
@@ -96,29 +102,31 @@ for backend in sqlite postgres; do
   bot_token=$(curl -fs -X POST "http://$KEYWARDEN/api/v1/bot-configs/$bot/tokens" -H "authorization: Bearer $reader" \
     -H 'content-type: application/json' -d '{}' | python3 -c "import json,sys; print(json.load(sys.stdin)['token'])")
 
-  auth=(-H "Authorization: Bearer $reader")
-  reset_peak_rss "$server"
-  me=$(wrk -t2 -c64 -d"$DURATION" "${auth[@]}" -s "$BENCH_DIR/plain.lua" "http://$KEYWARDEN/api/v1/api-keys/me" | tail -1)
-  row "$backend: GET /api/v1/api-keys/me (64 conns)" "$me" "$server" >>"$OUT/results.md"
-  reset_peak_rss "$server"
-  balance=$(wrk -t2 -c16 -d"$DURATION" "${auth[@]}" -s "$BENCH_DIR/plain.lua" "http://$KEYWARDEN/api/v1/api-keys/balance" | tail -1)
-  row "$backend: GET /api/v1/api-keys/balance (16 conns)" "$balance" "$server" >>"$OUT/results.md"
-  reset_peak_rss "$server"
-  cycles=$(BENCH_TOKENS="$OUT/tokens" wrk -t4 -c4 -d"$DURATION" -s "$BENCH_DIR/create-delete.lua" "http://$KEYWARDEN" | tail -1)
-  row "$backend: POST create / DELETE cycles (4 users)" "$cycles" "$server" >>"$OUT/results.md"
-  overhead=$(python3 "$BENCH_DIR/create_overhead.py" "$KEYWARDEN" "$EXCHANGE" "$creator")
-  echo "| $backend: create, one at a time: p50 $(json "$overhead" create_p50_ms) ms, p99 $(json "$overhead" create_p99_ms) ms; exchange's two calls p50 $(json "$overhead" exchange_p50_ms) ms; **own overhead p50 $(json "$overhead" overhead_p50_ms) ms** | | | | | | | |" >>"$OUT/results.md"
-  reset_peak_rss "$server"
-  login=$(wrk -t2 -c8 -d"$DURATION" -s "$BENCH_DIR/login.lua" "http://$KEYWARDEN/api/v1/auth/login" | tail -1)
-  row "$backend: POST /api/v1/auth/login (8 conns)" "$login" "$server" >>"$OUT/results.md"
-  # GET /me again, beside a login flood at full argon2 cost.
-  reset_peak_rss "$server"
-  wrk -t1 -c16 -d"$DURATION" -s "$BENCH_DIR/login.lua" "http://$KEYWARDEN/api/v1/auth/login" >/dev/null &
-  flood=$!
-  sleep 1
-  beside=$(wrk -t2 -c64 -d"$DURATION" "${auth[@]}" -s "$BENCH_DIR/plain.lua" "http://$KEYWARDEN/api/v1/api-keys/me" | tail -1)
-  wait "$flood"
-  row "$backend: GET /api/v1/api-keys/me beside a login flood" "$beside" "$server" >>"$OUT/results.md"
+  if [ "$ONLY" != gateway ]; then
+    auth=(-H "Authorization: Bearer $reader")
+    reset_peak_rss "$server"
+    me=$(wrk -t2 -c64 -d"$DURATION" "${auth[@]}" -s "$BENCH_DIR/plain.lua" "http://$KEYWARDEN/api/v1/api-keys/me" | tail -1)
+    row "$backend: GET /api/v1/api-keys/me (64 conns)" "$me" "$server" >>"$OUT/results.md"
+    reset_peak_rss "$server"
+    balance=$(wrk -t2 -c16 -d"$DURATION" "${auth[@]}" -s "$BENCH_DIR/plain.lua" "http://$KEYWARDEN/api/v1/api-keys/balance" | tail -1)
+    row "$backend: GET /api/v1/api-keys/balance (16 conns)" "$balance" "$server" >>"$OUT/results.md"
+    reset_peak_rss "$server"
+    cycles=$(BENCH_TOKENS="$OUT/tokens" wrk -t4 -c4 -d"$DURATION" -s "$BENCH_DIR/create-delete.lua" "http://$KEYWARDEN" | tail -1)
+    row "$backend: POST create / DELETE cycles (4 users)" "$cycles" "$server" >>"$OUT/results.md"
+    overhead=$(python3 "$BENCH_DIR/create_overhead.py" "$KEYWARDEN" "$EXCHANGE" "$creator")
+    echo "| $backend: create, one at a time: p50 $(json "$overhead" create_p50_ms) ms, p99 $(json "$overhead" create_p99_ms) ms; exchange's two calls p50 $(json "$overhead" exchange_p50_ms) ms; **own overhead p50 $(json "$overhead" overhead_p50_ms) ms** | | | | | | | |" >>"$OUT/results.md"
+    reset_peak_rss "$server"
+    login=$(wrk -t2 -c8 -d"$DURATION" -s "$BENCH_DIR/login.lua" "http://$KEYWARDEN/api/v1/auth/login" | tail -1)
+    row "$backend: POST /api/v1/auth/login (8 conns)" "$login" "$server" >>"$OUT/results.md"
+    # GET /me again, beside a login flood at full argon2 cost.
+    reset_peak_rss "$server"
+    wrk -t1 -c16 -d"$DURATION" -s "$BENCH_DIR/login.lua" "http://$KEYWARDEN/api/v1/auth/login" >/dev/null &
+    flood=$!
+    sleep 1
+    beside=$(wrk -t2 -c64 -d"$DURATION" "${auth[@]}" -s "$BENCH_DIR/plain.lua" "http://$KEYWARDEN/api/v1/api-keys/me" | tail -1)
+    wait "$flood"
+    row "$backend: GET /api/v1/api-keys/me beside a login flood" "$beside" "$server" >>"$OUT/results.md"
+  fi
   # The gateway beside the same requests sent straight to the exchange by a client that signs
   # itself, 32 connections each: a signed read, a LIMIT order/test, and real MARKET orders
   # spread over 200 bots (each may place 600 a minute). Each pair runs flat out (the rate; the

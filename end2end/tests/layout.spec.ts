@@ -7,6 +7,7 @@ import { API_KEY, SECRET_KEY, addKey, hydrated, registerAndSignIn } from './help
 const WIDTHS = [375, 1280];
 const SIGNED_IN = [
   { name: 'keys', path: '/', heading: 'Your Binance API key' },
+  { name: 'bots', path: '/bots', heading: 'Bots' },
   { name: 'activity', path: '/activity', heading: 'Activity' },
   { name: 'account', path: '/account', heading: 'Your account' },
 ];
@@ -38,6 +39,16 @@ test('every page and the delete dialog fit a phone and a desktop', async ({ page
   await registerAndSignIn(page, `layout-${Date.now()}@example.com`);
   await addKey(page, API_KEY, SECRET_KEY, 'a label long enough to need wrapping on a phone');
   await expect(page.getByTestId('masked-key')).toBeVisible();
+  // A bot with a token, so the Bots page shows a card, its token table and the header's stop.
+  const origin = new URL(page.url()).origin;
+  const created = await page.request.post('/api/v1/bot-configs', {
+    data: { name: 'a bot with a name long enough to wrap', symbol: 'BTCUSDT' },
+    headers: { origin },
+  });
+  expect(created.status()).toBe(201);
+  const botId = (await created.json()).id;
+  const issued = await page.request.post(`/api/v1/bot-configs/${botId}/tokens`, { data: {}, headers: { origin } });
+  expect(issued.status()).toBe(201);
   for (const width of WIDTHS) {
     await page.setViewportSize({ width, height: 800 });
     for (const { name, path, heading } of SIGNED_IN) {
@@ -52,6 +63,14 @@ test('every page and the delete dialog fit a phone and a desktop', async ({ page
     const box = await dialog.boundingBox();
     expect(box && box.x >= 0 && box.x + box.width <= width, `the dialog is within ${width} px`).toBe(true);
     await dialog.getByRole('button', { name: 'Cancel' }).click();
+    await visit(page, '/bots', 'Bots');
+    await page.getByRole('button', { name: 'New token' }).click();
+    const tokenDialog = page.getByRole('dialog');
+    await expect(tokenDialog.getByTestId('new-token')).toBeVisible();
+    await fitsTheScreen(page, width, 'new-token-dialog');
+    const tokenBox = await tokenDialog.boundingBox();
+    expect(tokenBox && tokenBox.x >= 0 && tokenBox.x + tokenBox.width <= width, `the token dialog is within ${width} px`).toBe(true);
+    await tokenDialog.getByRole('button', { name: 'Done' }).click();
   }
 });
 
@@ -78,5 +97,5 @@ test('the header offers a signed-out visitor only sign-in and registration', asy
   await expect(page.getByRole('heading', { name: 'Create an account' })).toBeVisible();
   await expect(links).toHaveText(['Sign in', 'Register']);
   await registerAndSignIn(page, `header-${Date.now()}@example.com`);
-  await expect(links).toHaveText(['API key', 'Activity', 'Account']);
+  await expect(links).toHaveText(['API key', 'Bots', 'Activity', 'Account']);
 });

@@ -62,7 +62,10 @@ impl Guard {
     fn same_site_or_not_a_browser(&self, headers: &HeaderMap) -> bool {
         let with_cookie = app::http::session_cookie_value(headers).is_some()
             && !headers.contains_key(axum::http::header::AUTHORIZATION);
-        if let Some(origin) = headers.get(ORIGIN).and_then(|v| v.to_str().ok()) {
+        // `null` is an origin withheld (a page's referrer policy, a sandbox, a data: URL):
+        // it says nothing, so the fetch metadata decides, as when there is no Origin.
+        let origin = headers.get(ORIGIN).and_then(|v| v.to_str().ok());
+        if let Some(origin) = origin.filter(|origin| *origin != "null") {
             let origin = origin.trim_end_matches('/');
             return origin == self.public_origin
                 || (!with_cookie && self.cors_origins.iter().any(|o| o == origin));
@@ -146,7 +149,9 @@ impl Guard {
         let headers = response.headers_mut();
         headers.insert(CONTENT_SECURITY_POLICY, policy);
         headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-        headers.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+        // Nothing to other sites; a same-origin request keeps its Origin (with `no-referrer`, a
+        // form posted before the WebAssembly loads would say `Origin: null`).
+        headers.insert(REFERRER_POLICY, HeaderValue::from_static("same-origin"));
         headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
         headers.insert(
             "cross-origin-opener-policy",
@@ -229,6 +234,18 @@ mod tests {
             !g.same_site_or_not_a_browser(&headers(&[cookie, ("sec-fetch-site", "cross-site")]))
         );
         assert!(!g.same_site_or_not_a_browser(&headers(&[cookie])));
+        let withheld = ("origin", "null");
+        assert!(g.same_site_or_not_a_browser(&headers(&[
+            cookie,
+            withheld,
+            ("sec-fetch-site", "same-origin")
+        ])));
+        assert!(!g.same_site_or_not_a_browser(&headers(&[
+            cookie,
+            withheld,
+            ("sec-fetch-site", "cross-site")
+        ])));
+        assert!(!g.same_site_or_not_a_browser(&headers(&[cookie, withheld])));
         assert!(g.same_site_or_not_a_browser(&headers(&[])));
         assert!(g.same_site_or_not_a_browser(&headers(&[cookie, ("authorization", "Bearer t")])));
     }

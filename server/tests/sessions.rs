@@ -594,7 +594,7 @@ async fn responses_carry_security_headers(backend: Backend) {
         .unwrap();
     let headers = response.headers();
     assert_eq!(headers["x-content-type-options"], "nosniff");
-    assert_eq!(headers["referrer-policy"], "no-referrer");
+    assert_eq!(headers["referrer-policy"], "same-origin");
     assert_eq!(headers["x-frame-options"], "DENY");
     assert_eq!(headers["cache-control"], "no-store");
     assert_eq!(

@@ -1,7 +1,7 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
 
-use super::{ErrorAlert, Precision, input_value, load_error, utc};
+use super::{ErrorAlert, Time, input_value, load_error};
 use crate::api::{ChangePassword, LogoutEverywhere, RevokeSession, current_user, list_sessions};
 use crate::model::{SessionKind, SessionView};
 
@@ -67,7 +67,7 @@ fn SessionTable(list: Vec<SessionView>, revoke: ServerAction<RevokeSession>) -> 
     view! {
         <table data-testid="sessions">
             <thead>
-                <tr><th>"Where"</th><th>"Signed in (UTC)"</th><th>"Last seen (UTC)"</th><th></th></tr>
+                <tr><th>"Where"</th><th>"Signed in"</th><th>"Last seen"</th><th></th></tr>
             </thead>
             <tbody>
                 {list.into_iter().map(|session| {
@@ -76,7 +76,7 @@ fn SessionTable(list: Vec<SessionView>, revoke: ServerAction<RevokeSession>) -> 
                         SessionKind::Browser => "Browser",
                         SessionKind::Api => "API client",
                     };
-                    let from = [session.ip.clone(), session.user_agent.clone()]
+                    let from = [session.ip.clone(), session.client.clone().or(session.user_agent.clone())]
                         .into_iter()
                         .flatten()
                         .collect::<Vec<_>>()
@@ -84,8 +84,8 @@ fn SessionTable(list: Vec<SessionView>, revoke: ServerAction<RevokeSession>) -> 
                     view! {
                         <tr>
                             <td>{kind}<br/><span class="note">{from}</span></td>
-                            <td>{utc(&session.created_at, Precision::Minute)}</td>
-                            <td>{utc(&session.last_seen_at, Precision::Minute)}</td>
+                            <td><Time at=session.created_at/></td>
+                            <td><Time at=session.last_seen_at/></td>
                             <td>
                                 {if session.current {
                                     view! { <span data-testid="current-session">"This session"</span> }.into_any()

@@ -1,6 +1,6 @@
 use leptos::prelude::*;
 
-use super::{ErrorAlert, Precision, load_error, utc};
+use super::{ErrorAlert, Time, load_error};
 use crate::api::audit_events;
 use crate::model::{AuditEventView, AuditPage};
 
@@ -41,7 +41,7 @@ fn EventList(page: AuditPage) -> impl IntoView {
     view! {
         <table class="activity" data-testid="activity">
             <thead>
-                <tr><th>"When (UTC)"</th><th>"What"</th><th>"Outcome"</th><th>"From"</th></tr>
+                <tr><th>"When"</th><th>"What"</th><th>"Outcome"</th><th>"From"</th></tr>
             </thead>
             <tbody>
                 <For each=move || events.get() key=|event| event.id let:event>
@@ -81,7 +81,7 @@ fn EventRow(event: AuditEventView) -> impl IntoView {
         Some(order) => format!("{}: {order}", describe(&event.action)),
         None => describe(&event.action),
     };
-    let from = match (event.ip, event.user_agent) {
+    let from = match (event.ip, event.client.or(event.user_agent)) {
         (Some(ip), Some(agent)) => format!("{ip} · {agent}"),
         (Some(ip), None) => ip,
         (None, Some(agent)) => agent,
@@ -89,7 +89,7 @@ fn EventRow(event: AuditEventView) -> impl IntoView {
     };
     view! {
         <tr class=if matches!(event.outcome.as_str(), "success" | "attempt") { "" } else { "failed" }>
-            <td>{utc(&event.created_at, Precision::Second)}</td>
+            <td><Time at=event.created_at/></td>
             <td>{what}</td>
             <td>{outcome}</td>
             <td class="from">{from}</td>

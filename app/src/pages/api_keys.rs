@@ -1,7 +1,7 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
 
-use super::{ErrorAlert, Precision, input_value, load_error, utc};
+use super::{ErrorAlert, Precision, Time, input_value, load_error, utc};
 use crate::api::{
     CreateApiKey, DeleteApiKey, Logout, RenameApiKey, ReplaceApiKey, ValidateApiKey, get_api_key,
     get_balance, list_bot_configs,
@@ -266,15 +266,15 @@ fn StoredKey(key: ApiKeyView, actions: KeyActions) -> impl IntoView {
             <dt>"Bot configurations"</dt>
             <dd data-testid="bot-config-count">{key.bot_config_count}</dd>
             <dt>"Added"</dt>
-            <dd>{format!("{} UTC", utc(&key.created_at, Precision::Minute))}</dd>
+            <dd><Time at=key.created_at/></dd>
             <dt>"Updated"</dt>
-            <dd>{format!("{} UTC", utc(&key.updated_at, Precision::Minute))}</dd>
+            <dd><Time at=key.updated_at/></dd>
             <dt>"Last checked"</dt>
             <dd data-testid="last-checked">
-                {key
-                    .last_validated_at
-                    .map(|at| format!("{} UTC", utc(&at, Precision::Second)))
-                    .unwrap_or_else(|| "never".into())}
+                {match key.last_validated_at {
+                    Some(at) => view! { <Time at/> }.into_any(),
+                    None => "never".into_any(),
+                }}
             </dd>
         </dl>
         {expiry.map(|text| view! { <p class="note" data-testid="trading-expiry">{text}</p> })}

@@ -201,7 +201,7 @@ fn BotCard(bot: BotConfigView) -> impl IntoView {
                 }}</dd>
                 <dt>"Today (UTC)"</dt>
                 <dd data-testid="bot-today">
-                    {format!("{} orders, {} refused", bot.orders_today, bot.refusals_today)}
+                    {format!("{} sent, {} refused", bot.orders_today, bot.refusals_today)}
                 </dd>
             </dl>
             <ul class="warnings">
@@ -420,6 +420,11 @@ fn Tokens(bot: BotConfigView) -> impl IntoView {
         }
     });
     let issue = move |_| {
+        // Marked busy rather than disabled while the token is issued: a disabled button would
+        // drop the focus, which the dialog gives back to this button when it closes.
+        if actions.issue.pending().get_untracked() {
+            return;
+        }
         issued_here.set(true);
         actions.issue.dispatch(CreateBotToken {
             bot: id,
@@ -438,7 +443,7 @@ fn Tokens(bot: BotConfigView) -> impl IntoView {
                     }
                 })}
             </Transition>
-            <button on:click=issue disabled=move || actions.issue.pending().get()>
+            <button on:click=issue aria-disabled=move || actions.issue.pending().get().to_string()>
                 {move || if actions.issue.pending().get() { "Issuing…" } else { "New token" }}
             </button>
             {move || shown.get().map(|issued| {
@@ -598,10 +603,10 @@ fn NewTokenDialog(
             <p><code class="token" data-testid="new-token">{token.clone()}</code></p>
             <CopyButton label="Copy token" text=token/>
             <h3>"ccxt"</h3>
-            <pre data-testid="ccxt-snippet">{ccxt.clone()}</pre>
+            <pre data-testid="ccxt-snippet" tabindex="0" aria-label="ccxt snippet">{ccxt.clone()}</pre>
             <CopyButton label="Copy ccxt snippet" text=ccxt/>
             <h3>"python-binance"</h3>
-            <pre data-testid="python-binance-snippet">{python.clone()}</pre>
+            <pre data-testid="python-binance-snippet" tabindex="0" aria-label="python-binance snippet">{python.clone()}</pre>
             <CopyButton label="Copy python-binance snippet" text=python/>
             <form method="dialog" class="actions">
                 <button>"Done"</button>

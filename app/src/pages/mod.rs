@@ -20,18 +20,16 @@ use crate::model::ErrorBody;
 #[derive(Clone, Copy)]
 pub enum Precision {
     Day,
-    Minute,
     Second,
 }
 
-/// `2026-11-25`, `2026-11-25 14:05` or `2026-11-25 14:05:09`, in UTC. Written out by hand
-/// because chrono's strftime formatting would weigh on the WASM bundle for three patterns.
+/// `2026-11-25` or `2026-11-25 14:05:09`, in UTC. Written out by hand
+/// because chrono's strftime formatting would weigh on the WASM bundle for two patterns.
 pub fn utc(at: &chrono::DateTime<chrono::Utc>, precision: Precision) -> String {
     use chrono::{Datelike, Timelike};
     let day = format!("{:04}-{:02}-{:02}", at.year(), at.month(), at.day());
     match precision {
         Precision::Day => day,
-        Precision::Minute => format!("{day} {:02}:{:02}", at.hour(), at.minute()),
         Precision::Second => format!(
             "{day} {:02}:{:02}:{:02}",
             at.hour(),
@@ -97,10 +95,52 @@ pub fn Modal(
             node_ref=dialog
             aria-labelledby=labelled_by
             on:close=move |_| on_close.run(())
+            on:keydown=move |ev| keep_focus_inside(dialog, &ev)
         >
             {children()}
         </dialog>
     }
+}
+
+/// Tab from a modal dialog's last control goes to its first, and Shift+Tab from its first to
+/// its last: the page behind is inert, but without this the focus would leave for the
+/// browser's own controls.
+fn keep_focus_inside(dialog: NodeRef<leptos::html::Dialog>, ev: &leptos::ev::KeyboardEvent) {
+    #[cfg(feature = "hydrate")]
+    {
+        use leptos::wasm_bindgen::JsCast;
+        if ev.key() != "Tab" {
+            return;
+        }
+        let Some(dialog) = dialog.get() else { return };
+        let focusable = "button:not([disabled]), [href], input:not([disabled]), select, \
+                         textarea, [tabindex]:not([tabindex='-1'])";
+        let Ok(controls) = dialog.query_selector_all(focusable) else {
+            return;
+        };
+        let count = controls.length();
+        if count == 0 {
+            return;
+        }
+        let (first, last) = (controls.item(0), controls.item(count - 1));
+        let active: Option<leptos::web_sys::Node> = document().active_element().map(Into::into);
+        let outside = !active
+            .as_ref()
+            .is_some_and(|node| dialog.contains(Some(node)));
+        let target = match ev.shift_key() {
+            true if outside || active == first => last,
+            false if outside || active == last => first,
+            _ => return,
+        };
+        if let Some(target) =
+            target.and_then(|node| node.dyn_into::<leptos::web_sys::HtmlElement>().ok())
+        {
+            ev.prevent_default();
+            let _ = target.focus();
+        }
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (dialog, ev);
 }
 
 /// The message of a failed server call, shown to the person in an alert.
@@ -195,7 +235,6 @@ mod tests {
             .unwrap()
             .to_utc();
         assert_eq!(utc(&at, Precision::Day), "2026-01-05");
-        assert_eq!(utc(&at, Precision::Minute), "2026-01-05 03:04");
         assert_eq!(utc(&at, Precision::Second), "2026-01-05 03:04:09");
     }
 }

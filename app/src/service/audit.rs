@@ -125,6 +125,10 @@ fn audit_event_view(row: AuditEventRow) -> AuditEventView {
         detail: row.detail.and_then(|json| serde_json::from_str(&json).ok()),
         error_code: row.error_code,
         ip: row.ip,
+        client: row
+            .user_agent
+            .as_deref()
+            .and_then(super::user_agent::in_words),
         user_agent: row.user_agent,
         created_at: row.created_at,
     }

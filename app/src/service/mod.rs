@@ -11,6 +11,7 @@ mod keys;
 mod password_hashing;
 mod sessions;
 mod tokens;
+mod user_agent;
 
 use std::sync::Arc;
 

@@ -61,6 +61,10 @@ fn session_view(row: SessionRow, current: &str) -> SessionView {
         last_seen_at: row.last_seen_at,
         expires_at: row.expires_at,
         ip: row.ip,
+        client: row
+            .user_agent
+            .as_deref()
+            .and_then(super::user_agent::in_words),
         user_agent: row.user_agent,
     }
 }
