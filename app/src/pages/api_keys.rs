@@ -1,12 +1,12 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
 
-use super::{ErrorAlert, Precision, Time, input_value, load_error, utc};
+use super::{ErrorAlert, Modal, Notice, Precision, Time, input_value, load_error, utc};
 use crate::api::{
     CreateApiKey, DeleteApiKey, Logout, RenameApiKey, ReplaceApiKey, ValidateApiKey, get_api_key,
     get_balance, list_bot_configs,
 };
-use crate::model::{ApiKeyView, BalanceView, Environment, ErrorBody, KeyType, Permissions};
+use crate::model::{ApiKeyView, BalanceView, Environment, KeyType, Permissions};
 
 /// Everything the page can do to the key; each finished action refreshes the key shown.
 #[derive(Clone, Copy)]
@@ -89,66 +89,47 @@ pub fn ApiKeysPage() -> impl IntoView {
     }
 }
 
+/// An action's success, in the same words whatever it answered.
+fn said<T>(words: &'static str) -> impl Fn(T) -> String {
+    move |_| words.to_owned()
+}
+
 /// What the last action did, in words.
 #[component]
 fn Outcome(actions: KeyActions) -> impl IntoView {
-    let notice = RwSignal::new(None::<Result<&'static str, ErrorBody>>);
-    let report = move |outcome: Option<Result<&'static str, ErrorBody>>| {
-        if outcome.is_some() {
-            notice.set(outcome);
-        }
-    };
+    let notice = Notice::new();
     Effect::new(move |_| {
-        report(
-            actions
-                .create
-                .value()
-                .get()
-                .map(|r| r.map(|_| "Key verified with Binance and stored encrypted.")),
-        )
+        let said = said("Key verified with Binance and stored encrypted.");
+        notice.report(actions.create.value().get().map(|r| r.map(said)))
     });
     Effect::new(move |_| {
-        report(actions.replace.value().get().map(|r| {
-            r.map(|_| "New key verified with Binance; it replaces the old one for every bot.")
-        }))
+        let said = said("New key verified with Binance; it replaces the old one for every bot.");
+        notice.report(actions.replace.value().get().map(|r| r.map(said)))
     });
     Effect::new(move |_| {
-        report(
+        notice.report(
             actions
                 .rename
                 .value()
                 .get()
-                .map(|r| r.map(|_| "Label saved.")),
+                .map(|r| r.map(said("Label saved."))),
         )
     });
     Effect::new(move |_| {
-        report(actions.validate.value().get().map(|r| {
-            r.map(|key| {
-                if key.is_valid {
-                    "Binance accepts the key."
-                } else {
-                    "Binance no longer accepts this key. Replace it with a working one."
+        notice.report(actions.validate.value().get().map(|r| {
+            r.map(|key| match key.is_valid {
+                true => "Binance accepts the key.".to_owned(),
+                false => {
+                    "Binance no longer accepts this key. Replace it with a working one.".to_owned()
                 }
             })
         }))
     });
     Effect::new(move |_| {
-        report(
-            actions
-                .delete
-                .value()
-                .get()
-                .map(|r| r.map(|_| "Key deleted, together with its bot configurations.")),
-        )
+        let said = said("Key deleted, together with its bot configurations.");
+        notice.report(actions.delete.value().get().map(|r| r.map(said)))
     });
-    move || {
-        notice.get().map(|outcome| match outcome {
-            Ok(message) => {
-                view! { <p class="alert success" role="status">{message}</p> }.into_any()
-            }
-            Err(error) => view! { <ErrorAlert error/> }.into_any(),
-        })
-    }
+    notice.view()
 }
 
 /// A key pair as typed into the form.
@@ -313,48 +294,40 @@ fn StoredKey(key: ApiKeyView, actions: KeyActions) -> impl IntoView {
 #[component]
 fn DeleteDialog(
     delete: ServerAction<DeleteApiKey>,
-    close: impl Fn() + Copy + 'static,
+    close: impl Fn() + Copy + Send + Sync + 'static,
 ) -> impl IntoView {
     let configs = Resource::new(|| (), |_| list_bot_configs());
     view! {
-        <div class="backdrop">
-            <div class="dialog" role="dialog" aria-modal="true" aria-labelledby="delete-title">
-                <h2 id="delete-title">"Delete this API key?"</h2>
-                <Suspense fallback=|| view! { <p>"Looking for bot configurations…"</p> }>
-                    {move || Suspend::new(async move {
-                        match configs.await {
-                            Ok(list) if !list.is_empty() => {
-                                view! {
-                                    <p>"These bot configurations use it and are deleted with it:"</p>
-                                    <ul data-testid="doomed-configs">
-                                        {list
-                                            .into_iter()
-                                            .map(|c| view! { <li>{c.name} " (" {c.symbol} ")"</li> })
-                                            .collect_view()}
-                                    </ul>
-                                }
-                                    .into_any()
+        <Modal labelled_by="delete-title" on_close=move |_| close()>
+            <h2 id="delete-title">"Delete this API key?"</h2>
+            <Suspense fallback=|| view! { <p>"Looking for bot configurations…"</p> }>
+                {move || Suspend::new(async move {
+                    match configs.await {
+                        Ok(list) if !list.is_empty() => {
+                            view! {
+                                <p>"These bot configurations use it and are deleted with it:"</p>
+                                <ul data-testid="doomed-configs">
+                                    {list
+                                        .into_iter()
+                                        .map(|c| view! { <li>{c.name} " (" {c.symbol} ")"</li> })
+                                        .collect_view()}
+                                </ul>
                             }
-                            Ok(_) => view! { <p>"No bot configuration uses this key."</p> }.into_any(),
-                            Err(error) => view! { <ErrorAlert error/> }.into_any(),
+                                .into_any()
                         }
-                    })}
-                </Suspense>
-                <p>"This cannot be undone."</p>
-                <div class="actions">
-                    <button on:click=move |_| close()>"Cancel"</button>
-                    <button
-                        class="danger"
-                        on:click=move |_| {
-                            close();
-                            delete.dispatch(DeleteApiKey {});
-                        }
-                    >
-                        "Delete"
-                    </button>
-                </div>
-            </div>
-        </div>
+                        Ok(_) => view! { <p>"No bot configuration uses this key."</p> }.into_any(),
+                        Err(error) => view! { <ErrorAlert error/> }.into_any(),
+                    }
+                })}
+            </Suspense>
+            <p>"This cannot be undone."</p>
+            <form method="dialog" class="actions">
+                <button value="cancel">"Cancel"</button>
+                <button class="danger" value="delete" on:click=move |_| { delete.dispatch(DeleteApiKey {}); }>
+                    "Delete"
+                </button>
+            </form>
+        </Modal>
     }
 }
 

@@ -1,13 +1,13 @@
 use leptos::prelude::*;
 
-use super::{ErrorAlert, Modal, Time, input_value, load_error};
+use super::{ErrorAlert, Modal, Notice, Time, input_value, load_error};
 use crate::api::{
     CreateBotConfig, CreateBotToken, DeleteBotConfig, PauseAllBots, ResumeAllBots, RevokeBotToken,
     UpdateBotConfig, audit_events, list_bot_configs, list_bot_tokens,
 };
 use crate::model::{
-    AuditEventView, BotConfigChange, BotConfigView, BotTokenView, ErrorBody, IssuedBotToken,
-    NewBotConfig, NewBotToken, OrderType,
+    AuditEventView, BotConfigChange, BotConfigView, BotTokenView, IssuedBotToken, NewBotConfig,
+    NewBotToken, OrderType,
 };
 
 /// Everything the Bots page and the header's emergency stop can change; each finished action
@@ -83,59 +83,31 @@ pub fn BotsPage() -> impl IntoView {
     }
 }
 
-/// What the last action on the page did, announced to screen readers.
+/// What the last action on the page did, in words.
 #[component]
 fn Outcome(actions: BotActions) -> impl IntoView {
-    let notice = RwSignal::new(None::<Result<String, ErrorBody>>);
-    let report = move |outcome: Option<Result<String, ErrorBody>>| {
-        if outcome.is_some() {
-            notice.set(outcome);
-        }
-    };
+    let notice = Notice::new();
     Effect::new(move |_| {
-        report(
-            actions
-                .create
-                .value()
-                .get()
-                .map(|r| r.map(|bot| format!("Bot {} added.", bot.name))),
-        )
+        let said = |bot: BotConfigView| format!("Bot {} added.", bot.name);
+        notice.report(actions.create.value().get().map(|r| r.map(said)))
     });
     Effect::new(move |_| {
-        report(actions.update.value().get().map(|r| {
-            r.map(|bot| match bot.enabled {
-                true => format!("Bot {} saved; it may trade.", bot.name),
-                false => format!("Bot {} saved; it is disabled.", bot.name),
-            })
-        }))
+        let said = |bot: BotConfigView| match bot.enabled {
+            true => format!("Bot {} saved; it may trade.", bot.name),
+            false => format!("Bot {} saved; it is disabled.", bot.name),
+        };
+        notice.report(actions.update.value().get().map(|r| r.map(said)))
     });
     Effect::new(move |_| {
-        report(
-            actions
-                .delete
-                .value()
-                .get()
-                .map(|r| r.map(|_| "Bot deleted, with its tokens.".into())),
-        )
+        let said = |_| "Bot deleted, with its tokens.".to_owned();
+        notice.report(actions.delete.value().get().map(|r| r.map(said)))
     });
     Effect::new(move |_| {
-        report(
-            actions
-                .revoke
-                .value()
-                .get()
-                .map(|r| r.map(|_| "Token revoked: its next request is refused.".into())),
-        )
+        let said = |_| "Token revoked: its next request is refused.".to_owned();
+        notice.report(actions.revoke.value().get().map(|r| r.map(said)))
     });
-    Effect::new(move |_| report(actions.issue.value().get().and_then(Result::err).map(Err)));
-    view! {
-        <div aria-live="polite" data-testid="bots-outcome">
-            {move || notice.get().map(|outcome| match outcome {
-                Ok(message) => view! { <p class="alert success" role="status">{message}</p> }.into_any(),
-                Err(error) => view! { <ErrorAlert error/> }.into_any(),
-            })}
-        </div>
-    }
+    Effect::new(move |_| notice.report(actions.issue.value().get().and_then(Result::err).map(Err)));
+    notice.view()
 }
 
 #[component]
@@ -307,9 +279,16 @@ fn policy_fields(
     }
 }
 
-fn form_of(ev: &leptos::ev::SubmitEvent) -> Option<leptos::web_sys::HtmlFormElement> {
+/// Keeps the browser from posting the form, and reads its policy fields for the page to send.
+fn submitted_policy(
+    ev: &leptos::ev::SubmitEvent,
+    notional: NodeRef<leptos::html::Input>,
+    rate: NodeRef<leptos::html::Input>,
+) -> Option<PolicyFields> {
     use leptos::wasm_bindgen::JsCast;
-    ev.target().and_then(|target| target.dyn_into().ok())
+    ev.prevent_default();
+    let form = ev.target()?.dyn_into().ok()?;
+    Some(policy_fields(&form, notional, rate))
 }
 
 #[component]
@@ -320,9 +299,9 @@ fn NewBotForm() -> impl IntoView {
     let notional = NodeRef::new();
     let rate = NodeRef::new();
     let submit = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        let Some(form) = form_of(&ev) else { return };
-        let policy = policy_fields(&form, notional, rate);
+        let Some(policy) = submitted_policy(&ev, notional, rate) else {
+            return;
+        };
         actions.create.dispatch(CreateBotConfig {
             config: NewBotConfig {
                 name: input_value(name),
@@ -361,9 +340,9 @@ fn PolicyForm(bot: BotConfigView, done: impl Fn() + Copy + Send + Sync + 'static
     let notional = NodeRef::new();
     let rate = NodeRef::new();
     let submit = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        let Some(form) = form_of(&ev) else { return };
-        let policy = policy_fields(&form, notional, rate);
+        let Some(policy) = submitted_policy(&ev, notional, rate) else {
+            return;
+        };
         actions.update.dispatch(UpdateBotConfig {
             id,
             change: BotConfigChange {

@@ -143,6 +143,35 @@ fn keep_focus_inside(dialog: NodeRef<leptos::html::Dialog>, ev: &leptos::ev::Key
     let _ = (dialog, ev);
 }
 
+/// The outcome of a page's last action, in words: each action's outcome, once it has one,
+/// replaces the one shown, in a region screen readers announce (`Notice::view`).
+#[derive(Clone, Copy)]
+pub struct Notice(RwSignal<Option<Result<String, ErrorBody>>>);
+
+impl Notice {
+    pub fn new() -> Notice {
+        Notice(RwSignal::new(None))
+    }
+
+    /// Shows `outcome`, if the action has one yet.
+    pub fn report(self, outcome: Option<Result<String, ErrorBody>>) {
+        if outcome.is_some() {
+            self.0.set(outcome);
+        }
+    }
+
+    pub fn view(self) -> impl IntoView {
+        view! {
+            <div aria-live="polite">
+                {move || self.0.get().map(|outcome| match outcome {
+                    Ok(message) => view! { <p class="alert success" role="status">{message}</p> }.into_any(),
+                    Err(error) => view! { <ErrorAlert error/> }.into_any(),
+                })}
+            </div>
+        }
+    }
+}
+
 /// The message of a failed server call, shown to the person in an alert.
 #[component]
 pub fn ErrorAlert(error: ErrorBody) -> impl IntoView {
