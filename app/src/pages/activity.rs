@@ -129,13 +129,18 @@ pub(super) fn describe(action: &str) -> String {
     .to_owned()
 }
 
-/// "bot grid: BUY LIMIT 0.001 BTCUSDT at 60000, order 42", from an order event's detail.
-fn order_summary(detail: &serde_json::Value) -> Option<String> {
-    let field = |name: &str| match &detail[name] {
+/// One field of an order event's detail as text: a string as it is, a number written out.
+pub(super) fn detail_field(detail: &serde_json::Value, name: &str) -> Option<String> {
+    match &detail[name] {
         serde_json::Value::String(text) => Some(text.clone()),
         serde_json::Value::Number(number) => Some(number.to_string()),
         _ => None,
-    };
+    }
+}
+
+/// "bot grid: BUY LIMIT 0.001 BTCUSDT at 60000, order 42", from an order event's detail.
+fn order_summary(detail: &serde_json::Value) -> Option<String> {
+    let field = |name: &str| detail_field(detail, name);
     let mut words = vec![format!("bot {}", field("bot")?)];
     for name in ["side", "type", "quantity", "symbol"] {
         words.extend(field(name));

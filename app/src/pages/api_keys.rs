@@ -1,7 +1,9 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
 
-use super::{ErrorAlert, Modal, Notice, Precision, Time, input_value, load_error, utc};
+use super::{
+    ErrorAlert, Modal, Notice, Precision, Time, TimeOrNever, input_value, load_error, utc,
+};
 use crate::api::{
     CreateApiKey, DeleteApiKey, Logout, RenameApiKey, ReplaceApiKey, ValidateApiKey, get_api_key,
     get_balance, list_bot_configs,
@@ -252,10 +254,7 @@ fn StoredKey(key: ApiKeyView, actions: KeyActions) -> impl IntoView {
             <dd><Time at=key.updated_at/></dd>
             <dt>"Last checked"</dt>
             <dd data-testid="last-checked">
-                {match key.last_validated_at {
-                    Some(at) => view! { <Time at/> }.into_any(),
-                    None => "never".into_any(),
-                }}
+                <TimeOrNever at=key.last_validated_at/>
             </dd>
         </dl>
         {expiry.map(|text| view! { <p class="note" data-testid="trading-expiry">{text}</p> })}

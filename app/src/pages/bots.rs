@@ -1,6 +1,6 @@
 use leptos::prelude::*;
 
-use super::{ErrorAlert, Modal, Notice, Time, input_value, load_error};
+use super::{ErrorAlert, Modal, Notice, Time, TimeOrNever, input_value, load_error};
 use crate::api::{
     CreateBotConfig, CreateBotToken, DeleteBotConfig, PauseAllBots, ResumeAllBots, RevokeBotToken,
     UpdateBotConfig, audit_events, list_bot_configs, list_bot_tokens,
@@ -167,10 +167,7 @@ fn BotCard(bot: BotConfigView) -> impl IntoView {
                 <dt>"Orders per minute"</dt>
                 <dd>{bot.orders_per_minute}</dd>
                 <dt>"Last used"</dt>
-                <dd>{match bot.last_used_at {
-                    Some(at) => view! { <Time at/> }.into_any(),
-                    None => "never".into_any(),
-                }}</dd>
+                <dd><TimeOrNever at=bot.last_used_at/></dd>
                 <dt>"Today (UTC)"</dt>
                 <dd data-testid="bot-today">
                     {format!("{} sent, {} refused", bot.orders_today, bot.refusals_today)}
@@ -451,14 +448,8 @@ fn TokenTable(bot: i64, list: Vec<BotTokenView>) -> impl IntoView {
                         <tr>
                             <td><code>{token.prefix.clone()} "…"</code> {token.name.clone().map(|n| format!(" {n}"))}</td>
                             <td><Time at=token.created_at/></td>
-                            <td>{match token.expires_at {
-                                Some(at) => view! { <Time at/> }.into_any(),
-                                None => "never".into_any(),
-                            }}</td>
-                            <td>{match token.last_used_at {
-                                Some(at) => view! { <Time at/> }.into_any(),
-                                None => "never".into_any(),
-                            }}</td>
+                            <td><TimeOrNever at=token.expires_at/></td>
+                            <td><TimeOrNever at=token.last_used_at/></td>
                             <td>
                                 <button class="link" on:click=move |_| set_revoking.set(Some(for_dialog.clone()))>
                                     "Revoke"
@@ -664,11 +655,7 @@ fn BotActivity(id: i64) -> impl IntoView {
 #[component]
 fn BotEvent(event: AuditEventView) -> impl IntoView {
     let detail = event.detail.clone().unwrap_or_default();
-    let text = |name: &str| match &detail[name] {
-        serde_json::Value::String(text) => Some(text.clone()),
-        serde_json::Value::Number(number) => Some(number.to_string()),
-        _ => None,
-    };
+    let text = |name: &str| super::activity::detail_field(&detail, name);
     let order: Vec<String> = ["side", "type", "quantity", "symbol"]
         .into_iter()
         .filter_map(text)

@@ -72,6 +72,15 @@ pub fn Time(at: chrono::DateTime<chrono::Utc>) -> impl IntoView {
     }
 }
 
+/// `Time`, or "never" for a time that has not come (a key never checked, a token never used).
+#[component]
+pub fn TimeOrNever(at: Option<chrono::DateTime<chrono::Utc>>) -> impl IntoView {
+    match at {
+        Some(at) => view! { <Time at/> }.into_any(),
+        None => "never".into_any(),
+    }
+}
+
 /// A modal dialog: it takes focus when it opens and keeps it (the rest of the page is inert
 /// while it is open), closes on Escape or on any button of a `<form method="dialog">` inside
 /// it, and the browser then gives focus back to what had it. `on_close` runs once it closed.

@@ -569,7 +569,7 @@ impl Keywarden {
         }
         let store = &self.inner.store;
         let (user_id, key_id) = (grant.key.user_id, grant.key.id);
-        // Everything but the attempt is committed behind the answer (`write_behind`).
+        // Everything but the attempt is committed behind the answer (the store's order journal).
         let record_behind = |outcome: &'static str,
                              error_code: Option<&'static str>,
                              forwarded: Option<&Forwarded>| {
