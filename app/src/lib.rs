@@ -25,8 +25,8 @@ use leptos_router::hooks::use_location;
 use leptos_router::{SsrMode, path};
 
 use pages::{
-    AccountPage, ActivityPage, ApiKeysPage, BotActions, BotsPage, EmergencyStop, LoginPage,
-    RegisterPage,
+    AccountPage, ActivityPage, ApiKeysPage, BotActions, BotsPage, DeleteKeyPage, EmergencyStop,
+    LoginPage, RegisterPage,
 };
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -67,6 +67,7 @@ pub fn App() -> impl IntoView {
                 <main>
                     <Routes fallback=|| view! { <p>"Page not found."</p> }>
                         <Route path=path!("/") view=ApiKeysPage ssr=SsrMode::Async/>
+                        <Route path=path!("/key/delete") view=DeleteKeyPage ssr=SsrMode::Async/>
                         <Route path=path!("/bots") view=BotsPage ssr=SsrMode::Async/>
                         <Route path=path!("/activity") view=ActivityPage ssr=SsrMode::Async/>
                         <Route path=path!("/account") view=AccountPage ssr=SsrMode::Async/>

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 on_both_backends!(
     server_functions_share_the_service,
+    plain_form_posts_reach_the_same_functions,
     openapi_document_and_docs_page,
 );
 
@@ -74,7 +75,8 @@ async fn server_functions_share_the_service(backend: Backend) {
     let delete = |origin: Option<&str>| {
         let mut request = server
             .http
-            .delete(server.url("/api/v1/ui/api-keys/me"))
+            .post(server.url("/api/v1/ui/api-keys/me/delete"))
+            .json(&json!({}))
             .header("cookie", &session);
         if let Some(origin) = origin {
             request = request.header("origin", origin);
@@ -99,6 +101,176 @@ async fn server_functions_share_the_service(backend: Backend) {
         (status, body["code"].as_str()),
         (StatusCode::UNAUTHORIZED, Some("not_authenticated"))
     );
+    server.finish().await;
+}
+
+/// What a browser sends before the page's WebAssembly has loaded (or with JavaScript off): the
+/// same server functions, fed urlencoded forms, answer with redirects to a page, never JSON.
+async fn plain_form_posts_reach_the_same_functions(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = |path: &str| server.url(path);
+    let post = |path: &str, from: &str, form: &[(&str, &str)], cookie: Option<&str>| {
+        let mut request = browser
+            .post(server.url(path))
+            .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+            .header("origin", &server.base)
+            .header("referer", page(from))
+            .form(form);
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        request.send()
+    };
+    // Leptos strips an earlier error from the page it sends the browser back to, leaving
+    // an empty query behind.
+    let location = |response: &reqwest::Response| {
+        let location = response.headers()["location"].to_str().unwrap();
+        location.trim_end_matches('?').to_owned()
+    };
+    // The error a failed post carries back to the form's page, as the page decodes it.
+    let carried_error = |location: &str| -> Value {
+        let url = reqwest::Url::parse(location).unwrap();
+        let (_, encoded) = url.query_pairs().find(|(k, _)| k == "__err").unwrap();
+        use base64::Engine;
+        let json = base64::engine::general_purpose::URL_SAFE
+            .decode(encoded.as_bytes())
+            .unwrap();
+        serde_json::from_slice(&json).unwrap()
+    };
+    let email = "nojs@example.com";
+    let password = harness::PASSWORD;
+
+    let registered = post(
+        "/api/v1/ui/auth/register",
+        "/register",
+        &[("email", email), ("password", password)],
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(registered.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&registered), "/login?registered");
+    let again = post(
+        "/api/v1/ui/auth/register",
+        "/register",
+        &[("email", email), ("password", password)],
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        again.status(),
+        StatusCode::FOUND,
+        "the error's status is not the answer's"
+    );
+    let back = location(&again);
+    assert!(back.starts_with(&page("/register?")), "{back}");
+    assert_eq!(carried_error(&back)["code"], "email_taken");
+
+    let wrong = post(
+        "/api/v1/ui/auth/login",
+        "/login",
+        &[("email", email), ("password", "not the password")],
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(wrong.status(), StatusCode::FOUND);
+    assert!(wrong.headers().get("set-cookie").is_none());
+    assert_eq!(
+        carried_error(&location(&wrong))["code"],
+        "invalid_credentials"
+    );
+    let signed_in = post(
+        "/api/v1/ui/auth/login",
+        "/login",
+        &[("email", email), ("password", password)],
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (signed_in.status(), location(&signed_in).as_str()),
+        (StatusCode::SEE_OTHER, "/")
+    );
+    let set_cookie = signed_in.headers()["set-cookie"].to_str().unwrap();
+    let session = set_cookie.split(';').next().unwrap().to_owned();
+    harness::secret(session.split_once('=').unwrap().1);
+    let cookie = Some(session.as_str());
+
+    // A pair Binance refuses: the form's page gets the reason, and the secret is nowhere in it.
+    let refused_secret = "x".repeat(64);
+    let refused = post(
+        "/api/v1/ui/api-keys",
+        "/",
+        &[
+            ("api_key", DEMO_API_KEY),
+            ("secret_key", &refused_secret),
+            ("label", ""),
+            ("environment", "mainnet"),
+        ],
+        cookie,
+    )
+    .await
+    .unwrap();
+    assert_eq!(refused.status(), StatusCode::FOUND);
+    let back = location(&refused);
+    assert!(
+        !back.contains(&refused_secret) && !back.contains(DEMO_API_KEY),
+        "{back}"
+    );
+    assert!(carried_error(&back)["detail"].as_str().is_some(), "{back}");
+    assert_eq!(server.count("api_keys").await, 0);
+    let added = post(
+        "/api/v1/ui/api-keys",
+        "/",
+        &[
+            ("api_key", DEMO_API_KEY),
+            ("secret_key", DEMO_SECRET_KEY),
+            ("label", ""),
+            ("environment", "mainnet"),
+        ],
+        cookie,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (added.status(), location(&added)),
+        (StatusCode::FOUND, page("/"))
+    );
+    assert_eq!(server.count("api_keys").await, 1);
+    let checked = post("/api/v1/ui/api-keys/me/validate", "/", &[], cookie)
+        .await
+        .unwrap();
+    assert_eq!(
+        (checked.status(), location(&checked)),
+        (StatusCode::FOUND, page("/"))
+    );
+
+    // Another site's form riding on the cookie is refused, as any cross-site change is.
+    let forged = browser
+        .post(server.url("/api/v1/ui/api-keys/me/delete"))
+        .header("accept", "text/html")
+        .header("origin", "https://evil.example")
+        .header("cookie", &session)
+        .form(&[("x", "")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    assert_eq!(server.count("api_keys").await, 1);
+    let deleted = post("/api/v1/ui/api-keys/me/delete", "/key/delete", &[], cookie)
+        .await
+        .unwrap();
+    assert_eq!(
+        (deleted.status(), location(&deleted).as_str()),
+        (StatusCode::SEE_OTHER, "/?deleted")
+    );
+    assert_eq!(server.count("api_keys").await, 0);
     server.finish().await;
 }
 

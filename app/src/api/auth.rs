@@ -1,9 +1,11 @@
 use leptos::prelude::*;
 use leptos::server_fn::codec::{DeleteUrl, GetUrl, Json};
 
+use super::JsonOrForm;
+
 use crate::model::{ErrorBody, SessionView, UserView};
 
-#[server(prefix = "/api/v1/ui", endpoint = "auth/register", input = Json, output = Json)]
+#[server(prefix = "/api/v1/ui", endpoint = "auth/register", input = JsonOrForm, output = Json)]
 pub async fn register(email: String, password: String) -> Result<UserView, ErrorBody> {
     use super::adapter::*;
     let user = keywarden()?
@@ -11,11 +13,12 @@ pub async fn register(email: String, password: String) -> Result<UserView, Error
         .await
         .map_err(fail)?;
     set_status(axum::http::StatusCode::CREATED);
+    form_post_lands_on("/login?registered");
     Ok(user)
 }
 
 /// Signs the browser in: the session lives in an HttpOnly cookie, never in page scripts.
-#[server(prefix = "/api/v1/ui", endpoint = "auth/login", input = Json, output = Json)]
+#[server(prefix = "/api/v1/ui", endpoint = "auth/login", input = JsonOrForm, output = Json)]
 pub async fn login(email: String, password: String) -> Result<(), ErrorBody> {
     use super::adapter::*;
     use crate::model::SessionKind;
@@ -36,6 +39,7 @@ pub async fn login(email: String, password: String) -> Result<(), ErrorBody> {
             keywarden.secure_cookies(),
         ));
     }
+    form_post_lands_on("/");
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 use leptos::prelude::*;
-use leptos::server_fn::codec::{DeleteUrl, GetUrl, Json, PatchJson, PutJson};
+use leptos::server_fn::codec::{GetUrl, Json, PatchJson, PutJson};
 
+use super::JsonOrForm;
 use crate::model::{ApiKeyView, BalanceView, Environment, ErrorBody};
 
 #[server(prefix = "/api/v1/ui", endpoint = "api-keys/me", input = GetUrl, output = Json)]
@@ -10,7 +11,7 @@ pub async fn get_api_key() -> Result<ApiKeyView, ErrorBody> {
     keywarden.get_api_key(&caller).await.map_err(fail)
 }
 
-#[server(prefix = "/api/v1/ui", endpoint = "api-keys", input = Json, output = Json)]
+#[server(prefix = "/api/v1/ui", endpoint = "api-keys", input = JsonOrForm, output = Json)]
 pub async fn create_api_key(
     api_key: String,
     secret_key: String,
@@ -28,14 +29,17 @@ pub async fn create_api_key(
     Ok(key)
 }
 
-#[server(prefix = "/api/v1/ui", endpoint = "api-keys/me", input = DeleteUrl, output = Json)]
+/// A POST, not a DELETE, so that the page's plain form can send it too.
+#[server(prefix = "/api/v1/ui", endpoint = "api-keys/me/delete", input = JsonOrForm, output = Json)]
 pub async fn delete_api_key() -> Result<(), ErrorBody> {
     use super::adapter::*;
     let (keywarden, caller) = caller().await?;
-    keywarden.delete_api_key(&caller).await.map_err(fail)
+    keywarden.delete_api_key(&caller).await.map_err(fail)?;
+    form_post_lands_on("/?deleted");
+    Ok(())
 }
 
-#[server(prefix = "/api/v1/ui", endpoint = "api-keys/me/validate", input = Json, output = Json)]
+#[server(prefix = "/api/v1/ui", endpoint = "api-keys/me/validate", input = JsonOrForm, output = Json)]
 pub async fn validate_api_key() -> Result<ApiKeyView, ErrorBody> {
     use super::adapter::*;
     let (keywarden, caller) = caller().await?;

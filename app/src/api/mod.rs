@@ -5,12 +5,15 @@
 mod audit;
 mod auth;
 mod bots;
+mod codec;
 mod keys;
 
 pub use audit::*;
 pub use auth::*;
 pub use bots::*;
 pub use keys::*;
+
+pub use codec::JsonOrForm;
 
 #[cfg(feature = "ssr")]
 mod adapter {
@@ -40,9 +43,35 @@ mod adapter {
     }
 
     /// Server functions also run inside page rendering; only a call over HTTP sets the status,
-    /// so a page that shows "no key yet" is still a 200.
+    /// so a page that shows "no key yet" is still a 200. A plain form post is answered with a
+    /// redirect, whose status must stay.
     fn called_over_http() -> bool {
         use_context::<Parts>().is_some_and(|parts| parts.uri.path().starts_with("/api/"))
+            && !plain_form_post()
+    }
+
+    /// A browser's form sent without the page's script (before the WebAssembly loaded, or with
+    /// JavaScript off): it asks for a page, not JSON. Leptos answers it with a redirect back to
+    /// the form's page, carrying any error in the query.
+    fn plain_form_post() -> bool {
+        use_context::<Parts>().is_some_and(|parts| {
+            parts
+                .headers
+                .get(axum::http::header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|accept| accept.contains("text/html"))
+        })
+    }
+
+    /// Where a plain form post lands once it succeeded, instead of the form's own page. The
+    /// page's script does its own navigation, so a call from it is left alone.
+    pub fn form_post_lands_on(path: &'static str) {
+        if plain_form_post()
+            && let Some(response) = use_context::<ResponseOptions>()
+        {
+            response.set_status(StatusCode::SEE_OTHER);
+            response.insert_header(axum::http::header::LOCATION, HeaderValue::from_static(path));
+        }
     }
 
     /// Answers with the error's status, headers and JSON body, as the REST routes do.

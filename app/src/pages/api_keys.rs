@@ -1,8 +1,11 @@
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
+use leptos_router::components::A;
 use leptos_router::hooks::use_navigate;
 
 use super::{
-    ErrorAlert, Modal, Notice, Precision, Time, TimeOrNever, input_value, load_error, utc,
+    ErrorAlert, Modal, Notice, Precision, Time, TimeOrNever, input_value, landed_after, load_error,
+    plain_post_error, utc,
 };
 use crate::api::{
     CreateApiKey, DeleteApiKey, Logout, RenameApiKey, ReplaceApiKey, ValidateApiKey, get_api_key,
@@ -79,7 +82,12 @@ pub fn ApiKeysPage() -> impl IntoView {
                             });
                             view! {
                                 <p>"Add the API key pair Binance gave you. It is checked with Binance before it is stored."</p>
-                                <KeyForm submit pending=create.pending() submit_label="Add key"/>
+                                <KeyForm
+                                    action=CreateApiKey::PATH
+                                    submit
+                                    pending=create.pending()
+                                    submit_label="Add key"
+                                />
                             }
                                 .into_any()
                         }
@@ -99,7 +107,7 @@ fn said<T>(words: &'static str) -> impl Fn(T) -> String {
 /// What the last action did, in words.
 #[component]
 fn Outcome(actions: KeyActions) -> impl IntoView {
-    let notice = Notice::new();
+    let notice = Notice::starting_with(plain_post_outcome());
     Effect::new(move |_| {
         let said = said("Key verified with Binance and stored encrypted.");
         notice.report(actions.create.value().get().map(|r| r.map(said)))
@@ -128,10 +136,26 @@ fn Outcome(actions: KeyActions) -> impl IntoView {
         }))
     });
     Effect::new(move |_| {
-        let said = said("Key deleted, together with its bot configurations.");
-        notice.report(actions.delete.value().get().map(|r| r.map(said)))
+        notice.report(
+            actions
+                .delete
+                .value()
+                .get()
+                .map(|r| r.map(said(KEY_DELETED))),
+        )
     });
     notice.view()
+}
+
+const KEY_DELETED: &str = "Key deleted, together with its bot configurations.";
+
+/// What the key's plain form posts (sent before the page's script ran) came back with.
+fn plain_post_outcome() -> Option<Result<String, crate::model::ErrorBody>> {
+    let failed = plain_post_error(&[CreateApiKey::PATH, ValidateApiKey::PATH, DeleteApiKey::PATH]);
+    match failed {
+        Some(error) => Some(Err(error)),
+        None => landed_after("deleted").then(|| Ok(KEY_DELETED.to_owned())),
+    }
 }
 
 /// A key pair as typed into the form.
@@ -143,8 +167,10 @@ struct KeyFields {
     environment: Option<Environment>,
 }
 
+/// `action` is where the browser posts the form before the page's script runs.
 #[component]
 fn KeyForm(
+    action: &'static str,
     submit: Callback<KeyFields>,
     #[prop(into)] pending: Signal<bool>,
     submit_label: &'static str,
@@ -165,7 +191,7 @@ fn KeyForm(
         });
     };
     view! {
-        <form class="add-key" method="post" on:submit=on_submit>
+        <form class="add-key" method="post" action=action on:submit=on_submit>
             <label>"API key" <input name="api_key" node_ref=api_key autocomplete="off" required/></label>
             <label>
                 "Secret key (HMAC secret, or Ed25519/RSA private key PEM)"
@@ -264,19 +290,37 @@ fn StoredKey(key: ApiKeyView, actions: KeyActions) -> impl IntoView {
                 .map(|w| view! { <li class="alert warning" data-code=w.code>{w.detail}</li> })
                 .collect_view()}
         </ul>
+        // The check and the delete are forms, so that they work before the page's script runs:
+        // the check posts to its server function, the delete opens its confirmation page.
         <div class="actions">
-            <button
-                on:click=move |_| { actions.validate.dispatch(ValidateApiKey {}); }
-                disabled=move || actions.validate.pending().get()
+            <form
+                method="post"
+                action=ValidateApiKey::PATH
+                on:submit=move |ev| {
+                    ev.prevent_default();
+                    actions.validate.dispatch(ValidateApiKey {});
+                }
             >
-                "Check again"
-            </button>
+                <button type="submit" disabled=move || actions.validate.pending().get()>
+                    "Check again"
+                </button>
+            </form>
             <button on:click=move |_| set_replacing.update(|open| *open = !*open)>"Replace key"</button>
-            <button class="danger" on:click=move |_| set_confirming.set(true)>"Delete key"</button>
+            <form
+                method="get"
+                action=DELETE_KEY_PAGE
+                on:submit=move |ev| {
+                    ev.prevent_default();
+                    set_confirming.set(true);
+                }
+            >
+                <button type="submit" class="danger">"Delete key"</button>
+            </form>
         </div>
         <Show when=move || replacing.get()>
             <p>"The new pair is checked with Binance first; the key keeps its bot configurations."</p>
             <KeyForm
+                action=ReplaceApiKey::PATH
                 submit=submit_replacement
                 pending=actions.replace.pending()
                 submit_label="Replace key"
@@ -295,10 +339,66 @@ fn DeleteDialog(
     delete: ServerAction<DeleteApiKey>,
     close: impl Fn() + Copy + Send + Sync + 'static,
 ) -> impl IntoView {
-    let configs = Resource::new(|| (), |_| list_bot_configs());
     view! {
         <Modal labelled_by="delete-title" on_close=move |_| close()>
             <h2 id="delete-title">"Delete this API key?"</h2>
+            <DoomedConfigs/>
+            <form method="dialog" class="actions">
+                <button value="cancel">"Cancel"</button>
+                <button class="danger" value="delete" on:click=move |_| { delete.dispatch(DeleteApiKey {}); }>
+                    "Delete"
+                </button>
+            </form>
+        </Modal>
+    }
+}
+
+/// The delete's confirmation as a page of its own, for a browser without the page's script:
+/// its form posts to the same server function as the dialog.
+const DELETE_KEY_PAGE: &str = "/key/delete";
+
+#[component]
+pub fn DeleteKeyPage() -> impl IntoView {
+    let delete = ServerAction::<DeleteApiKey>::new();
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        if let Some(Ok(())) = delete.value().get() {
+            navigate("/?deleted", Default::default());
+        }
+    });
+    let posted_error = plain_post_error(&[DeleteApiKey::PATH]);
+    let error = move || match delete.value().get() {
+        Some(result) => result.err(),
+        None => posted_error.clone(),
+    };
+    view! {
+        <section class="card narrow">
+            <h1>"Delete this API key?"</h1>
+            <DoomedConfigs/>
+            <form
+                method="post"
+                action=DeleteApiKey::PATH
+                class="actions"
+                on:submit=move |ev| {
+                    ev.prevent_default();
+                    delete.dispatch(DeleteApiKey {});
+                }
+            >
+                <A href="/">"Cancel"</A>
+                <button type="submit" class="danger" disabled=move || delete.pending().get()>
+                    "Delete"
+                </button>
+            </form>
+            {move || error().map(|error| view! { <ErrorAlert error/> })}
+        </section>
+    }
+}
+
+/// The bot configs deleted with the key, named, and that it cannot be undone.
+#[component]
+fn DoomedConfigs() -> impl IntoView {
+    let configs = Resource::new(|| (), |_| list_bot_configs());
+    view! {
             <Suspense fallback=|| view! { <p>"Looking for bot configurations…"</p> }>
                 {move || Suspend::new(async move {
                     match configs.await {
@@ -315,18 +415,11 @@ fn DeleteDialog(
                                 .into_any()
                         }
                         Ok(_) => view! { <p>"No bot configuration uses this key."</p> }.into_any(),
-                        Err(error) => view! { <ErrorAlert error/> }.into_any(),
+                        Err(error) => load_error(error),
                     }
                 })}
             </Suspense>
             <p>"This cannot be undone."</p>
-            <form method="dialog" class="actions">
-                <button value="cancel">"Cancel"</button>
-                <button class="danger" value="delete" on:click=move |_| { delete.dispatch(DeleteApiKey {}); }>
-                    "Delete"
-                </button>
-            </form>
-        </Modal>
     }
 }
 

@@ -1,8 +1,9 @@
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 use leptos_router::components::A;
 use leptos_router::hooks::use_navigate;
 
-use super::{CredentialsForm, ErrorAlert};
+use super::{CredentialsForm, ErrorAlert, landed_after, plain_post_error};
 use crate::api::Login;
 
 #[component]
@@ -17,16 +18,25 @@ pub fn LoginPage() -> impl IntoView {
     let submit = Callback::new(move |(email, password)| {
         login.dispatch(Login { email, password });
     });
+    let posted_error = plain_post_error(&[Login::PATH]);
+    let error = move || match login.value().get() {
+        Some(result) => result.err(),
+        None => posted_error.clone(),
+    };
     view! {
         <section class="card narrow">
             <h1>"Sign in"</h1>
+            {landed_after("registered").then(|| view! {
+                <p class="alert success" role="status">"Account created. Sign in with it."</p>
+            })}
             <CredentialsForm
+                action=Login::PATH
                 submit_label="Sign in"
                 new_password=false
                 pending=login.pending()
                 on_submit=submit
             />
-            {move || login.value().get().and_then(Result::err).map(|error| view! { <ErrorAlert error/> })}
+            {move || error().map(|error| view! { <ErrorAlert error/> })}
             <p>"No account yet? " <A href="/register">"Register"</A></p>
         </section>
     }

@@ -7,7 +7,7 @@ mod register;
 
 pub use account::AccountPage;
 pub use activity::ActivityPage;
-pub use api_keys::ApiKeysPage;
+pub use api_keys::{ApiKeysPage, DeleteKeyPage};
 pub use bots::{BotActions, BotsPage, EmergencyStop};
 pub use login::LoginPage;
 pub use register::RegisterPage;
@@ -162,6 +162,11 @@ impl Notice {
         Notice(RwSignal::new(None))
     }
 
+    /// A notice that starts with what a plain form post came back with (`plain_post_error`).
+    pub fn starting_with(outcome: Option<Result<String, ErrorBody>>) -> Notice {
+        Notice(RwSignal::new(outcome))
+    }
+
     /// Shows `outcome`, if the action has one yet.
     pub fn report(self, outcome: Option<Result<String, ErrorBody>>) {
         if outcome.is_some() {
@@ -192,6 +197,28 @@ pub fn ErrorAlert(error: ErrorBody) -> impl IntoView {
     }
 }
 
+/// The error a plain form post (sent before the page's script ran, or with JavaScript off) came
+/// back with, if it was sent to one of `paths`: Leptos redirects such a post to the form's page
+/// with the server function's path and its error in the query.
+pub fn plain_post_error(paths: &[&str]) -> Option<ErrorBody> {
+    use leptos::server_fn::error::ServerFnUrlError;
+    let query = leptos_router::hooks::use_query_map();
+    query.with_untracked(|query| {
+        let path = query.get("__path")?;
+        let error = query.get("__err")?;
+        paths
+            .contains(&path.as_str())
+            .then(|| ServerFnUrlError::<ErrorBody>::decode_err(&error))
+    })
+}
+
+/// Whether the page was reached with `name` in its query (`/?deleted`): where a plain form
+/// post lands once it succeeded.
+pub fn landed_after(name: &str) -> bool {
+    let query = leptos_router::hooks::use_query_map();
+    query.with_untracked(|query| query.get(name).is_some())
+}
+
 /// What a page shows when its data failed to load: a signed-out visitor goes to sign in,
 /// anything else is shown.
 pub fn load_error(error: ErrorBody) -> AnyView {
@@ -208,9 +235,11 @@ pub fn input_value(node: NodeRef<leptos::html::Input>) -> String {
 }
 
 /// Email and password fields with a submit button; hands the two values to `on_submit`.
-/// The form posts nowhere useful before hydration, so credentials never land in a URL.
+/// Before hydration (or without JavaScript) the browser posts the form to `action`, the same
+/// server function, in the body: credentials never land in a URL.
 #[component]
 pub fn CredentialsForm(
+    action: &'static str,
     submit_label: &'static str,
     /// A new password: say its limits and let the browser offer to generate one.
     new_password: bool,
@@ -229,7 +258,7 @@ pub fn CredentialsForm(
         ("Password", "current-password")
     };
     view! {
-        <form method="post" on:submit=submit>
+        <form method="post" action=action on:submit=submit>
             <label>"Email" <input type="email" name="email" node_ref=email autocomplete="email" required/></label>
             <label>
                 {password_label}

@@ -1,7 +1,8 @@
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 use leptos_router::components::A;
 
-use super::{CredentialsForm, ErrorAlert};
+use super::{CredentialsForm, ErrorAlert, plain_post_error};
 use crate::api::Register;
 
 #[component]
@@ -10,10 +11,12 @@ pub fn RegisterPage() -> impl IntoView {
     let submit = Callback::new(move |(email, password)| {
         register.dispatch(Register { email, password });
     });
+    let posted_error = plain_post_error(&[Register::PATH]);
     view! {
         <section class="card narrow">
             <h1>"Create an account"</h1>
             <CredentialsForm
+                action=Register::PATH
                 submit_label="Register"
                 new_password=true
                 pending=register.pending()
@@ -23,6 +26,7 @@ pub fn RegisterPage() -> impl IntoView {
                 register
                     .value()
                     .get()
+                    .or_else(|| posted_error.clone().map(Err))
                     .map(|result| match result {
                         Ok(user) => {
                             view! {
