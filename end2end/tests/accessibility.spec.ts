@@ -70,6 +70,11 @@ for (const scheme of ['light', 'dark'] as const) {
     await page.getByRole('button', { name: 'Delete key' }).click();
     await expect(page.getByRole('dialog')).toBeVisible();
     await noSeriousViolations(page, 'the delete-key dialog');
+    await page.getByRole('dialog').getByRole('button', { name: 'Cancel' }).click();
+    await page.goto('/key/delete');
+    await hydrated(page);
+    await expect(page.getByTestId('doomed-configs')).toBeVisible();
+    await noSeriousViolations(page, 'the delete-key page (no script)');
   });
 }
 

@@ -10,6 +10,7 @@ const SIGNED_IN = [
   { name: 'bots', path: '/bots', heading: 'Bots' },
   { name: 'activity', path: '/activity', heading: 'Activity' },
   { name: 'account', path: '/account', heading: 'Your account' },
+  { name: 'delete-key', path: '/key/delete', heading: 'Delete this API key?' },
 ];
 const SIGNED_OUT = [
   { name: 'sign-in', path: '/login', heading: 'Sign in' },
