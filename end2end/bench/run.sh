@@ -164,10 +164,8 @@ for backend in sqlite postgres; do
   kill "$server"; wait "$server" 2>/dev/null || true
 done
 
-wasm=$(ls target/site/pkg/*.wasm 2>/dev/null | head -1 || true)
-if [ -n "$wasm" ]; then
-  raw=$(stat -c %s "$wasm"); gz=$(gzip -9 -c "$wasm" | wc -c)
-  br=$(.tools/venv/bin/python -c "import brotli,sys; print(len(brotli.compress(open(sys.argv[1],'rb').read(), quality=11)))" "$wasm")
-  printf '\nWASM (%s): %s bytes raw, %s gzip -9, %s brotli q11.\n' "${wasm#target/}" "$raw" "$gz" "$br" >>"$OUT/results.md"
+if [ -f target/site/pkg/keywarden.wasm ]; then
+  printf '\n' >>"$OUT/results.md"
+  .tools/venv/bin/python end2end/bench/wasm_sizes.py target/site/pkg >>"$OUT/results.md"
 fi
 cat "$OUT/results.md"
