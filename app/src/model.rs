@@ -90,6 +90,25 @@ pub struct Permissions {
     pub margin: Option<bool>,
     /// Whether the key only works from allow-listed IPs.
     pub ip_restricted: Option<bool>,
+    /// Transfers between the account's own wallets and to other Binance accounts.
+    pub internal_transfer: Option<bool>,
+    pub universal_transfer: Option<bool>,
+    pub vanilla_options: Option<bool>,
+}
+
+impl Permissions {
+    /// The permissions Binance reports on that let the key move funds out of the account or
+    /// between its wallets, as they are named in Binance's API management.
+    pub fn moving_funds(&self) -> Vec<&'static str> {
+        [
+            (self.withdrawals, "withdrawals"),
+            (self.internal_transfer, "internal transfer"),
+            (self.universal_transfer, "universal transfer"),
+        ]
+        .into_iter()
+        .filter_map(|(on, name)| (on == Some(true)).then_some(name))
+        .collect()
+    }
 }
 
 /// Something the user should know about an accepted key.

@@ -24,6 +24,7 @@ on_both_backends!(
     ed25519_and_rsa_keys_sign_as_binance_checks,
     permissions_and_warnings_are_reported,
     keys_that_can_withdraw_are_refused,
+    keys_that_can_transfer_are_refused,
     testnet_keys_and_wrong_environment,
     keys_are_rechecked_in_the_background,
     replace_and_rename_keep_the_key_and_its_configs,
@@ -304,7 +305,9 @@ async fn permissions_and_warnings_are_reported(backend: Backend) {
     assert_eq!(
         key["permissions"],
         json!({"reading": true, "spot_trading": true, "withdrawals": false,
-               "futures": false, "margin": false, "ip_restricted": false})
+               "futures": false, "margin": false, "ip_restricted": false,
+               "internal_transfer": false, "universal_transfer": false,
+               "vanilla_options": false})
     );
     let codes: Vec<&str> = key["warnings"]
         .as_array()
@@ -398,6 +401,80 @@ async fn keys_that_can_withdraw_are_refused(backend: Backend) {
     server.finish().await;
 }
 
+/// Binance's transfer permissions move funds as withdrawals do: refused by default, naming
+/// what to switch off; the operator's switch allows them too, and the key then shows them.
+async fn keys_that_can_transfer_are_refused(backend: Backend) {
+    let internal = "I".repeat(64);
+    let universal = "U".repeat(64);
+    let accounts = [
+        (
+            &internal,
+            Restrictions {
+                enable_internal_transfer: true,
+                enable_vanilla_options: true,
+                ..Restrictions::default()
+            },
+        ),
+        (
+            &universal,
+            Restrictions {
+                permits_universal_transfer: true,
+                enable_internal_transfer: true,
+                ..Restrictions::default()
+            },
+        ),
+    ];
+    let add_accounts = |server: &TestServer| {
+        for (key, restrictions) in &accounts {
+            let account = Account::hmac("transfer-secret").with_restrictions(restrictions.clone());
+            server.exchange.add_account(key, account);
+        }
+    };
+    let server = TestServer::start(backend).await;
+    add_accounts(&server);
+    let token = server.user("tia@example.com").await;
+    let (status, body) = server
+        .create_key(&token, &internal, "transfer-secret")
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("transfers_enabled"))
+    );
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.contains("disable internal transfer "), "{detail}");
+    let (status, body) = server
+        .create_key(&token, &universal, "transfer-secret")
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let detail = body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("(internal transfer, universal transfer)"),
+        "{detail}"
+    );
+    assert_eq!(server.count("api_keys").await, 0);
+    server.finish().await;
+
+    let allow = HashMap::from([("KEYWARDEN_ALLOW_WITHDRAWAL_KEYS", "true".to_owned())]);
+    let server = TestServer::start_with(backend, allow).await;
+    add_accounts(&server);
+    let token = server.user("tia@example.com").await;
+    let (status, body) = server
+        .create_key(&token, &internal, "transfer-secret")
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let permissions = &body["permissions"];
+    assert_eq!(
+        (
+            &permissions["internal_transfer"],
+            &permissions["universal_transfer"],
+            &permissions["vanilla_options"],
+            &permissions["withdrawals"],
+        ),
+        (&json!(true), &json!(false), &json!(true), &json!(false))
+    );
+    server.finish().await;
+}
+
 async fn testnet_keys_and_wrong_environment(backend: Backend) {
     let server = TestServer::start(backend).await;
     let testnet_key = "T".repeat(64);
@@ -434,7 +511,8 @@ async fn testnet_keys_and_wrong_environment(backend: Backend) {
     assert_eq!(
         key["permissions"],
         json!({"reading": true, "spot_trading": null, "withdrawals": null, "futures": null,
-               "margin": null, "ip_restricted": null})
+               "margin": null, "ip_restricted": null, "internal_transfer": null,
+               "universal_transfer": null, "vanilla_options": null})
     );
     assert_eq!(key["warnings"], json!([]));
     let (status, balance) = server.get("/api/v1/api-keys/balance", &token).await;

@@ -78,6 +78,12 @@ pub struct ApiRestrictions {
     pub enable_futures: bool,
     #[serde(default)]
     pub enable_margin: bool,
+    #[serde(default)]
+    pub enable_internal_transfer: bool,
+    #[serde(default)]
+    pub permits_universal_transfer: bool,
+    #[serde(default)]
+    pub enable_vanilla_options: bool,
     /// Milliseconds since the epoch; absent or 0 when trading does not lapse.
     #[serde(default)]
     trading_authority_expiration_time: Option<i64>,

@@ -432,6 +432,9 @@ fn permission_list(permissions: &Permissions) -> String {
         (permissions.margin, "margin"),
         (permissions.futures, "futures"),
         (permissions.withdrawals, "withdrawals"),
+        (permissions.internal_transfer, "internal transfer"),
+        (permissions.universal_transfer, "universal transfer"),
+        (permissions.vanilla_options, "options"),
         (permissions.ip_restricted, "IP-restricted"),
     ];
     let granted: Vec<&str> = named

@@ -105,7 +105,7 @@ impl ServiceError {
                 | ServiceError::TooManyAttempts { .. }
                 | ServiceError::WrongPassword
                 | ServiceError::BinanceRejected { .. }
-                | ServiceError::WithdrawalsEnabled
+                | ServiceError::MovesFunds { .. }
                 | ServiceError::WrongEnvironment { .. }
                 | ServiceError::ExchangeUnavailable
                 | ServiceError::ExchangeTimeout

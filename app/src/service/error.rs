@@ -39,11 +39,13 @@ pub enum ServiceError {
     /// Binance refused the key; its own code and message are passed on untouched.
     #[error("{message}")]
     BinanceRejected { code: i64, message: String },
+    /// The key may withdraw or transfer funds (`named`, as Binance's API management names
+    /// the permissions).
     #[error(
-        "this key can withdraw funds; disable withdrawals for it in Binance's API management, \
-         then add it again"
+        "this key can move funds out of the account ({named}); disable {named} for it in \
+         Binance's API management, then add it again"
     )]
-    WithdrawalsEnabled,
+    MovesFunds { named: String, withdrawals: bool },
     #[error(
         "this key belongs to Binance's {right}, not its {given}; add it with environment \"{right}\"",
         right = right.as_str(),
@@ -89,7 +91,10 @@ impl ServiceError {
             ServiceError::BotConfigNotFound => "bot_config_not_found",
             ServiceError::BotTokenNotFound => "bot_token_not_found",
             ServiceError::BinanceRejected { .. } => "binance_rejected",
-            ServiceError::WithdrawalsEnabled => "withdrawals_enabled",
+            ServiceError::MovesFunds {
+                withdrawals: true, ..
+            } => "withdrawals_enabled",
+            ServiceError::MovesFunds { .. } => "transfers_enabled",
             ServiceError::WrongEnvironment { .. } => "wrong_environment",
             ServiceError::ExchangeUnavailable => "exchange_unavailable",
             ServiceError::ExchangeTimeout => "exchange_timeout",
@@ -112,7 +117,7 @@ impl ServiceError {
             ServiceError::ApiKeyExists
             | ServiceError::NoApiKey
             | ServiceError::BinanceRejected { .. }
-            | ServiceError::WithdrawalsEnabled
+            | ServiceError::MovesFunds { .. }
             | ServiceError::WrongEnvironment { .. } => 400,
             ServiceError::ApiKeyNotFound
             | ServiceError::BotConfigNotFound

@@ -28,6 +28,9 @@ pub struct Restrictions {
     pub enable_withdrawals: bool,
     pub enable_futures: bool,
     pub enable_margin: bool,
+    pub enable_internal_transfer: bool,
+    pub permits_universal_transfer: bool,
+    pub enable_vanilla_options: bool,
 }
 
 impl Default for Restrictions {
@@ -39,6 +42,9 @@ impl Default for Restrictions {
             enable_withdrawals: false,
             enable_futures: false,
             enable_margin: false,
+            enable_internal_transfer: false,
+            permits_universal_transfer: false,
+            enable_vanilla_options: false,
         }
     }
 }
@@ -260,11 +266,11 @@ pub(crate) async fn api_restrictions(
                     "enableReading": r.enable_reading,
                     "enableSpotAndMarginTrading": r.enable_spot_and_margin_trading,
                     "enableWithdrawals": r.enable_withdrawals,
-                    "enableInternalTransfer": false,
+                    "enableInternalTransfer": r.enable_internal_transfer,
                     "enableMargin": r.enable_margin,
                     "enableFutures": r.enable_futures,
-                    "permitsUniversalTransfer": false,
-                    "enableVanillaOptions": false,
+                    "permitsUniversalTransfer": r.permits_universal_transfer,
+                    "enableVanillaOptions": r.enable_vanilla_options,
                     "enableFixApiTrade": false,
                     "enableFixReadOnly": false,
                     "enablePortfolioMarginTrading": false,

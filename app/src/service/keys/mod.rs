@@ -127,8 +127,12 @@ impl Keywarden {
         };
         let check = self.check_with_exchange(input.environment, &pair).await?;
         let validation = validation(&check);
-        if validation.permissions.withdrawals == Some(true) && !self.inner.allow_withdrawal_keys {
-            return Err(ServiceError::WithdrawalsEnabled);
+        let moving_funds = validation.permissions.moving_funds();
+        if !moving_funds.is_empty() && !self.inner.allow_withdrawal_keys {
+            return Err(ServiceError::MovesFunds {
+                withdrawals: validation.permissions.withdrawals == Some(true),
+                named: moving_funds.join(", "),
+            });
         }
         let vault = &self.inner.vault;
         let owner = |field| Owner {

@@ -36,6 +36,9 @@ pub(super) fn permissions(check: &KeyCheck) -> Permissions {
             futures: Some(restrictions.enable_futures),
             margin: Some(restrictions.enable_margin),
             ip_restricted: Some(restrictions.ip_restrict),
+            internal_transfer: Some(restrictions.enable_internal_transfer),
+            universal_transfer: Some(restrictions.permits_universal_transfer),
+            vanilla_options: Some(restrictions.enable_vanilla_options),
         },
         None => Permissions {
             reading: Some(true),
