@@ -50,6 +50,7 @@ export default defineConfig({
         RUST_LOG: 'info',
         // Every test registers its own account from the one address.
         KEYWARDEN_REGISTRATIONS_PER_IP: '100',
+        KEYWARDEN_EGRESS_IPS: '203.0.113.7',
       },
     },
   ],

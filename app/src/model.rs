@@ -364,6 +364,17 @@ pub struct AuditEventView {
     pub created_at: DateTime<Utc>,
 }
 
+/// What a signed-in user's clients need to know of this Keywarden.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct ServiceMeta {
+    /// The addresses Binance sees Keywarden's calls come from: restrict the key to exactly
+    /// these. Empty when the operator has not said.
+    pub egress_ips: Vec<String>,
+    /// The base URL bots point their Binance client at, with a bot token as the API key.
+    pub gateway_url: String,
+}
+
 /// A page of the caller's audit trail, newest first.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]

@@ -92,6 +92,8 @@ test('an Ed25519 key shows its type, permissions and warnings', async ({ page })
   await expect(page.getByTestId('key-type')).toHaveText('Ed25519 · mainnet');
   await expect(page.getByTestId('permissions')).toHaveText('reading, spot trading');
   await expect(page.getByTestId('warnings')).toContainText('works from any IP address');
+  // The addresses the operator set in KEYWARDEN_EGRESS_IPS (playwright.config.ts).
+  await expect(page.getByTestId('warnings')).toContainText('restrict it to exactly 203.0.113.7');
   await expect(page.getByTestId('trading-expiry')).toContainText(/trading permission expires in (29|30) days/);
   await page.screenshot({ path: 'test-results/ed25519-key.png', fullPage: true });
   await page.getByRole('button', { name: 'Delete key' }).click();

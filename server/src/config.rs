@@ -52,6 +52,8 @@ pub struct Config {
     pub password_hash_concurrency: u64,
     /// Proxies whose `X-Forwarded-For` names the client; empty: the socket's peer is.
     pub trusted_proxies: Vec<IpAddr>,
+    /// Where Binance sees Keywarden's calls come from; empty: not said.
+    pub egress_ips: Vec<IpAddr>,
     /// Origins allowed to call the API from scripts (CORS), bearer tokens only; empty: none.
     pub cors_origins: Vec<String>,
     pub database_max_connections: u32,
@@ -229,16 +231,8 @@ impl Config {
                 &KEYWARDEN_PASSWORD_HASH_CONCURRENCY,
                 default_hash_concurrency(),
             )?,
-            trusted_proxies: list(&var, &KEYWARDEN_TRUSTED_PROXIES)
-                .into_iter()
-                .map(|text| {
-                    text.parse().map_err(|_| ConfigError::Invalid {
-                        name: KEYWARDEN_TRUSTED_PROXIES.name,
-                        value: text,
-                        reason: "expected comma-separated IP addresses",
-                    })
-                })
-                .collect::<Result<_, _>>()?,
+            trusted_proxies: addresses(&var, &KEYWARDEN_TRUSTED_PROXIES)?,
+            egress_ips: addresses(&var, &KEYWARDEN_EGRESS_IPS)?,
             database_max_connections: u32::try_from(number_or(
                 &var,
                 &DATABASE_MAX_CONNECTIONS,
@@ -355,6 +349,23 @@ fn list(var: &impl Fn(&str) -> Option<String>, setting: &Setting) -> Vec<String>
         .split(',')
         .map(|item| item.trim().to_owned())
         .filter(|item| !item.is_empty())
+        .collect()
+}
+
+/// Comma-separated IP addresses; none when unset.
+fn addresses(
+    var: &impl Fn(&str) -> Option<String>,
+    setting: &Setting,
+) -> Result<Vec<IpAddr>, ConfigError> {
+    list(var, setting)
+        .into_iter()
+        .map(|text| {
+            text.parse().map_err(|_| ConfigError::Invalid {
+                name: setting.name,
+                value: text,
+                reason: "expected comma-separated IP addresses",
+            })
+        })
         .collect()
 }
 
@@ -545,6 +556,8 @@ mod tests {
         assert!(with(("DATABASE_URL", "mysql://x")).contains("DATABASE_URL"));
         assert!(with(("KEYWARDEN_REVALIDATE_EVERY", "soon")).contains("REVALIDATE"));
         assert!(with(("KEYWARDEN_ALLOW_WITHDRAWAL_KEYS", "yes")).contains("WITHDRAWAL"));
+        let egress = with(("KEYWARDEN_EGRESS_IPS", "203.0.113.7, nat-gateway"));
+        assert!(egress.contains("KEYWARDEN_EGRESS_IPS") && egress.contains("nat-gateway"));
         let every = |text: &'static str| {
             let mut vars = base.to_vec();
             vars.push(("KEYWARDEN_REVALIDATE_EVERY", text));

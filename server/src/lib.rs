@@ -120,6 +120,7 @@ pub async fn build_keywarden_with_clock(
         clock,
         secure_cookies: config.secure_cookies(),
         allow_withdrawal_keys: config.allow_withdrawal_keys,
+        egress_ips: config.egress_ips.clone(),
         public_url: config.public_url.trim_end_matches('/').to_owned(),
     }))
 }

@@ -25,6 +25,7 @@ on_both_backends!(
     permissions_and_warnings_are_reported,
     keys_that_can_withdraw_are_refused,
     keys_that_can_transfer_are_refused,
+    egress_addresses_guide_the_ip_restriction,
     testnet_keys_and_wrong_environment,
     keys_are_rechecked_in_the_background,
     replace_and_rename_keep_the_key_and_its_configs,
@@ -687,5 +688,61 @@ async fn replace_and_rename_keep_the_key_and_its_configs(backend: Backend) {
         .call(Method::PUT, "/api/v1/api-keys/me", Some(&other), Some(demo))
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    server.finish().await;
+}
+
+/// The operator names the addresses Keywarden calls Binance from: `GET /api/v1/meta` gives
+/// them, an unrestricted key's warning asks for exactly those, and the next check after the
+/// user restricted the key finds it restricted and drops the warning.
+async fn egress_addresses_guide_the_ip_restriction(backend: Backend) {
+    let egress = HashMap::from([(
+        "KEYWARDEN_EGRESS_IPS",
+        " 203.0.113.7, 2001:db8::7 ".to_owned(),
+    )]);
+    let server = TestServer::start_with(backend, egress).await;
+    let (status, _) = server.call(Method::GET, "/api/v1/meta", None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let token = server.user("eve@example.com").await;
+    let (status, meta) = server.get("/api/v1/meta", &token).await;
+    assert_eq!(status, StatusCode::OK, "{meta}");
+    assert_eq!(meta["egress_ips"], json!(["203.0.113.7", "2001:db8::7"]));
+    assert_eq!(
+        meta["gateway_url"],
+        format!("{}/gateway/binance", server.base)
+    );
+
+    let key = server.add_demo_key(&token).await;
+    let warning = key["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["code"] == "no_ip_restriction")
+        .expect("an unrestricted key is warned about")
+        .clone();
+    let detail = warning["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("restrict it to exactly 203.0.113.7, 2001:db8::7 "),
+        "{detail}"
+    );
+    server.exchange.add_account(
+        DEMO_API_KEY,
+        Account::hmac(DEMO_SECRET_KEY).with_restrictions(Restrictions {
+            ip_restrict: true,
+            ..Restrictions::default()
+        }),
+    );
+    let (status, key) = server
+        .post("/api/v1/api-keys/me/validate", &token, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{key}");
+    assert_eq!(key["permissions"]["ip_restricted"], true);
+    assert!(
+        !key["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["code"] == "no_ip_restriction"),
+        "{key}"
+    );
     server.finish().await;
 }

@@ -299,7 +299,12 @@ async fn hostile_labels_are_stored_verbatim(backend: Backend) {
 }
 
 async fn answers_past_the_time_limit_are_408(backend: Backend) {
-    let overrides = HashMap::from([("KEYWARDEN_REQUEST_TIMEOUT", "1s".to_owned())]);
+    // The suite's Binance timeout (1 s) would race the time limit; the exchange client must
+    // give up well after it.
+    let overrides = HashMap::from([
+        ("KEYWARDEN_REQUEST_TIMEOUT", "1s".to_owned()),
+        ("BINANCE_TIMEOUT_MS", "5000".to_owned()),
+    ]);
     let server = TestServer::start_with(backend, overrides).await;
     let token = server.user("late@example.com").await;
     server.add_demo_key(&token).await;

@@ -291,6 +291,7 @@ async fn openapi_document_and_docs_page(backend: Backend) {
         "/api/v1/api-keys/balance",
         "/api/v1/bot-configs",
         "/api/v1/bot-configs/{id}",
+        "/api/v1/meta",
     ] {
         assert!(
             doc["paths"].get(path).is_some(),

@@ -287,7 +287,14 @@ fn StoredKey(key: ApiKeyView, actions: KeyActions) -> impl IntoView {
         <ul class="warnings" data-testid="warnings">
             {warnings
                 .into_iter()
-                .map(|w| view! { <li class="alert warning" data-code=w.code>{w.detail}</li> })
+                .map(|w| {
+                    // Binance takes trading from a key usable anywhere, and may delete it.
+                    let class = match w.code.as_str() {
+                        "no_ip_restriction" => "alert error",
+                        _ => "alert warning",
+                    };
+                    view! { <li class=class data-code=w.code>{w.detail}</li> }
+                })
                 .collect_view()}
         </ul>
         // The check and the delete are forms, so that they work before the page's script runs:

@@ -63,8 +63,10 @@ pub struct Parts {
     pub clock: Arc<dyn Clock>,
     /// Mark session cookies `Secure` (the public URL is https).
     pub secure_cookies: bool,
-    /// Accept keys that can withdraw funds (refused by default).
+    /// Accept keys that can withdraw or transfer funds (refused by default).
     pub allow_withdrawal_keys: bool,
+    /// The addresses Binance sees this service's calls come from (`KEYWARDEN_EGRESS_IPS`).
+    pub egress_ips: Vec<std::net::IpAddr>,
     /// Where users and bots reach this service (`KEYWARDEN_PUBLIC_URL`), without a trailing
     /// slash.
     pub public_url: String,
@@ -92,6 +94,19 @@ impl Keywarden {
     /// The gateway's base URL, as a bot's client is configured with it.
     pub fn gateway_url(&self) -> String {
         format!("{}/gateway/binance", self.inner.public_url)
+    }
+
+    /// For a signed-in caller only, as every endpoint is.
+    pub fn meta(&self, _caller: &Caller) -> crate::model::ServiceMeta {
+        crate::model::ServiceMeta {
+            egress_ips: self
+                .inner
+                .egress_ips
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            gateway_url: self.gateway_url(),
+        }
     }
 
     fn now(&self) -> DateTime<Utc> {

@@ -191,8 +191,15 @@ settings! {
         default: Value("https://testnet.binance.vision"),
         read_by: Config,
     }
-    /// `true` accepts keys that can withdraw funds; by default they are refused with 400
-    /// `withdrawals_enabled`
+    /// comma-separated public IP addresses Keywarden's calls reach Binance from: users are told
+    /// to restrict their keys to exactly these (shown with the key and in `GET /api/v1/meta`)
+    KEYWARDEN_EGRESS_IPS {
+        default: Described("none (users are told to restrict the key, without the addresses)"),
+        read_by: Config,
+    }
+    /// `true` accepts keys that can move funds; by default a key that can withdraw is refused
+    /// with 400 `withdrawals_enabled`, and one that can make internal or universal transfers with
+    /// 400 `transfers_enabled`
     KEYWARDEN_ALLOW_WITHDRAWAL_KEYS {
         default: Value("false"),
         read_by: Config,

@@ -5,6 +5,7 @@ mod audit;
 mod auth;
 mod bot_configs;
 mod keys;
+mod meta;
 mod openapi;
 
 pub use app::http::ApiError;
@@ -73,6 +74,7 @@ pub fn routes() -> Router<AppState> {
             delete(bot_configs::revoke_token),
         )
         .route("/api/v1/audit", get(audit::list))
+        .route("/api/v1/meta", get(meta::meta))
         .merge(openapi::routes())
         .route("/api/{*rest}", any(not_found))
 }

@@ -35,6 +35,7 @@ use crate::AppState;
         super::bot_configs::list_tokens,
         super::bot_configs::revoke_token,
         super::audit::list,
+        super::meta::meta,
     ),
     modifiers(&BearerAuth, &CommonResponses)
 )]

@@ -12,7 +12,7 @@ pub use input::mask_api_key;
 pub use rotation::RotatedBatch;
 
 use input::{MAX_KEY_CHARS, MAX_SECRET_CHARS, credential, label};
-use view::{api_key_view, validation};
+use view::validation;
 
 use super::audit::Action;
 use super::{Caller, Keywarden, ServiceError};
@@ -52,7 +52,7 @@ impl Keywarden {
         {
             Ok(row) => {
                 tracing::info!(user_id = caller.user_id, key_id = row.id, "api key stored");
-                Ok(api_key_view(row))
+                Ok(self.key_view(row))
             }
             // Another request stored a key for this user while Binance was answering.
             Err(StoreError::Unique) => Err(ServiceError::ApiKeyExists),
@@ -93,7 +93,7 @@ impl Keywarden {
             key_id = row.id,
             "api key replaced"
         );
-        Ok(api_key_view(row))
+        Ok(self.key_view(row))
     }
 
     pub async fn rename_api_key(
@@ -107,7 +107,7 @@ impl Keywarden {
             .store
             .rename_api_key(caller.user_id, label, &event)
             .await?
-            .map(api_key_view)
+            .map(|row| self.key_view(row))
             .ok_or(ServiceError::ApiKeyNotFound)
     }
 
@@ -177,7 +177,9 @@ impl Keywarden {
     }
 
     pub async fn get_api_key(&self, caller: &Caller) -> Result<ApiKeyView, ServiceError> {
-        Self::stored_key(caller).cloned().map(api_key_view)
+        Self::stored_key(caller)
+            .cloned()
+            .map(|row| self.key_view(row))
     }
 
     /// Deletes the key and, with it, every bot config that uses it.

@@ -7,7 +7,7 @@ use chrono::Duration;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use super::view::{api_key_view, validation};
+use super::view::validation;
 use crate::model::ApiKeyView;
 use crate::service::audit::{Action, ClientInfo};
 use crate::service::{Caller, Keywarden, ServiceError};
@@ -68,7 +68,7 @@ impl Keywarden {
             .store
             .record_validation(caller.user_id, &validation, &event)
             .await?
-            .map(api_key_view)
+            .map(|row| self.key_view(row))
             .ok_or(ServiceError::ApiKeyNotFound)
     }
 

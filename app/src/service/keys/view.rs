@@ -1,15 +1,30 @@
 //! A stored key as its owner sees it: masked, with what Binance lets it do and what the owner
 //! should know about it.
 
+use std::net::IpAddr;
+
 use chrono::{DateTime, Utc};
 
 use crate::exchange::KeyCheck;
 use crate::model::{ApiKeyView, Environment, Permissions, Warning};
 use crate::store::{ApiKeyRow, Validation};
 
-pub(super) fn api_key_view(row: ApiKeyRow) -> ApiKeyView {
+impl crate::service::Keywarden {
+    pub(super) fn key_view(&self, row: ApiKeyRow) -> ApiKeyView {
+        api_key_view(row, &self.inner.egress_ips)
+    }
+}
+
+/// `egress_ips`: where Binance sees this service's calls come from, for the IP restriction
+/// the user is asked to set.
+fn api_key_view(row: ApiKeyRow, egress_ips: &[IpAddr]) -> ApiKeyView {
     ApiKeyView {
-        warnings: warnings(row.environment, &row.permissions, row.trading_expires_at),
+        warnings: warnings(
+            row.environment,
+            &row.permissions,
+            row.trading_expires_at,
+            egress_ips,
+        ),
         id: row.id,
         label: row.label,
         api_key_masked: row.api_key_masked,
@@ -65,15 +80,26 @@ fn warnings(
     environment: Environment,
     permissions: &Permissions,
     trading_expires_at: Option<DateTime<Utc>>,
+    egress_ips: &[IpAddr],
 ) -> Vec<Warning> {
     let mut warnings = Vec::new();
     if environment == Environment::Mainnet && permissions.ip_restricted == Some(false) {
+        let addresses = match egress_ips {
+            [] => "this server's addresses".to_owned(),
+            ips => {
+                let list: Vec<String> = ips.iter().map(IpAddr::to_string).collect();
+                format!("exactly {}", list.join(", "))
+            }
+        };
         warnings.push(Warning {
             code: "no_ip_restriction".into(),
-            detail: "This key works from any IP address. Restrict it to this server's IP in \
-                     Binance's API management: a leaked key is then useless elsewhere, and \
-                     Binance keeps its trading permission."
-                .into(),
+            detail: format!(
+                "This key works from any IP address: Binance takes trading away from such keys \
+                 and may delete them, and a leaked copy works anywhere. In Binance's API \
+                 management, restrict it to {addresses} (where Keywarden calls Binance from; \
+                 your bots trade through Keywarden and need no address of their own), then \
+                 check it again."
+            ),
         });
     }
     if permissions.spot_trading == Some(false) {
@@ -107,17 +133,26 @@ mod tests {
             reading: Some(true),
             ..Permissions::default()
         };
-        assert!(warnings(Environment::Testnet, &unknown, None).is_empty());
-        assert!(warnings(Environment::Mainnet, &unknown, None).is_empty());
+        assert!(warnings(Environment::Testnet, &unknown, None, &[]).is_empty());
+        assert!(warnings(Environment::Mainnet, &unknown, None, &[]).is_empty());
         let open = Permissions {
             ip_restricted: Some(false),
             spot_trading: Some(false),
             ..unknown
         };
-        let codes: Vec<String> = warnings(Environment::Mainnet, &open, None)
+        let codes: Vec<String> = warnings(Environment::Mainnet, &open, None, &[])
             .into_iter()
             .map(|w| w.code)
             .collect();
         assert_eq!(codes, ["no_ip_restriction", "no_spot_trading"]);
+        let egress = [
+            "203.0.113.7".parse().unwrap(),
+            "2001:db8::7".parse().unwrap(),
+        ];
+        let restrict = &warnings(Environment::Mainnet, &open, None, &egress)[0].detail;
+        assert!(
+            restrict.contains("restrict it to exactly 203.0.113.7, 2001:db8::7 "),
+            "{restrict}"
+        );
     }
 }
