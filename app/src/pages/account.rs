@@ -1,7 +1,6 @@
 use leptos::prelude::*;
-use leptos_router::hooks::use_navigate;
 
-use super::{ErrorAlert, Time, input_value, load_error};
+use super::{ErrorAlert, Time, go_after_success, input_value, load_error};
 use crate::api::{ChangePassword, LogoutEverywhere, RevokeSession, current_user, list_sessions};
 use crate::model::{SessionKind, SessionView};
 
@@ -16,12 +15,7 @@ pub fn AccountPage() -> impl IntoView {
         move || (revoke.version().get(), change.version().get()),
         |_| list_sessions(),
     );
-    let navigate = use_navigate();
-    Effect::new(move |_| {
-        if let Some(Ok(_)) = everywhere.value().get() {
-            navigate("/login", Default::default());
-        }
-    });
+    go_after_success(everywhere, "/login");
 
     view! {
         <section class="card">

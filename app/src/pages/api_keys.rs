@@ -1,11 +1,10 @@
 use leptos::prelude::*;
 use leptos::server_fn::ServerFn;
 use leptos_router::components::A;
-use leptos_router::hooks::use_navigate;
 
 use super::{
-    ErrorAlert, Modal, Notice, Precision, Time, TimeOrNever, input_value, landed_after, load_error,
-    plain_post_error, utc,
+    ErrorAlert, Modal, Notice, Precision, Time, TimeOrNever, form_error, go_after_success,
+    input_value, landed_after, load_error, plain_post_error, utc,
 };
 use crate::api::{
     CreateApiKey, DeleteApiKey, Logout, RenameApiKey, ReplaceApiKey, ValidateApiKey, get_api_key,
@@ -50,12 +49,7 @@ pub fn ApiKeysPage() -> impl IntoView {
     let actions = KeyActions::new();
     let logout = ServerAction::<Logout>::new();
     let key = Resource::new(move || actions.versions(), |_| get_api_key());
-    let navigate = use_navigate();
-    Effect::new(move |_| {
-        if let Some(Ok(())) = logout.value().get() {
-            navigate("/login", Default::default());
-        }
-    });
+    go_after_success(logout, "/login");
 
     view! {
         <section class="card">
@@ -367,17 +361,8 @@ const DELETE_KEY_PAGE: &str = "/key/delete";
 #[component]
 pub fn DeleteKeyPage() -> impl IntoView {
     let delete = ServerAction::<DeleteApiKey>::new();
-    let navigate = use_navigate();
-    Effect::new(move |_| {
-        if let Some(Ok(())) = delete.value().get() {
-            navigate("/?deleted", Default::default());
-        }
-    });
-    let posted_error = plain_post_error(&[DeleteApiKey::PATH]);
-    let error = move || match delete.value().get() {
-        Some(result) => result.err(),
-        None => posted_error.clone(),
-    };
+    go_after_success(delete, "/?deleted");
+    let error = form_error(delete);
     view! {
         <section class="card narrow">
             <h1>"Delete this API key?"</h1>

@@ -1,28 +1,18 @@
 use leptos::prelude::*;
 use leptos::server_fn::ServerFn;
 use leptos_router::components::A;
-use leptos_router::hooks::use_navigate;
 
-use super::{CredentialsForm, ErrorAlert, landed_after, plain_post_error};
+use super::{CredentialsForm, ErrorAlert, form_error, go_after_success, landed_after};
 use crate::api::Login;
 
 #[component]
 pub fn LoginPage() -> impl IntoView {
     let login = ServerAction::<Login>::new();
-    let navigate = use_navigate();
-    Effect::new(move |_| {
-        if let Some(Ok(())) = login.value().get() {
-            navigate("/", Default::default());
-        }
-    });
+    go_after_success(login, "/");
     let submit = Callback::new(move |(email, password)| {
         login.dispatch(Login { email, password });
     });
-    let posted_error = plain_post_error(&[Login::PATH]);
-    let error = move || match login.value().get() {
-        Some(result) => result.err(),
-        None => posted_error.clone(),
-    };
+    let error = form_error(login);
     view! {
         <section class="card narrow">
             <h1>"Sign in"</h1>

@@ -212,6 +212,34 @@ pub fn plain_post_error(paths: &[&str]) -> Option<ErrorBody> {
     })
 }
 
+/// The error to show for a form's action: the action's own once it ran, otherwise the one a
+/// plain form post to the same server function came back with.
+pub fn form_error<S>(action: ServerAction<S>) -> impl Fn() -> Option<ErrorBody> + Send + Sync
+where
+    S: leptos::server_fn::ServerFn<Error = ErrorBody> + Clone + Send + Sync + 'static,
+    S::Output: Clone + Send + Sync + 'static,
+{
+    let posted = plain_post_error(&[S::PATH]);
+    move || match action.value().get() {
+        Some(result) => result.err(),
+        None => posted.clone(),
+    }
+}
+
+/// Goes to `path` once `action` succeeded, as a plain form post to it is redirected there.
+pub fn go_after_success<S>(action: ServerAction<S>, path: &'static str)
+where
+    S: leptos::server_fn::ServerFn<Error = ErrorBody> + Clone + Send + Sync + 'static,
+    S::Output: Clone + Send + Sync + 'static,
+{
+    let navigate = leptos_router::hooks::use_navigate();
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = action.value().get() {
+            navigate(path, Default::default());
+        }
+    });
+}
+
 /// Whether the page was reached with `name` in its query (`/?deleted`): where a plain form
 /// post lands once it succeeded.
 pub fn landed_after(name: &str) -> bool {
