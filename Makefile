@@ -36,7 +36,7 @@ setup-test:
 	bash .ci/setup test
 
 build-release:
-	cargo leptos build --release
+	cargo leptos build --release --split
 
 postgres:
 	bash .ci/postgres-up
@@ -46,7 +46,7 @@ unit-and-integration: postgres
 
 e2e:
 	cargo build -p fake-exchange --bin fake-exchange
-	cargo leptos build
+	cargo leptos build --split
 	cd end2end && npx playwright test
 
 lint:

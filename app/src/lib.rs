@@ -22,10 +22,10 @@ pub mod vault;
 use leptos::prelude::*;
 use leptos_router::components::{A, Route, Router, Routes};
 use leptos_router::hooks::use_location;
-use leptos_router::{SsrMode, path};
+use leptos_router::{Lazy, SsrMode, path};
 
 use pages::{
-    AccountPage, ActivityPage, ApiKeysPage, BotActions, BotsPage, DeleteKeyPage, EmergencyStop,
+    AccountRoute, ActivityRoute, ApiKeysPage, BotActions, BotsRoute, DeleteKeyPage, EmergencyStop,
     LoginPage, RegisterPage,
 };
 
@@ -52,9 +52,10 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 
 #[component]
 pub fn App() -> impl IntoView {
-    // Set once the WASM has taken over the page; browser tests wait for it before clicking.
+    // Set once the WASM has taken over the page shown (`Hydrated`); browser tests wait for it
+    // before clicking.
     let (hydrated, set_hydrated) = signal(false);
-    Effect::new(move |_| set_hydrated.set(true));
+    provide_context(HydrationFlag(set_hydrated));
     BotActions::provide();
     view! {
         <Router>
@@ -65,18 +66,51 @@ pub fn App() -> impl IntoView {
                     <EmergencyStop/>
                 </header>
                 <main>
-                    <Routes fallback=|| view! { <p>"Page not found."</p> }>
-                        <Route path=path!("/") view=ApiKeysPage ssr=SsrMode::Async/>
-                        <Route path=path!("/key/delete") view=DeleteKeyPage ssr=SsrMode::Async/>
-                        <Route path=path!("/bots") view=BotsPage ssr=SsrMode::Async/>
-                        <Route path=path!("/activity") view=ActivityPage ssr=SsrMode::Async/>
-                        <Route path=path!("/account") view=AccountPage ssr=SsrMode::Async/>
-                        <Route path=path!("/login") view=LoginPage/>
-                        <Route path=path!("/register") view=RegisterPage/>
+                    <Routes fallback=|| view! { <p>"Page not found."</p> <Hydrated/> }>
+                        <Route
+                            path=path!("/")
+                            view=|| view! { <ApiKeysPage/> <Hydrated/> }
+                            ssr=SsrMode::Async
+                        />
+                        <Route
+                            path=path!("/key/delete")
+                            view=|| view! { <DeleteKeyPage/> <Hydrated/> }
+                            ssr=SsrMode::Async
+                        />
+                        // Each of these pages is its own piece of WebAssembly, fetched when it is
+                        // first shown: the first page a person opens loads less.
+                        <Route path=path!("/bots") view={Lazy::<BotsRoute>::new()} ssr=SsrMode::Async/>
+                        <Route
+                            path=path!("/activity")
+                            view={Lazy::<ActivityRoute>::new()}
+                            ssr=SsrMode::Async
+                        />
+                        <Route
+                            path=path!("/account")
+                            view={Lazy::<AccountRoute>::new()}
+                            ssr=SsrMode::Async
+                        />
+                        <Route path=path!("/login") view=|| view! { <LoginPage/> <Hydrated/> }/>
+                        <Route
+                            path=path!("/register")
+                            view=|| view! { <RegisterPage/> <Hydrated/> }
+                        />
                     </Routes>
                 </main>
             </div>
         </Router>
+    }
+}
+
+#[derive(Clone, Copy)]
+struct HydrationFlag(WriteSignal<bool>);
+
+/// Placed after each route's page. Its effect runs once that page has hydrated (a lazy route's
+/// only once its WebAssembly arrived), where an effect of `App` could run before.
+#[component]
+fn Hydrated() -> impl IntoView {
+    if let Some(HydrationFlag(set)) = use_context() {
+        Effect::new(move |_| set.set(true));
     }
 }
 

@@ -1,7 +1,7 @@
 """The WebAssembly a browser loads, piece by piece, and what each page's first load costs.
 
-Today the site is one module, `keywarden.wasm`. Built with lazy routes and
-`cargo leptos build --split`, it is a main module plus, per lazy route, a split module and the
+`cargo leptos build --release --split` writes the main module (the app shell, the keys, sign-in
+and registration pages) and, per lazy route (Bots, Activity, Account), a split module and the
 shared chunks it needs (listed in __wasm_split_manifest.json): a page opened first loads the main
 module and its route's pieces. Sizes are raw, gzip -9 and brotli q11 (what a server compressing
 at its best sends). Prints Markdown.

@@ -5,8 +5,23 @@ use crate::api::{ChangePassword, LogoutEverywhere, RevokeSession, current_user, 
 use crate::model::{SessionKind, SessionView};
 
 /// The account: its sessions (each can be ended), sign-out everywhere, and the password.
+/// The route to `AccountPage`, whose code is fetched when the page is first shown.
+#[derive(Debug)]
+pub struct AccountRoute;
+
+#[leptos_router::lazy_route]
+impl leptos_router::LazyRoute for AccountRoute {
+    fn data() -> Self {
+        AccountRoute
+    }
+
+    fn view(_route: Self) -> AnyView {
+        view! { <AccountPage/> <crate::Hydrated/> }.into_any()
+    }
+}
+
 #[component]
-pub fn AccountPage() -> impl IntoView {
+fn AccountPage() -> impl IntoView {
     let revoke = ServerAction::<RevokeSession>::new();
     let change = ServerAction::<ChangePassword>::new();
     let everywhere = ServerAction::<LogoutEverywhere>::new();

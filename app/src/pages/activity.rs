@@ -5,8 +5,23 @@ use crate::api::audit_events;
 use crate::model::{AuditEventView, AuditPage};
 
 /// The account's audit trail, newest first, a page at a time.
+/// The route to `ActivityPage`, whose code is fetched when the page is first shown.
+#[derive(Debug)]
+pub struct ActivityRoute;
+
+#[leptos_router::lazy_route]
+impl leptos_router::LazyRoute for ActivityRoute {
+    fn data() -> Self {
+        ActivityRoute
+    }
+
+    fn view(_route: Self) -> AnyView {
+        view! { <ActivityPage/> <crate::Hydrated/> }.into_any()
+    }
+}
+
 #[component]
-pub fn ActivityPage() -> impl IntoView {
+fn ActivityPage() -> impl IntoView {
     let first = Resource::new(|| (), |_| audit_events(None, None, None));
     view! {
         <section class="card">

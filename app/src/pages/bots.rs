@@ -53,8 +53,23 @@ impl BotActions {
     }
 }
 
+/// The route to `BotsPage`, whose code is fetched when the page is first shown.
+#[derive(Debug)]
+pub struct BotsRoute;
+
+#[leptos_router::lazy_route]
+impl leptos_router::LazyRoute for BotsRoute {
+    fn data() -> Self {
+        BotsRoute
+    }
+
+    fn view(_route: Self) -> AnyView {
+        view! { <BotsPage/> <crate::Hydrated/> }.into_any()
+    }
+}
+
 #[component]
-pub fn BotsPage() -> impl IntoView {
+fn BotsPage() -> impl IntoView {
     let actions = BotActions::get();
     let bots = Resource::new(move || actions.versions(), |_| list_bot_configs());
     view! {

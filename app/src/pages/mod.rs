@@ -5,10 +5,10 @@ mod bots;
 mod login;
 mod register;
 
-pub use account::AccountPage;
-pub use activity::ActivityPage;
+pub use account::AccountRoute;
+pub use activity::ActivityRoute;
 pub use api_keys::{ApiKeysPage, DeleteKeyPage};
-pub use bots::{BotActions, BotsPage, EmergencyStop};
+pub use bots::{BotActions, BotsRoute, EmergencyStop};
 pub use login::LoginPage;
 pub use register::RegisterPage;
 
