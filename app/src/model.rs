@@ -90,7 +90,8 @@ pub struct Permissions {
     pub margin: Option<bool>,
     /// Whether the key only works from allow-listed IPs.
     pub ip_restricted: Option<bool>,
-    /// Transfers between the account's own wallets and to other Binance accounts.
+    /// Binance's internal transfer (to other Binance accounts) and universal transfer
+    /// (between the account's wallets and sub-accounts): both move funds.
     pub internal_transfer: Option<bool>,
     pub universal_transfer: Option<bool>,
     pub vanilla_options: Option<bool>,

@@ -4,7 +4,6 @@ use super::{ErrorAlert, Time, go_after_success, input_value, load_error};
 use crate::api::{ChangePassword, LogoutEverywhere, RevokeSession, current_user, list_sessions};
 use crate::model::{SessionKind, SessionView};
 
-/// The account: its sessions (each can be ended), sign-out everywhere, and the password.
 /// The route to `AccountPage`, whose code is fetched when the page is first shown.
 #[derive(Debug)]
 pub struct AccountRoute;
@@ -20,6 +19,7 @@ impl leptos_router::LazyRoute for AccountRoute {
     }
 }
 
+/// The account: its sessions (each can be ended), sign-out everywhere, and the password.
 #[component]
 fn AccountPage() -> impl IntoView {
     let revoke = ServerAction::<RevokeSession>::new();

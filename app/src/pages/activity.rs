@@ -4,7 +4,6 @@ use super::{ErrorAlert, Time, load_error};
 use crate::api::audit_events;
 use crate::model::{AuditEventView, AuditPage};
 
-/// The account's audit trail, newest first, a page at a time.
 /// The route to `ActivityPage`, whose code is fetched when the page is first shown.
 #[derive(Debug)]
 pub struct ActivityRoute;
@@ -20,6 +19,7 @@ impl leptos_router::LazyRoute for ActivityRoute {
     }
 }
 
+/// The account's audit trail, newest first, a page at a time.
 #[component]
 fn ActivityPage() -> impl IntoView {
     let first = Resource::new(|| (), |_| audit_events(None, None, None));
