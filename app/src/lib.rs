@@ -13,11 +13,15 @@ pub mod exchange;
 #[cfg(feature = "ssr")]
 pub mod http;
 #[cfg(feature = "ssr")]
+pub mod network;
+#[cfg(feature = "ssr")]
 pub mod service;
 #[cfg(feature = "ssr")]
 pub mod store;
 #[cfg(feature = "ssr")]
 pub mod vault;
+#[cfg(feature = "ssr")]
+pub mod webhook_sender;
 
 use leptos::prelude::*;
 use leptos_router::components::{A, Route, Router, Routes};

@@ -263,6 +263,9 @@ pub struct BotsPauseView {
     pub paused: bool,
     #[serde(serialize_with = "rfc3339::optional::serialize")]
     pub paused_at: Option<DateTime<Utc>>,
+    /// Why Keywarden paused them: `key_moves_funds` (the key gained a permission that moves
+    /// funds); null when the user did, or when they run.
+    pub reason: Option<String>,
 }
 
 /// A new gateway token for a bot.
@@ -683,4 +686,90 @@ mod rfc3339 {
             }
         }
     }
+}
+
+/// Every alert a webhook can listen for.
+pub const ALERT_TYPES: [&str; 8] = [
+    "key.invalid",
+    "key.trading_expiring",
+    "key.funds_permission",
+    "bot.refusals",
+    "bots.paused",
+    "login.new_address",
+    "password.changed",
+    "webhook.test",
+];
+
+/// A webhook to add: where alerts are POSTed, and which.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct NewWebhook {
+    /// An http or https URL on the public internet.
+    #[cfg_attr(
+        feature = "ssr",
+        schema(example = "https://alerts.example.com/keywarden")
+    )]
+    pub url: String,
+    /// The alert types to send; omitted: every type.
+    pub events: Option<Vec<String>>,
+}
+
+/// A webhook as listed: never its secret.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct WebhookView {
+    pub id: i64,
+    pub url: String,
+    pub events: Vec<String>,
+    #[serde(serialize_with = "rfc3339::serialize")]
+    pub created_at: DateTime<Utc>,
+}
+
+/// A webhook just added: the only time its signing secret is shown.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct WebhookCreated {
+    pub id: i64,
+    pub url: String,
+    pub events: Vec<String>,
+    /// Verifies `Keywarden-Signature` (the HMAC key is this text as it is); shown this once.
+    pub secret: String,
+    #[serde(serialize_with = "rfc3339::serialize")]
+    pub created_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for WebhookCreated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookCreated")
+            .field("id", &self.id)
+            .field("url", &self.url)
+            .field("secret", &"[redacted]")
+            .finish_non_exhaustive()
+    }
+}
+
+/// A test alert queued for one webhook.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct WebhookTestQueued {
+    /// The alert's id, as the receiver will see it.
+    pub event_id: String,
+}
+
+/// One try to deliver an alert to a webhook, newest first in the log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct WebhookDeliveryView {
+    /// The alert's id, as the receiver saw it (`evt_...`).
+    pub event_id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `delivered`, `retrying` (this try failed; another follows) or `failed` (given up).
+    pub status: String,
+    /// The receiver's HTTP status; null when none came.
+    pub response_code: Option<u16>,
+    /// Why the try failed, in words.
+    pub error: Option<String>,
+    #[serde(serialize_with = "rfc3339::serialize")]
+    pub attempted_at: DateTime<Utc>,
 }

@@ -41,6 +41,8 @@ pub enum VaultError {
 pub enum Field {
     ApiKey,
     SecretKey,
+    /// A webhook's signing secret.
+    WebhookSecret,
 }
 
 impl Field {
@@ -48,6 +50,7 @@ impl Field {
         match self {
             Field::ApiKey => "api_key",
             Field::SecretKey => "secret_key",
+            Field::WebhookSecret => "webhook_secret",
         }
     }
 }

@@ -40,7 +40,8 @@ const ROTATE_KEYS_HELP: &str = "\
 Usage: keywarden rotate-keys [--batch-size N] [--pause-ms MS]
 
 Re-encrypts every stored key pair that is not yet under the first key of FERNET_KEYS (including
-the seed's bare tokens) with that key, as an envelope bound to its row. Each batch is one
+the seed's bare tokens) with that key, as an envelope bound to its row, then every webhook's
+signing secret. Each batch is one
 transaction and writes one `key.rotate` audit event per key. Safe to interrupt and run again,
 and safe while servers run, once every server has the new keyring (new key first, old keys
 after it). When it reports 0 keys left, the old keys can be removed from FERNET_KEYS.
@@ -182,6 +183,11 @@ pub async fn rotate_keys(config: &Config, batch_size: i64, pause: Duration) -> R
     if left > 0 {
         println!("some keys were rewritten meanwhile by a server with an older keyring: run again");
     }
+    let webhooks = keywarden
+        .rotate_webhook_secrets()
+        .await
+        .map_err(|e| format!("webhook secrets: {e}"))?;
+    println!("rotated {webhooks} webhook secrets");
     keywarden.store().close().await;
     Ok(())
 }

@@ -7,6 +7,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use app::network::IpNetwork;
+use app::webhook_sender::PrivateAddresses;
 use base64::Engine;
 
 use settings::Setting;
@@ -37,6 +39,10 @@ pub struct Config {
     pub binance_recv_window_ms: u64,
     /// How often each key is re-checked with Binance in the background.
     pub revalidate_every: Duration,
+    /// Which special-purpose addresses webhooks may reach.
+    pub webhook_private_addresses: PrivateAddresses,
+    /// How long a failing webhook delivery is retried.
+    pub webhook_retry_for: Duration,
     /// Where cargo-leptos put the compiled site (WASM, CSS, assets).
     pub site_root: String,
     /// A browser session ends after this long without a request.
@@ -218,6 +224,8 @@ impl Config {
             )?),
             binance_recv_window_ms: number(&var, &BINANCE_RECV_WINDOW_MS)?,
             revalidate_every: duration(&var, &KEYWARDEN_REVALIDATE_EVERY)?,
+            webhook_private_addresses: private_addresses(&var)?,
+            webhook_retry_for: duration(&var, &KEYWARDEN_WEBHOOK_RETRY_FOR)?,
             site_root: LEPTOS_SITE_ROOT.value(&var),
             session_idle: duration(&var, &KEYWARDEN_SESSION_IDLE)?,
             session_max_age: duration(&var, &KEYWARDEN_SESSION_MAX_AGE)?,
@@ -350,6 +358,30 @@ fn list(var: &impl Fn(&str) -> Option<String>, setting: &Setting) -> Vec<String>
         .map(|item| item.trim().to_owned())
         .filter(|item| !item.is_empty())
         .collect()
+}
+
+/// `KEYWARDEN_WEBHOOK_ALLOW_PRIVATE`: `false`, `true`, or networks.
+fn private_addresses(
+    var: &impl Fn(&str) -> Option<String>,
+) -> Result<PrivateAddresses, ConfigError> {
+    let setting = &settings::KEYWARDEN_WEBHOOK_ALLOW_PRIVATE;
+    let text = setting.value(var);
+    match text.trim() {
+        "false" | "0" | "" => return Ok(PrivateAddresses::Refused),
+        "true" | "1" => return Ok(PrivateAddresses::Allowed),
+        _ => {}
+    }
+    let networks: Result<Vec<IpNetwork>, ()> = list(var, setting)
+        .iter()
+        .map(|item| item.parse::<IpNetwork>())
+        .collect();
+    networks
+        .map(PrivateAddresses::AllowedIn)
+        .map_err(|()| ConfigError::Invalid {
+            name: setting.name,
+            value: text,
+            reason: "expected true, false, or comma-separated networks such as 10.0.0.0/8",
+        })
 }
 
 /// Comma-separated IP addresses; none when unset.

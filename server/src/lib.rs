@@ -17,11 +17,12 @@ use std::sync::Arc;
 
 use app::exchange::{Exchange, ExchangeSettings};
 use app::service::{
-    GatewayState, Keywarden, Limits, Parts, PasswordHasherPool, SessionSettings, SystemClock,
-    Tokens,
+    AlertSettings, GatewayState, Keywarden, Limits, Parts, PasswordHasherPool, SessionSettings,
+    SystemClock, Tokens,
 };
 use app::store::{PoolSettings, Store};
 use app::vault::Vault;
+use app::webhook_sender::WebhookSender;
 use axum::Router;
 use axum::extract::FromRef;
 use leptos::prelude::*;
@@ -118,6 +119,11 @@ pub async fn build_keywarden_with_clock(
             register_window: duration(config.register_window)?,
         },
         clock,
+        alerts: AlertSettings::new(
+            WebhookSender::new(config.webhook_private_addresses.clone())
+                .map_err(|e| StartError::Other(e.to_string()))?,
+            duration(config.webhook_retry_for)?,
+        ),
         secure_cookies: config.secure_cookies(),
         allow_withdrawal_keys: config.allow_withdrawal_keys,
         egress_ips: config.egress_ips.clone(),
@@ -216,6 +222,21 @@ pub fn spawn_revalidation(
                 Ok(0) => {}
                 Ok(checked) => tracing::info!(checked, "re-checked keys with Binance"),
                 Err(err) => tracing::warn!("background key checks: {err}"),
+            }
+        }
+    })
+}
+
+/// Sends queued webhook deliveries: at once when this instance raises an alert, and on a
+/// short poll for retries and for alerts other instances raised.
+pub fn spawn_alert_deliveries(keywarden: Keywarden) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let poll = keywarden.alert_poll();
+        loop {
+            keywarden.alerts_or_timeout(poll + jitter(poll / 4)).await;
+            if let Err(err) = keywarden.send_due_alerts().await {
+                tracing::warn!("webhook deliveries: {err}");
+                tokio::time::sleep(poll).await;
             }
         }
     })

@@ -97,6 +97,7 @@ async fn serve(config: Config) -> Result<(), String> {
         keywarden.store().backend()
     );
     let _revalidation = server::spawn_revalidation(keywarden.clone(), config.revalidate_every);
+    let _deliveries = server::spawn_alert_deliveries(keywarden.clone());
     let store = keywarden.store().clone();
     let router = server::router(keywarden, &config);
     let served = server::serve(

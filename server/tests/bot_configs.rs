@@ -359,7 +359,10 @@ async fn the_emergency_stop_pauses_every_bot_of_the_account(backend: Backend) {
         .post("/api/v1/bot-configs/resume-all", &token, json!({}))
         .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(resumed, json!({"paused": false, "paused_at": null}));
+    assert_eq!(
+        resumed,
+        json!({"paused": false, "paused_at": null, "reason": null})
+    );
     let (_, list) = server.get("/api/v1/bot-configs", &token).await;
     assert!(
         list.as_array()

@@ -25,6 +25,13 @@ impl ClientInfo {
         }
     }
 
+    /// The browser and system, in words ("Chrome 156 on Linux").
+    pub fn in_words(&self) -> Option<String> {
+        self.user_agent
+            .as_deref()
+            .and_then(super::user_agent::in_words)
+    }
+
     /// Keywarden itself: scheduled checks, the ops CLI.
     pub fn keywarden(task: &str) -> Self {
         Self {
@@ -61,6 +68,8 @@ pub enum Action {
     RefreshReuse,
     PasswordChange,
     Deactivate,
+    WebhookCreate,
+    WebhookDelete,
 }
 
 impl Action {
@@ -90,6 +99,8 @@ impl Action {
             Action::RefreshReuse => "session.refresh_reuse",
             Action::PasswordChange => "user.password_change",
             Action::Deactivate => "user.deactivate",
+            Action::WebhookCreate => "webhook.create",
+            Action::WebhookDelete => "webhook.delete",
         }
     }
 }

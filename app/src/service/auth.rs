@@ -2,7 +2,9 @@
 //! hashed in `password_hashing`.
 
 use chrono::{DateTime, Duration, Utc};
+use serde_json::json;
 
+use super::alerts::AlertKind;
 use super::audit::{Action, ClientInfo};
 use super::sessions::SignIn;
 use super::{Caller, Keywarden, ServiceError};
@@ -142,7 +144,34 @@ impl Keywarden {
             }
         };
         tracing::info!(user_id = user.id, "login");
-        self.open_session(user.id, client, kind).await
+        let new_address = self.is_new_address(user.id, client).await;
+        let signed_in = self.open_session(user.id, client, kind).await?;
+        if new_address {
+            let alert = self.new_alert(
+                AlertKind::LoginNewAddress,
+                json!({ "ip": client.ip, "client": client.in_words() }),
+            );
+            self.raise_alert(user.id, alert).await;
+        }
+        Ok(signed_in)
+    }
+
+    /// Whether `client` signs in from an address the account has not used before (its first
+    /// sign-in does not count: the account has no habits yet).
+    async fn is_new_address(&self, user_id: i64, client: &ClientInfo) -> bool {
+        let Some(ip) = client.ip.as_deref() else {
+            return false;
+        };
+        match self.inner.store.sign_ins_from(user_id, ip).await {
+            Ok((signed_in_before, known)) => signed_in_before && !known,
+            Err(err) => {
+                tracing::warn!(
+                    user_id,
+                    "cannot tell whether a sign-in's address is new: {err}"
+                );
+                false
+            }
+        }
     }
 
     async fn check_login_limits(
@@ -239,6 +268,11 @@ impl Keywarden {
             .change_password(caller.user_id, &hashed, &caller.session_id, &event)
             .await?;
         tracing::info!(user_id = caller.user_id, "password changed");
+        let alert = self.new_alert(
+            AlertKind::PasswordChanged,
+            json!({ "ip": caller.client.ip, "client": caller.client.in_words() }),
+        );
+        self.raise_alert(caller.user_id, alert).await;
         Ok(())
     }
 

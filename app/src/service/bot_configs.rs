@@ -1,12 +1,15 @@
 //! Bot configs: a bot's identity (a name, the one symbol it trades) and its policy (enabled,
 //! the largest order, the order types, the order rate), and the account's emergency stop.
 
+use serde_json::json;
+
+use super::alerts::AlertKind;
 use super::audit::Action;
 use super::{Caller, Keywarden, ServiceError};
 use crate::model::{
     BotConfigChange, BotConfigView, BotsPauseView, NewBotConfig, OrderType, Warning,
 };
-use crate::store::{BotConfigRow, BotPolicy, BotUsage, StoreError};
+use crate::store::{BotConfigRow, BotPolicy, BotUsage, BotsPause, StoreError};
 
 const MAX_NAME_CHARS: usize = 100;
 const MAX_SYMBOL_CHARS: usize = 20;
@@ -43,6 +46,14 @@ fn bot_config_view(row: BotConfigRow, usage: BotUsage) -> BotConfigView {
         last_used_at: usage.last_used_at,
         orders_today: usage.orders,
         refusals_today: usage.refusals,
+    }
+}
+
+fn pause_view(pause: BotsPause) -> BotsPauseView {
+    BotsPauseView {
+        paused: pause.paused_at.is_some(),
+        paused_at: pause.paused_at,
+        reason: pause.reason,
     }
 }
 
@@ -268,30 +279,34 @@ impl Keywarden {
     /// `resume_all_bots`.
     pub async fn pause_all_bots(&self, caller: &Caller) -> Result<BotsPauseView, ServiceError> {
         let event = self.event(&caller.client, Action::BotsPause);
-        let paused_at = self
+        let alert = self.new_alert(
+            AlertKind::BotsPaused,
+            json!({ "ip": caller.client.ip, "client": caller.client.in_words() }),
+        );
+        let pause = self
             .inner
             .store
-            .set_bots_paused(caller.user_id, Some(event.at), &event)
+            .set_bots_paused(caller.user_id, Some(event.at), &event, Some(&alert))
             .await?;
+        self.alerts_raised();
         tracing::info!(user_id = caller.user_id, "every bot paused");
-        Ok(BotsPauseView {
-            paused: paused_at.is_some(),
-            paused_at,
-        })
+        Ok(pause_view(pause))
     }
 
+    /// Ends the emergency stop; refused while the account's key can move funds (which paused
+    /// the bots) and the operator does not allow such keys.
     pub async fn resume_all_bots(&self, caller: &Caller) -> Result<BotsPauseView, ServiceError> {
+        if let Some(key) = &caller.key {
+            self.refuse_moving_funds(&key.permissions)?;
+        }
         let event = self.event(&caller.client, Action::BotsResume);
-        let paused_at = self
+        let pause = self
             .inner
             .store
-            .set_bots_paused(caller.user_id, None, &event)
+            .set_bots_paused(caller.user_id, None, &event, None)
             .await?;
         tracing::info!(user_id = caller.user_id, "bots resumed");
-        Ok(BotsPauseView {
-            paused: paused_at.is_some(),
-            paused_at,
-        })
+        Ok(pause_view(pause))
     }
 }
 

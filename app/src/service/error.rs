@@ -36,6 +36,13 @@ pub enum ServiceError {
     BotConfigNotFound,
     #[error("bot token not found")]
     BotTokenNotFound,
+    #[error("webhook not found")]
+    WebhookNotFound,
+    /// The URL is well formed but aims where webhooks may not go.
+    #[error("{0}")]
+    WebhookUrlRefused(String),
+    #[error("an account has at most {max} webhooks; delete one first")]
+    WebhookLimit { max: u32 },
     /// Binance refused the key; its own code and message are passed on untouched.
     #[error("{message}")]
     BinanceRejected { code: i64, message: String },
@@ -43,7 +50,7 @@ pub enum ServiceError {
     /// the permissions).
     #[error(
         "this key can move funds out of the account ({named}); disable {named} for it in \
-         Binance's API management, then add it again"
+         Binance's API management, then try again"
     )]
     MovesFunds { named: String, withdrawals: bool },
     #[error(
@@ -90,6 +97,9 @@ impl ServiceError {
             ServiceError::NoApiKey => "no_api_key",
             ServiceError::BotConfigNotFound => "bot_config_not_found",
             ServiceError::BotTokenNotFound => "bot_token_not_found",
+            ServiceError::WebhookNotFound => "webhook_not_found",
+            ServiceError::WebhookUrlRefused(_) => "webhook_url_refused",
+            ServiceError::WebhookLimit { .. } => "webhook_limit",
             ServiceError::BinanceRejected { .. } => "binance_rejected",
             ServiceError::MovesFunds {
                 withdrawals: true, ..
@@ -107,8 +117,8 @@ impl ServiceError {
 
     pub fn status(&self) -> u16 {
         match self {
-            ServiceError::Invalid(_) => 422,
-            ServiceError::EmailTaken => 409,
+            ServiceError::Invalid(_) | ServiceError::WebhookUrlRefused(_) => 422,
+            ServiceError::EmailTaken | ServiceError::WebhookLimit { .. } => 409,
             ServiceError::InvalidCredentials | ServiceError::NotAuthenticated(_) => 401,
             ServiceError::InactiveUser | ServiceError::CrossSite => 403,
             ServiceError::TooManyAttempts { .. } => 429,
@@ -122,6 +132,7 @@ impl ServiceError {
             ServiceError::ApiKeyNotFound
             | ServiceError::BotConfigNotFound
             | ServiceError::BotTokenNotFound
+            | ServiceError::WebhookNotFound
             | ServiceError::UserNotFound => 404,
             ServiceError::ExchangeUnavailable => 502,
             ServiceError::ExchangeTimeout => 504,

@@ -1,6 +1,7 @@
 //! The domain core: every operation a user can perform, called by both the REST routes and the
 //! server functions. It knows nothing of HTTP.
 
+mod alerts;
 mod audit;
 mod auth;
 mod bot_configs;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+pub use alerts::{AlertKind, AlertSettings};
 pub use audit::ClientInfo;
 pub use auth::{Limits, validate_email};
 pub use bot_tokens::BOT_TOKEN_PREFIX;
@@ -61,6 +63,8 @@ pub struct Parts {
     pub sessions: SessionSettings,
     pub limits: Limits,
     pub clock: Arc<dyn Clock>,
+    /// Webhook deliveries: how they are sent and retried.
+    pub alerts: AlertSettings,
     /// Mark session cookies `Secure` (the public URL is https).
     pub secure_cookies: bool,
     /// Accept keys that can withdraw or transfer funds (refused by default).

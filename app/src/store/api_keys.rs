@@ -1,5 +1,6 @@
 use chrono::{DateTime, Utc};
 
+use super::alerts::{NewAlert, raise_alert};
 use super::audit::{NewAuditEvent, append_event, in_transaction};
 use super::rows::{Columns, FromColumns, from_columns_for_sqlx, parsed};
 use super::{Store, StoreError, on_pool, on_writer};
@@ -114,6 +115,14 @@ pub struct Validation {
     pub is_valid: bool,
     pub permissions: Permissions,
     pub trading_expires_at: Option<DateTime<Utc>>,
+}
+
+/// What a check's result sets off: alerts to raise and, if the key became dangerous, a pause
+/// of every bot (with Keywarden's reason).
+#[derive(Debug, Default)]
+pub struct KeyConsequences {
+    pub alerts: Vec<NewAlert>,
+    pub pause_bots: Option<&'static str>,
 }
 
 /// When a key is due for a check with Binance.
@@ -274,27 +283,58 @@ impl Store {
     }
 
     /// Records what Binance said of the key just now; `None` if the key is gone.
+    ///
+    /// `consequences` sees the key before and after, in the same transaction (the row is
+    /// locked, so two checks at once see each other's result): the alerts it raises and the
+    /// pause it asks for land with the check or not at all.
     pub async fn record_validation(
         &self,
         user_id: i64,
         validation: &Validation,
         event: &NewAuditEvent<'_>,
+        consequences: impl FnOnce(&ApiKeyRow, &ApiKeyRow) -> KeyConsequences,
     ) -> Result<Option<ApiKeyRow>, StoreError> {
-        let sql = format!(
+        // A write that changes nothing: it takes the row's lock and answers the row as it was.
+        let lock = format!(
+            "UPDATE api_keys SET is_valid = is_valid WHERE user_id = $1 RETURNING {COLUMNS}"
+        );
+        let update = format!(
             "UPDATE api_keys SET is_valid = $2, permissions = $3, trading_expires_at = $4, \
              last_validated_at = $5 WHERE user_id = $1 RETURNING {COLUMNS}"
         );
-        update_key_recorded!(
-            self,
-            sqlx::query_as(&sql)
+        in_transaction!(self, conn => {
+            let before: Option<ApiKeyRow> = sqlx::query_as(&lock)
                 .bind(user_id)
-                .bind(validation.is_valid)
-                .bind(permissions_json(&validation.permissions))
-                .bind(validation.trading_expires_at)
-                .bind(event.at),
-            user_id,
-            event
-        )
+                .fetch_optional(&mut *conn)
+                .await?;
+            match before {
+                None => None,
+                Some(before) => {
+                    let after: ApiKeyRow = sqlx::query_as(&update)
+                        .bind(user_id)
+                        .bind(validation.is_valid)
+                        .bind(permissions_json(&validation.permissions))
+                        .bind(validation.trading_expires_at)
+                        .bind(event.at)
+                        .fetch_one(&mut *conn)
+                        .await?;
+                    append_event!(&mut *conn, event, user_id, after.id)?;
+                    let follow = consequences(&before, &after);
+                    if let Some(reason) = follow.pause_bots {
+                        sqlx::query(super::bot_configs::PAUSE)
+                            .bind(user_id)
+                            .bind(event.at)
+                            .bind(reason)
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    for alert in &follow.alerts {
+                        raise_alert!(conn, alert, user_id);
+                    }
+                    Some(after)
+                }
+            }
+        })
     }
 
     /// The users whose key is due for a check: last checked before `checked_before`, or

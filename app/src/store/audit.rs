@@ -258,6 +258,21 @@ impl Store {
             .await)?)
     }
 
+    /// Whether the user has signed in before, and whether from (or registered at) `ip`.
+    pub async fn sign_ins_from(&self, user_id: i64, ip: &str) -> Result<(bool, bool), StoreError> {
+        let sql = "SELECT \
+            EXISTS (SELECT 1 FROM audit_events WHERE user_id = $1 AND action = 'user.login' \
+                    AND outcome = 'success'), \
+            EXISTS (SELECT 1 FROM audit_events WHERE user_id = $1 \
+                    AND action IN ('user.login', 'user.register') AND outcome = 'success' \
+                    AND ip = $2)";
+        Ok(on_pool!(self, pool => sqlx::query_as(sql)
+            .bind(user_id)
+            .bind(ip)
+            .fetch_one(pool)
+            .await)?)
+    }
+
     /// How many events match `recent` and when the oldest of them happened.
     pub async fn count_recent_events(
         &self,

@@ -1,5 +1,6 @@
 use chrono::{DateTime, Utc};
 
+use super::alerts::{NewAlert, raise_alert};
 use super::audit::{NewAuditEvent, append_event, in_transaction};
 use super::rows::{Columns, FromColumns, from_columns_for_sqlx};
 use super::{Store, StoreError, on_pool};
@@ -16,6 +17,30 @@ pub struct BotConfigRow {
     /// When the account's bots were paused, if they are.
     pub bots_paused_at: Option<DateTime<Utc>>,
 }
+
+/// An order event `e` that records a refusal by the bot's policy: Binance's own rejections and
+/// its absence are not refusals.
+macro_rules! policy_refusal {
+    () => {
+        "e.action IN ('order.place', 'order.cancel') AND e.outcome = 'failure' \
+         AND e.error_code NOT IN ('binance_rejected', 'exchange_unavailable', 'internal_error')"
+    };
+}
+
+/// Whether the account's bots are paused, since when and why.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct BotsPause {
+    pub paused_at: Option<DateTime<Utc>>,
+    /// Why Keywarden paused them (`key_moves_funds`); `None` when the user did.
+    pub reason: Option<String>,
+}
+
+/// Pauses (`$2` a time, `$3` Keywarden's reason or NULL) or resumes (`$2` NULL) the bots of
+/// user `$1`; a pause in force keeps its time.
+pub(super) const PAUSE: &str = "UPDATE users SET \
+    bots_paused_at = CASE WHEN $2 IS NULL THEN NULL ELSE COALESCE(bots_paused_at, $2) END, \
+    bots_paused_reason = CASE WHEN $2 IS NULL THEN NULL ELSE $3 END \
+    WHERE id = $1 RETURNING bots_paused_at AS paused_at, bots_paused_reason AS reason";
 
 /// What a bot did lately: its tokens' last use, and its orders and refusals since a time.
 #[derive(Clone, Debug, Default)]
@@ -176,22 +201,41 @@ impl Store {
         user_id: i64,
         since: DateTime<Utc>,
     ) -> Result<Vec<BotUsage>, StoreError> {
-        let sql = "SELECT b.id AS bot_config_id, \
+        let sql = concat!(
+            "SELECT b.id AS bot_config_id, \
              (SELECT MAX(t.last_used_at) FROM bot_tokens t WHERE t.bot_config_id = b.id) \
                AS last_used_at, \
              (SELECT COUNT(*) FROM audit_events e WHERE e.bot_config_id = b.id \
                AND e.action = 'order.place' AND e.outcome = 'attempt' AND e.created_at >= $2) \
                AS orders, \
              (SELECT COUNT(*) FROM audit_events e WHERE e.bot_config_id = b.id \
-               AND e.action IN ('order.place', 'order.cancel') AND e.outcome = 'failure' \
-               AND e.created_at >= $2 \
-               AND e.error_code NOT IN ('binance_rejected', 'exchange_unavailable', 'internal_error')) \
-               AS refusals \
-             FROM bot_configs b JOIN api_keys k ON k.id = b.api_key_id WHERE k.user_id = $1";
+               AND e.created_at >= $2 AND ",
+            policy_refusal!(),
+            ") AS refusals \
+             FROM bot_configs b JOIN api_keys k ON k.id = b.api_key_id WHERE k.user_id = $1"
+        );
         Ok(on_pool!(self, pool => sqlx::query_as(sql)
             .bind(user_id)
             .bind(since)
             .fetch_all(pool)
+            .await)?)
+    }
+
+    /// How many of the bot's requests the policy refused since `since`.
+    pub async fn count_bot_refusals(
+        &self,
+        bot_config_id: i64,
+        since: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        let sql = concat!(
+            "SELECT COUNT(*) FROM audit_events e WHERE e.bot_config_id = $1 \
+             AND e.created_at >= $2 AND ",
+            policy_refusal!()
+        );
+        Ok(on_pool!(self, pool => sqlx::query_scalar(sql)
+            .bind(bot_config_id)
+            .bind(since)
+            .fetch_one(pool)
             .await)?)
     }
 
@@ -265,23 +309,37 @@ impl Store {
     }
 
     /// Pauses (`Some(now)`) or resumes (`None`) every bot of the user, recording it; a pause
-    /// already in force keeps its time. Returns the pause now in force.
+    /// already in force keeps its time. Raises `alert` if this call paused them. Returns the
+    /// pause now in force.
     pub async fn set_bots_paused(
         &self,
         user_id: i64,
         paused_at: Option<DateTime<Utc>>,
         event: &NewAuditEvent<'_>,
-    ) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let sql = "UPDATE users SET bots_paused_at = CASE WHEN $2 IS NULL THEN NULL \
-                   ELSE COALESCE(bots_paused_at, $2) END WHERE id = $1 RETURNING bots_paused_at";
+        alert: Option<&NewAlert>,
+    ) -> Result<BotsPause, StoreError> {
+        // A write that changes nothing: it takes the row's lock and answers the pause before.
+        let lock = "UPDATE users SET bots_paused_at = bots_paused_at WHERE id = $1 \
+                    RETURNING bots_paused_at";
         in_transaction!(self, conn => {
-            let paused: Option<DateTime<Utc>> = sqlx::query_scalar(sql)
+            let before: Option<DateTime<Utc>> = sqlx::query_scalar(lock)
+                .bind(user_id)
+                .fetch_one(&mut *conn)
+                .await?;
+            let pause: BotsPause = sqlx::query_as(PAUSE)
                 .bind(user_id)
                 .bind(paused_at)
+                .bind(None::<&str>)
                 .fetch_one(&mut *conn)
                 .await?;
             append_event!(&mut *conn, event, user_id, None::<i64>)?;
-            paused
+            if let Some(alert) = alert
+                && before.is_none()
+                && pause.paused_at.is_some()
+            {
+                raise_alert!(conn, alert, user_id);
+            }
+            pause
         })
     }
 }

@@ -50,6 +50,8 @@ pub struct BotTokenGrant {
     pub key: StoredCiphertexts,
     pub user_is_active: bool,
     pub bots_paused_at: Option<DateTime<Utc>>,
+    /// Why Keywarden paused them (`key_moves_funds`); `None` when the user did.
+    pub bots_paused_reason: Option<String>,
 }
 
 impl FromColumns for BotTokenGrant {
@@ -70,6 +72,7 @@ impl FromColumns for BotTokenGrant {
             key: StoredCiphertexts::from_columns(row)?,
             user_is_active: row.flag("user_is_active")?,
             bots_paused_at: row.optional_time("bots_paused_at")?,
+            bots_paused_reason: row.optional_text("bots_paused_reason")?,
         })
     }
 }
@@ -80,7 +83,7 @@ const GRANT: &str = "SELECT t.id AS token_id, t.environment AS token_environment
     b.symbol, b.enabled, b.max_order_notional, b.order_types, b.orders_per_minute, \
     k.environment AS key_environment, k.is_valid AS key_is_valid, k.id, k.user_id, \
     k.encrypted_api_key, k.encrypted_secret_key, k.encryption_key_id, \
-    u.is_active AS user_is_active, u.bots_paused_at \
+    u.is_active AS user_is_active, u.bots_paused_at, u.bots_paused_reason \
     FROM bot_tokens t JOIN bot_configs b ON b.id = t.bot_config_id \
     JOIN api_keys k ON k.id = b.api_key_id JOIN users u ON u.id = k.user_id \
     WHERE t.token_hash = $1";

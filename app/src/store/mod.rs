@@ -3,6 +3,7 @@
 //! both; `on_pool!` runs it on whichever pool is configured, `on_writer!` and
 //! `in_transaction!` do so for writes.
 
+mod alerts;
 mod api_keys;
 mod audit;
 mod bot_configs;
@@ -23,11 +24,15 @@ use sqlx::pool::PoolOptions;
 use sqlx::postgres::PgPool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool};
 
+pub use alerts::{
+    ClaimedDelivery, DeliveryAttempt, DeliveryAttemptRow, NewAlert, NewWebhook, WebhookRow,
+};
 pub use api_keys::{
-    ApiKeyRow, DueForValidation, Reencrypted, SealedKey, StoredCiphertexts, Validation,
+    ApiKeyRow, DueForValidation, KeyConsequences, Reencrypted, SealedKey, StoredCiphertexts,
+    Validation,
 };
 pub use audit::{AuditEventRow, NewAuditEvent, RecentEvents};
-pub use bot_configs::{BotConfigRow, BotPolicy, BotUsage};
+pub use bot_configs::{BotConfigRow, BotPolicy, BotUsage, BotsPause};
 pub use bot_tokens::{BotTokenGrant, BotTokenRow, NewBotToken};
 pub use error::StoreError;
 pub use sessions::{NewSession, RefreshOutcome, SessionOfUser, SessionRow};

@@ -210,6 +210,22 @@ settings! {
         default: Value("6h"),
         read_by: Config,
     }
+    /// `true` lets webhooks reach private, loopback, link-local and other special-purpose
+    /// addresses (never a cloud metadata address), or a comma-separated list of networks
+    /// (`10.0.0.0/8,192.168.1.20`) opens only those; by default a webhook URL whose host resolves
+    /// to such an address is refused with 422 `webhook_url_refused`, and a redirect to one is not
+    /// followed
+    KEYWARDEN_WEBHOOK_ALLOW_PRIVATE {
+        default: Value("false"),
+        read_by: Config,
+    }
+    /// how long a failing webhook delivery is retried before it is given up: the pauses start at
+    /// 1/8640 of it (10 s for a day) and double up to 1/24 (an hour); the webhook's later alerts
+    /// wait behind it, so a receiver sees them in order
+    KEYWARDEN_WEBHOOK_RETRY_FOR {
+        default: Value("24h"),
+        read_by: Config,
+    }
     /// total time allowed for one Binance call; beyond it the request fails with 504
     BINANCE_TIMEOUT_MS {
         default: Value("10000"),

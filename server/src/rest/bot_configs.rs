@@ -7,14 +7,8 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 
-use super::{ApiError, Authenticated, JsonBody};
+use super::{ApiError, Authenticated, JsonBody, path_id as id};
 use crate::AppState;
-
-/// An id in a path that is not a number (or beyond i64) names nothing: the same 404 as any
-/// other missing resource.
-fn id(text: &str, missing: ServiceError) -> Result<i64, ServiceError> {
-    text.parse().map_err(|_| missing)
-}
 
 #[utoipa::path(post, path = "/api/v1/bot-configs", tag = "bot-configs", security(("bearer" = [])),
     request_body = NewBotConfig,

@@ -7,9 +7,10 @@ mod bot_configs;
 mod keys;
 mod meta;
 mod openapi;
+mod webhooks;
 
 pub use app::http::ApiError;
-use app::service::{Caller, ClientInfo};
+use app::service::{Caller, ClientInfo, ServiceError};
 use axum::Router;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
@@ -75,12 +76,28 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/v1/audit", get(audit::list))
         .route("/api/v1/meta", get(meta::meta))
+        .route(
+            "/api/v1/webhooks",
+            post(webhooks::create).get(webhooks::list),
+        )
+        .route("/api/v1/webhooks/{id}", delete(webhooks::delete))
+        .route("/api/v1/webhooks/{id}/test", post(webhooks::test))
+        .route(
+            "/api/v1/webhooks/{id}/deliveries",
+            get(webhooks::deliveries),
+        )
         .merge(openapi::routes())
         .route("/api/{*rest}", any(not_found))
 }
 
 async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+}
+
+/// An id in a path that is not a number (or beyond i64) names nothing: the same 404 as any
+/// other missing resource.
+fn path_id(text: &str, missing: ServiceError) -> Result<i64, ServiceError> {
+    text.parse().map_err(|_| missing)
 }
 
 /// A JSON request body whose rejections are answered in the API's error format.

@@ -36,6 +36,11 @@ use crate::AppState;
         super::bot_configs::revoke_token,
         super::audit::list,
         super::meta::meta,
+        super::webhooks::create,
+        super::webhooks::list,
+        super::webhooks::delete,
+        super::webhooks::test,
+        super::webhooks::deliveries,
     ),
     modifiers(&BearerAuth, &CommonResponses)
 )]

@@ -8,6 +8,8 @@
 
 #![allow(dead_code)] // each test file uses a different part of the harness
 
+pub mod webhook_receiver;
+
 use std::collections::HashMap;
 use std::io::Write;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -258,12 +260,13 @@ impl TestServer {
             .expect("server builds");
         let store = keywarden.store().clone();
         let revalidation = server::spawn_revalidation(keywarden.clone(), config.revalidate_every);
+        let deliveries = server::spawn_alert_deliveries(keywarden.clone());
         let router = server::router(keywarden, &config);
         let settings = server::ServeSettings::from_config(&config);
         let serving = tokio::spawn(async move {
             let _ = server::serve(listener, router, settings).await;
         });
-        (base, store, vec![revalidation, serving])
+        (base, store, vec![revalidation, deliveries, serving])
     }
 
     /// Stops the server and starts it again on the same database and exchanges, its
@@ -388,7 +391,12 @@ impl TestServer {
 
     /// Signs an existing user in once more (a new session); returns its access token.
     pub async fn user_session(&self, email: &str) -> String {
-        let (status, body) = self.login(email, PASSWORD).await;
+        self.user_session_with(email, PASSWORD).await
+    }
+
+    /// `user_session` with another password.
+    pub async fn user_session_with(&self, email: &str, password: &str) -> String {
+        let (status, body) = self.login(email, password).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body["access_token"].as_str().unwrap().to_owned()
     }

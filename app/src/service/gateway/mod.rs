@@ -6,9 +6,9 @@
 mod amount;
 mod endpoints;
 mod refusal;
+mod refusal_alerts;
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -16,6 +16,7 @@ use chrono::Duration as Span;
 use reqwest::Method;
 
 use super::audit::{Action, ClientInfo};
+use super::keys::PAUSED_FOR_FUNDS;
 use super::sessions::{random_token, token_hash};
 use super::{Keywarden, ServiceError};
 use crate::exchange::{ExchangeError, Forward, Forwarded};
@@ -52,6 +53,7 @@ pub struct GatewayState {
     /// Per stored key (a Binance account): the 10-second window of its last order answer and
     /// the order count Binance reported for it (`X-MBX-ORDER-COUNT-10S`).
     order_counts: Mutex<HashMap<i64, (i64, u64)>>,
+    refusal_alerts: refusal_alerts::RefusalAlerts,
 }
 
 /// Binance's spot limit on orders per account per 10 seconds (`ORDERS`, `SECOND`, 10; the
@@ -120,32 +122,6 @@ fn scope_to_symbol(params: &mut Vec<(String, String)>, symbol: &str) -> Result<(
         params.push(("symbol".into(), symbol.into()));
     }
     Ok(())
-}
-
-/// Whether `ip` is one of the token's addresses or inside one of its networks.
-fn address_allowed(allowed: &str, ip: Option<&str>) -> bool {
-    let Some(ip) = ip.and_then(|ip| ip.parse::<IpAddr>().ok()) else {
-        return false;
-    };
-    allowed.split(',').any(|entry| match entry.split_once('/') {
-        None => entry.parse::<IpAddr>().is_ok_and(|a| a == ip),
-        Some((network, bits)) => {
-            let (Ok(network), Ok(bits)) = (network.parse::<IpAddr>(), bits.parse::<u32>()) else {
-                return false;
-            };
-            match (network, ip) {
-                (IpAddr::V4(n), IpAddr::V4(a)) => {
-                    let mask = u32::MAX.checked_shl(32 - bits).unwrap_or(0);
-                    u32::from(n) & mask == u32::from(a) & mask
-                }
-                (IpAddr::V6(n), IpAddr::V6(a)) => {
-                    let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
-                    u128::from(n) & mask == u128::from(a) & mask
-                }
-                _ => false,
-            }
-        }
-    })
 }
 
 /// What an order event records of the request (and, once known, of Binance's answer).
@@ -287,7 +263,11 @@ impl Keywarden {
             return refusal(RefusalKind::TokenExpired, "this bot token has expired");
         }
         if let Some(allowed) = &grant.allowed_ips
-            && !address_allowed(allowed, client.ip.as_deref())
+            && !client
+                .ip
+                .as_deref()
+                .and_then(|ip| ip.parse().ok())
+                .is_some_and(|ip| crate::network::listed(allowed, ip))
         {
             return refusal(
                 RefusalKind::AddressNotAllowed,
@@ -320,10 +300,14 @@ impl Keywarden {
             );
         }
         if grant.bots_paused_at.is_some() {
-            return refusal(
-                RefusalKind::BotsPaused,
-                "every bot of this account is paused by its owner",
-            );
+            let why = match grant.bots_paused_reason.as_deref() {
+                Some(PAUSED_FOR_FUNDS) => {
+                    "every bot of this account is paused: its Binance key gained a permission \
+                     that moves funds; its owner must switch it off and check the key again"
+                }
+                _ => "every bot of this account is paused by its owner",
+            };
+            return refusal(RefusalKind::BotsPaused, why);
         }
         if grant
             .last_used_at
@@ -590,6 +574,7 @@ impl Keywarden {
         };
         if let Some(refusal) = refused {
             record_behind("failure", Some(refusal.kind.name()), None);
+            self.watch_refusals(grant);
             return Err(refusal);
         }
         let detail = order_detail(&grant.bot_name, &params, None).to_string();
@@ -624,10 +609,12 @@ impl Keywarden {
             )
             .retry_after(60);
             record_behind("failure", Some(refusal.kind.name()), None);
+            self.watch_refusals(grant);
             return Err(refusal);
         }
         if let Err(refusal) = self.within_order_count(grant, endpoint) {
             record_behind("failure", Some(refusal.kind.name()), None);
+            self.watch_refusals(grant);
             return Err(refusal);
         }
         match self
@@ -697,18 +684,5 @@ mod tests {
         assert_eq!(listed.len(), 1);
         let mut two = vec![("symbols".to_owned(), r#"["BTCUSDT","ETHUSDT"]"#.to_owned())];
         assert!(scope_to_symbol(&mut two, "BTCUSDT").is_err());
-    }
-
-    #[test]
-    fn addresses_match_exactly_or_by_network() {
-        let allowed = "203.0.113.7,10.0.0.0/8,2001:db8::/32";
-        for ip in ["203.0.113.7", "10.1.2.3", "2001:db8::1"] {
-            assert!(address_allowed(allowed, Some(ip)), "{ip}");
-        }
-        for ip in ["203.0.113.8", "11.0.0.1", "2001:db9::1", "garbage"] {
-            assert!(!address_allowed(allowed, Some(ip)), "{ip}");
-        }
-        assert!(!address_allowed(allowed, None));
-        assert!(address_allowed("0.0.0.0/0", Some("198.51.100.1")));
     }
 }

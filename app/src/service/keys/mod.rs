@@ -10,6 +10,7 @@ mod view;
 
 pub use input::mask_api_key;
 pub use rotation::RotatedBatch;
+pub use validation::PAUSED_FOR_FUNDS;
 
 use input::{MAX_KEY_CHARS, MAX_SECRET_CHARS, credential, label};
 use view::validation;
@@ -17,7 +18,9 @@ use view::validation;
 use super::audit::Action;
 use super::{Caller, Keywarden, ServiceError};
 use crate::exchange::{Balance, KeyCheck, KeyPair, Signer};
-use crate::model::{ApiKeyView, AssetBalance, BalanceView, Environment, KeyLabel, NewApiKey};
+use crate::model::{
+    ApiKeyView, AssetBalance, BalanceView, Environment, KeyLabel, NewApiKey, Permissions,
+};
 use crate::store::{ApiKeyRow, SealedKey, StoreError, StoredCiphertexts};
 use crate::vault::{Field, Owner, VaultError};
 
@@ -127,13 +130,7 @@ impl Keywarden {
         };
         let check = self.check_with_exchange(input.environment, &pair).await?;
         let validation = validation(&check);
-        let moving_funds = validation.permissions.moving_funds();
-        if !moving_funds.is_empty() && !self.inner.allow_withdrawal_keys {
-            return Err(ServiceError::MovesFunds {
-                withdrawals: validation.permissions.withdrawals == Some(true),
-                named: moving_funds.join(", "),
-            });
-        }
+        self.refuse_moving_funds(&validation.permissions)?;
         let vault = &self.inner.vault;
         let owner = |field| Owner {
             user_id: caller.user_id,
@@ -195,6 +192,22 @@ impl Keywarden {
         }
         tracing::info!(user_id = caller.user_id, "api key deleted");
         Ok(())
+    }
+
+    /// Refuses a key that can move funds out of the account, unless the operator allows such
+    /// keys.
+    pub(super) fn refuse_moving_funds(
+        &self,
+        permissions: &Permissions,
+    ) -> Result<(), ServiceError> {
+        let moving_funds = permissions.moving_funds();
+        if moving_funds.is_empty() || self.inner.allow_withdrawal_keys {
+            return Ok(());
+        }
+        Err(ServiceError::MovesFunds {
+            withdrawals: permissions.withdrawals == Some(true),
+            named: moving_funds.join(", "),
+        })
     }
 
     fn stored_key(caller: &Caller) -> Result<&ApiKeyRow, ServiceError> {

@@ -3,15 +3,20 @@
 
 use std::sync::Arc;
 
-use chrono::Duration;
+use chrono::{Duration, SecondsFormat};
+use serde_json::json;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::view::validation;
 use crate::model::ApiKeyView;
+use crate::service::alerts::AlertKind;
 use crate::service::audit::{Action, ClientInfo};
 use crate::service::{Caller, Keywarden, ServiceError};
-use crate::store::{ApiKeyRow, DueForValidation, Validation};
+use crate::store::{ApiKeyRow, DueForValidation, KeyConsequences, Validation};
+
+/// Why every bot is paused when a key gained a permission that moves funds.
+pub const PAUSED_FOR_FUNDS: &str = "key_moves_funds";
 
 impl Keywarden {
     /// Asks Binance about the stored key now and records the answer: a key Binance refuses is
@@ -64,12 +69,80 @@ impl Keywarden {
             is_valid = validation.is_valid,
             "api key revalidated"
         );
-        self.inner
+        let refused_with = event.error_code;
+        let checked = self
+            .inner
             .store
-            .record_validation(caller.user_id, &validation, &event)
-            .await?
+            .record_validation(caller.user_id, &validation, &event, |before, after| {
+                self.consequences(before, after, refused_with)
+            })
+            .await?;
+        self.alerts_raised();
+        checked
             .map(|row| self.key_view(row))
             .ok_or(ServiceError::ApiKeyNotFound)
+    }
+
+    /// What the owner must hear of a check that turned `before` into `after`, and whether the
+    /// key's bots must stop: a key that gained a permission to move funds (and is not allowed
+    /// one) pauses every bot of the account at once.
+    fn consequences(
+        &self,
+        before: &ApiKeyRow,
+        after: &ApiKeyRow,
+        refused_with: Option<&'static str>,
+    ) -> KeyConsequences {
+        let mut follow = KeyConsequences::default();
+        if before.is_valid && !after.is_valid {
+            follow.alerts.push(self.new_alert(
+                AlertKind::KeyInvalid,
+                json!({
+                    "api_key_masked": after.api_key_masked,
+                    "environment": after.environment.as_str(),
+                    "error_code": refused_with,
+                }),
+            ));
+        }
+        let moving_funds = after.permissions.moving_funds();
+        if before.permissions.moving_funds().is_empty() && !moving_funds.is_empty() {
+            let pause = !self.inner.allow_withdrawal_keys;
+            if pause {
+                follow.pause_bots = Some(PAUSED_FOR_FUNDS);
+            }
+            follow.alerts.push(self.new_alert(
+                AlertKind::KeyFundsPermission,
+                json!({
+                    "api_key_masked": after.api_key_masked,
+                    "permissions": moving_funds,
+                    "bots_paused": pause,
+                }),
+            ));
+        }
+        if let Some(lapses) = after.trading_expires_at
+            && after.is_valid
+        {
+            let left = lapses - self.now();
+            let within = [1, 7]
+                .into_iter()
+                .find(|days| left <= Duration::days(*days));
+            if let Some(days) = within.filter(|_| left > Duration::zero()) {
+                let mut alert = self.new_alert(
+                    AlertKind::KeyTradingExpiring,
+                    json!({
+                        "api_key_masked": after.api_key_masked,
+                        "trading_expires_at": lapses.to_rfc3339_opts(SecondsFormat::Secs, true),
+                        "within_days": days,
+                    }),
+                );
+                alert.once_key = Some(format!(
+                    "key.trading_expiring:{}:{}:{days}d",
+                    after.id,
+                    lapses.timestamp()
+                ));
+                follow.alerts.push(alert);
+            }
+        }
+        follow
     }
 
     /// Re-checks, `concurrency` at a time, up to `batch` keys last checked more than `every`
