@@ -9,6 +9,8 @@ pub mod model;
 mod pages;
 
 #[cfg(feature = "ssr")]
+pub mod email_sender;
+#[cfg(feature = "ssr")]
 pub mod exchange;
 #[cfg(feature = "ssr")]
 pub mod http;

@@ -748,6 +748,25 @@ impl std::fmt::Debug for WebhookCreated {
     }
 }
 
+/// Whether the account's alerts also go by email.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct EmailAlerts {
+    /// Whether this server sends email at all (its operator configured SMTP).
+    pub available: bool,
+    /// Whether the account wants them (on by default).
+    pub enabled: bool,
+    /// Where they go: the account's email.
+    pub address: String,
+}
+
+/// A change of the account's email alerts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct EmailAlertsChange {
+    pub enabled: bool,
+}
+
 /// A test alert queued for one webhook.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]

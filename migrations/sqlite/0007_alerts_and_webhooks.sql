@@ -30,27 +30,31 @@ CREATE TABLE webhooks (
 
 CREATE INDEX webhooks_user_id ON webhooks (user_id);
 
--- One alert to one webhook. A webhook's deliveries go out in id order: the next waits until the
--- one before it is delivered or given up.
-CREATE TABLE webhook_deliveries (
+-- One alert to one destination: a webhook, or the user's email address. Each destination's
+-- deliveries (its `queue`: `webhook:<id>` or `email:<user id>`) go out in id order: the next
+-- waits until the one before it is delivered or given up.
+CREATE TABLE alert_deliveries (
     id              INTEGER PRIMARY KEY AUTOINCREMENT,
-    webhook_id      INTEGER NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
     alert_id        INTEGER NOT NULL REFERENCES alerts (id) ON DELETE CASCADE,
+    -- NULL for an email.
+    webhook_id      INTEGER REFERENCES webhooks (id) ON DELETE CASCADE,
+    queue           TEXT    NOT NULL,
     -- pending, delivered or failed (given up).
     state           TEXT    NOT NULL DEFAULT 'pending',
     attempts        INTEGER NOT NULL DEFAULT 0,
     created_at      TEXT    NOT NULL,
     next_attempt_at TEXT    NOT NULL,
     -- An instance sending it holds it until then.
-    claimed_until   TEXT
+    claimed_until   TEXT   
 );
 
-CREATE INDEX webhook_deliveries_queue ON webhook_deliveries (state, webhook_id, id);
+CREATE INDEX alert_deliveries_queue ON alert_deliveries (state, queue, id);
+CREATE INDEX alert_deliveries_webhook_id ON alert_deliveries (webhook_id);
 
 -- Every try of a delivery, for the delivery log.
-CREATE TABLE webhook_attempts (
+CREATE TABLE delivery_attempts (
     id            INTEGER PRIMARY KEY AUTOINCREMENT,
-    delivery_id   INTEGER NOT NULL REFERENCES webhook_deliveries (id) ON DELETE CASCADE,
+    delivery_id   INTEGER NOT NULL REFERENCES alert_deliveries (id) ON DELETE CASCADE,
     attempted_at  TEXT    NOT NULL,
     -- The receiver's HTTP status; NULL when none came (refused, timed out).
     response_code INTEGER,
@@ -60,7 +64,10 @@ CREATE TABLE webhook_attempts (
     error         TEXT
 );
 
-CREATE INDEX webhook_attempts_delivery_id ON webhook_attempts (delivery_id);
+CREATE INDEX delivery_attempts_delivery_id ON delivery_attempts (delivery_id);
+
+-- Alerts by email too, when the operator configured SMTP.
+ALTER TABLE users ADD COLUMN email_alerts BOOLEAN NOT NULL DEFAULT TRUE;
 
 -- Why every bot is paused, when Keywarden paused them (`key_moves_funds`); NULL when the user
 -- did.

@@ -7,6 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use app::email_sender::EmailSettingsError;
 use app::network::IpNetwork;
 use app::webhook_sender::PrivateAddresses;
 use base64::Engine;
@@ -43,6 +44,8 @@ pub struct Config {
     pub webhook_private_addresses: PrivateAddresses,
     /// How long a failing webhook delivery is retried.
     pub webhook_retry_for: Duration,
+    /// Where alerts are emailed from; `None`: no email. Holds a password: never printed.
+    pub smtp: Option<SmtpSettings>,
     /// Where cargo-leptos put the compiled site (WASM, CSS, assets).
     pub site_root: String,
     /// A browser session ends after this long without a request.
@@ -226,6 +229,7 @@ impl Config {
             revalidate_every: duration(&var, &KEYWARDEN_REVALIDATE_EVERY)?,
             webhook_private_addresses: private_addresses(&var)?,
             webhook_retry_for: duration(&var, &KEYWARDEN_WEBHOOK_RETRY_FOR)?,
+            smtp: smtp(&var)?,
             site_root: LEPTOS_SITE_ROOT.value(&var),
             session_idle: duration(&var, &KEYWARDEN_SESSION_IDLE)?,
             session_max_age: duration(&var, &KEYWARDEN_SESSION_MAX_AGE)?,
@@ -358,6 +362,35 @@ fn list(var: &impl Fn(&str) -> Option<String>, setting: &Setting) -> Vec<String>
         .map(|item| item.trim().to_owned())
         .filter(|item| !item.is_empty())
         .collect()
+}
+
+/// The SMTP server alerts are emailed through.
+#[derive(Clone)]
+pub struct SmtpSettings {
+    pub url: String,
+    pub from: String,
+}
+
+/// `KEYWARDEN_SMTP_URL` and `KEYWARDEN_SMTP_FROM`, checked as the sender will use them.
+fn smtp(var: &impl Fn(&str) -> Option<String>) -> Result<Option<SmtpSettings>, ConfigError> {
+    use settings::{KEYWARDEN_SMTP_FROM, KEYWARDEN_SMTP_URL};
+    let from = var(KEYWARDEN_SMTP_FROM.name).unwrap_or_default();
+    let Some(url) = secret(var, &KEYWARDEN_SMTP_URL)? else {
+        return Ok(None);
+    };
+    match app::email_sender::EmailSender::new(&url, &from) {
+        Ok(_) => Ok(Some(SmtpSettings { url, from })),
+        Err(EmailSettingsError::Url) => Err(ConfigError::Invalid {
+            name: KEYWARDEN_SMTP_URL.name,
+            value: "[redacted]".into(),
+            reason: "expected smtps://host[:port], or smtp://host[:port] with ?tls=required",
+        }),
+        Err(EmailSettingsError::From) => Err(ConfigError::Invalid {
+            name: KEYWARDEN_SMTP_FROM.name,
+            value: from,
+            reason: "expected an address such as Keywarden <alerts@example.com>",
+        }),
+    }
 }
 
 /// `KEYWARDEN_WEBHOOK_ALLOW_PRIVATE`: `false`, `true`, or networks.
@@ -647,7 +680,12 @@ mod tests {
             .filter(|setting| setting.read_by == ReadBy::Config)
             .map(|setting| setting.name.to_owned())
             .collect();
-        for secret in [FERNET_KEYS, FERNET_KEY, JWT_SECRET] {
+        for secret in [
+            FERNET_KEYS,
+            FERNET_KEY,
+            JWT_SECRET,
+            settings::KEYWARDEN_SMTP_URL,
+        ] {
             declared.insert(format!("{}_FILE", secret.name));
         }
         assert_eq!(asked.into_inner(), declared);

@@ -15,6 +15,7 @@ pub use serve::{ServeSettings, serve};
 
 use std::sync::Arc;
 
+use app::email_sender::EmailSender;
 use app::exchange::{Exchange, ExchangeSettings};
 use app::service::{
     AlertSettings, GatewayState, Keywarden, Limits, Parts, PasswordHasherPool, SessionSettings,
@@ -122,6 +123,13 @@ pub async fn build_keywarden_with_clock(
         alerts: AlertSettings::new(
             WebhookSender::new(config.webhook_private_addresses.clone())
                 .map_err(|e| StartError::Other(e.to_string()))?,
+            match &config.smtp {
+                Some(smtp) => Some(
+                    EmailSender::new(&smtp.url, &smtp.from)
+                        .map_err(|e| StartError::Other(e.to_string()))?,
+                ),
+                None => None,
+            },
             duration(config.webhook_retry_for)?,
         ),
         secure_cookies: config.secure_cookies(),

@@ -8,6 +8,7 @@ mod harness;
 use std::collections::HashMap;
 
 use fake_exchange::{Account, DEMO_API_KEY, DEMO_SECRET_KEY, Restrictions};
+use harness::smtp_server::SmtpServer;
 use harness::webhook_receiver::{Delivery, WebhookReceiver};
 use harness::{Backend, PASSWORD, TestServer};
 use reqwest::{Method, StatusCode};
@@ -24,6 +25,7 @@ on_both_backends!(
     deliveries_survive_a_restart_and_go_out_once_from_two_instances,
     webhooks_cannot_reach_this_network,
     webhook_secrets_follow_a_fernet_key_rotation,
+    alerts_are_emailed_when_the_operator_configured_smtp,
 );
 
 fn open_private() -> HashMap<&'static str, String> {
@@ -711,5 +713,95 @@ async fn webhook_secrets_follow_a_fernet_key_rotation(backend: Backend) {
         .await;
     let delivered = receiver.wait_for(1).await;
     assert!(delivered[0].signed_with(&secret));
+    server.finish().await;
+}
+
+async fn alerts_are_emailed_when_the_operator_configured_smtp(backend: Backend) {
+    // Without SMTP, no email: the account is told so.
+    let server = TestServer::start(backend).await;
+    let user = server.user("lea@example.com").await;
+    let (status, email) = server.get("/api/v1/alerts/email", &user).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        email,
+        json!({"available": false, "enabled": true, "address": "lea@example.com"})
+    );
+    server.finish().await;
+
+    let smtp = SmtpServer::start().await;
+    let settings = HashMap::from([
+        ("KEYWARDEN_SMTP_URL", smtp.url.clone()),
+        (
+            "KEYWARDEN_SMTP_FROM",
+            "Keywarden <alerts@keywarden.test>".to_owned(),
+        ),
+        ("KEYWARDEN_WEBHOOK_ALLOW_PRIVATE", "true".to_owned()),
+        ("KEYWARDEN_WEBHOOK_RETRY_FOR", "2s".to_owned()),
+    ]);
+    let server = TestServer::start_with(backend, settings).await;
+    let user = server.user("lea@example.com").await;
+    let (_, email) = server.get("/api/v1/alerts/email", &user).await;
+    assert_eq!(email["available"], true);
+    assert_eq!(email["enabled"], true);
+
+    let pause = || server.post("/api/v1/bot-configs/pause-all", &user, json!({}));
+    let resume = || server.post("/api/v1/bot-configs/resume-all", &user, json!({}));
+    pause().await;
+    let mails = smtp.wait_for(1).await;
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0].to, ["lea@example.com"]);
+    assert!(
+        mails[0].from.contains("alerts@keywarden.test"),
+        "{}",
+        mails[0].from
+    );
+    assert_eq!(mails[0].subject(), "Keywarden: Every bot was paused");
+    assert!(mails[0].body().contains("Event evt_"), "{}", mails[0].data);
+
+    // Turned off, nothing more is sent; turned on again, it is.
+    let (status, off) = server
+        .call(
+            Method::PUT,
+            "/api/v1/alerts/email",
+            Some(&user),
+            Some(json!({"enabled": false})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(off["enabled"], false);
+    resume().await;
+    pause().await;
+    assert_eq!(smtp.wait_for(1).await.len(), 1);
+    server
+        .call(
+            Method::PUT,
+            "/api/v1/alerts/email",
+            Some(&user),
+            Some(json!({"enabled": true})),
+        )
+        .await;
+
+    // A webhook failing for the whole retry period is told by email, and only by email; a
+    // webhook's test is not emailed.
+    let receiver = WebhookReceiver::start().await;
+    receiver.answer(500);
+    let (id, secret) = webhook(&server, &user, &receiver.url).await;
+    server
+        .post(&format!("/api/v1/webhooks/{id}/test"), &user, json!({}))
+        .await;
+    let mails = smtp.wait_for(2).await;
+    assert_eq!(mails.len(), 2);
+    assert_eq!(mails[1].subject(), "Keywarden: A webhook has been failing");
+    assert!(
+        mails[1].body().contains(&receiver.url),
+        "{}",
+        mails[1].body()
+    );
+    assert!(receiver.delivered().is_empty());
+    for mail in &mails {
+        for secret in [secret.as_str(), PASSWORD, DEMO_SECRET_KEY] {
+            assert!(!mail.data.contains(secret) && !mail.body().contains(secret));
+        }
+    }
     server.finish().await;
 }

@@ -1,10 +1,10 @@
 //! Alerts, the user's webhooks, and the queue of deliveries between them.
 //!
 //! An alert is written in the transaction of the change it reports where there is one, with a
-//! delivery row for each webhook that listens for its type: a delivery is never lost between a
-//! change and its queueing, and survives a restart. Instances share the queue by claiming a
-//! delivery (a lease) before sending it; a webhook's deliveries go out in order, the next only
-//! once the one before it is delivered or given up.
+//! delivery row for each webhook that listens for its type and one for the user's email: a
+//! delivery is never lost between a change and its queueing, and survives a restart. Instances
+//! share the queue by claiming a delivery (a lease) before sending it; each destination's
+//! deliveries go out in order, the next only once the one before it is delivered or given up.
 
 use chrono::{DateTime, Utc};
 
@@ -23,8 +23,11 @@ pub struct NewAlert {
     /// Raise it only if no alert with this key was raised before.
     pub once_key: Option<String>,
     /// Deliver it to this webhook alone, whatever its events (a test); otherwise to each of
-    /// the user's webhooks that listens for `kind`.
+    /// the user's webhooks that listens for `kind`, if `webhooks`.
     pub only_webhook: Option<i64>,
+    pub webhooks: bool,
+    /// Also by email, if the user has email alerts on.
+    pub email: bool,
 }
 
 /// Raises `$alert` for `$user_id` on `$conn` (a transaction) and queues its deliveries.
@@ -44,18 +47,34 @@ macro_rules! raise_alert {
         .bind(alert.once_key.as_deref())
         .fetch_optional(&mut *$conn)
         .await?;
-        if let Some(id) = id {
+        if let Some(id) = id
+            && (alert.webhooks || alert.only_webhook.is_some())
+        {
             sqlx::query(
-                "INSERT INTO webhook_deliveries (webhook_id, alert_id, created_at, \
-                 next_attempt_at) SELECT id, $1, $2, $2 FROM webhooks WHERE user_id = $3 \
-                 AND (id = $4 OR ($4 IS NULL AND (',' || events || ',') LIKE ('%,' || $5 || ',%'))) \
-                 ORDER BY id",
+                "INSERT INTO alert_deliveries (alert_id, webhook_id, queue, created_at, \
+                 next_attempt_at) SELECT $1, id, 'webhook:' || id, $2, $2 FROM webhooks \
+                 WHERE user_id = $3 AND (id = $4 OR ($4 IS NULL \
+                 AND (',' || events || ',') LIKE ('%,' || $5 || ',%'))) ORDER BY id",
             )
             .bind(id)
             .bind(alert.at)
             .bind($user_id)
             .bind(alert.only_webhook)
             .bind(alert.kind)
+            .execute(&mut *$conn)
+            .await?;
+        }
+        if let Some(id) = id
+            && alert.email
+        {
+            sqlx::query(
+                "INSERT INTO alert_deliveries (alert_id, webhook_id, queue, created_at, \
+                 next_attempt_at) SELECT $1, NULL, 'email:' || id, $2, $2 FROM users \
+                 WHERE id = $3 AND email_alerts",
+            )
+            .bind(id)
+            .bind(alert.at)
+            .bind($user_id)
             .execute(&mut *$conn)
             .await?;
         }
@@ -91,11 +110,13 @@ pub struct ClaimedDelivery {
     pub id: i64,
     pub attempts: i64,
     pub created_at: DateTime<Utc>,
-    pub webhook_id: i64,
     pub user_id: i64,
-    pub url: String,
-    pub encrypted_secret: String,
-    pub encryption_key_id: String,
+    pub user_email: String,
+    /// `None`: the delivery is an email.
+    pub webhook_id: Option<i64>,
+    pub url: Option<String>,
+    pub encrypted_secret: Option<String>,
+    pub encryption_key_id: Option<String>,
     pub public_id: String,
     pub kind: String,
     pub data: String,
@@ -196,11 +217,11 @@ impl Store {
         now: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<i64>, StoreError> {
-        let sql = "SELECT d.id FROM webhook_deliveries d WHERE d.state = 'pending' \
+        let sql = "SELECT d.id FROM alert_deliveries d WHERE d.state = 'pending' \
                    AND d.next_attempt_at <= $1 \
                    AND (d.claimed_until IS NULL OR d.claimed_until < $1) \
-                   AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e \
-                       WHERE e.state = 'pending' AND e.webhook_id = d.webhook_id AND e.id < d.id) \
+                   AND NOT EXISTS (SELECT 1 FROM alert_deliveries e \
+                       WHERE e.state = 'pending' AND e.queue = d.queue AND e.id < d.id) \
                    ORDER BY d.id LIMIT $2";
         Ok(on_pool!(self, pool => sqlx::query_scalar(sql)
             .bind(now)
@@ -216,14 +237,15 @@ impl Store {
         now: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<Option<ClaimedDelivery>, StoreError> {
-        let claim = "UPDATE webhook_deliveries SET claimed_until = $3 WHERE id = $1 \
+        let claim = "UPDATE alert_deliveries SET claimed_until = $3 WHERE id = $1 \
                      AND state = 'pending' AND next_attempt_at <= $2 \
                      AND (claimed_until IS NULL OR claimed_until < $2)";
-        let read = "SELECT d.id, d.attempts, d.created_at, w.id AS webhook_id, w.user_id, w.url, \
-                    w.encrypted_secret, w.encryption_key_id, a.public_id, a.type AS kind, a.data, \
-                    a.created_at AS alert_created_at \
-                    FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id \
-                    JOIN alerts a ON a.id = d.alert_id WHERE d.id = $1";
+        let read = "SELECT d.id, d.attempts, d.created_at, a.user_id, u.email AS user_email, \
+                    d.webhook_id, w.url, w.encrypted_secret, w.encryption_key_id, a.public_id, \
+                    a.type AS kind, a.data, a.created_at AS alert_created_at \
+                    FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id \
+                    JOIN users u ON u.id = a.user_id \
+                    LEFT JOIN webhooks w ON w.id = d.webhook_id WHERE d.id = $1";
         in_transaction!(self, conn => {
             let claimed = sqlx::query(claim)
                 .bind(id)
@@ -254,7 +276,7 @@ impl Store {
         };
         in_transaction!(self, conn => {
             sqlx::query(
-                "UPDATE webhook_deliveries SET state = $2, attempts = attempts + 1, \
+                "UPDATE alert_deliveries SET state = $2, attempts = attempts + 1, \
                  claimed_until = NULL, next_attempt_at = COALESCE($3, next_attempt_at) \
                  WHERE id = $1",
             )
@@ -264,7 +286,7 @@ impl Store {
             .execute(&mut *conn)
             .await?;
             sqlx::query(
-                "INSERT INTO webhook_attempts (delivery_id, attempted_at, response_code, status, \
+                "INSERT INTO delivery_attempts (delivery_id, attempted_at, response_code, status, \
                  error) VALUES ($1, $2, $3, $4, $5)",
             )
             .bind(id)
@@ -284,14 +306,36 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<DeliveryAttemptRow>, StoreError> {
         let sql = "SELECT a.public_id, a.type AS kind, t.status, t.response_code, t.error, \
-                   t.attempted_at FROM webhook_attempts t \
-                   JOIN webhook_deliveries d ON d.id = t.delivery_id \
+                   t.attempted_at FROM delivery_attempts t \
+                   JOIN alert_deliveries d ON d.id = t.delivery_id \
                    JOIN alerts a ON a.id = d.alert_id \
                    WHERE d.webhook_id = $1 ORDER BY t.id DESC LIMIT $2";
         Ok(on_pool!(self, pool => sqlx::query_as(sql)
             .bind(webhook_id)
             .bind(limit)
             .fetch_all(pool)
+            .await)?)
+    }
+
+    /// The user's email and whether alerts go there (when the operator configured email),
+    /// after setting it to `enabled` if given; `None` when the user is gone.
+    pub async fn email_alerts(
+        &self,
+        user_id: i64,
+        enabled: Option<bool>,
+    ) -> Result<Option<(String, bool)>, StoreError> {
+        let Some(enabled) = enabled else {
+            let sql = "SELECT email, email_alerts FROM users WHERE id = $1";
+            return Ok(on_pool!(self, pool => sqlx::query_as(sql)
+                .bind(user_id)
+                .fetch_optional(pool)
+                .await)?);
+        };
+        let sql = "UPDATE users SET email_alerts = $2 WHERE id = $1 RETURNING email, email_alerts";
+        Ok(on_writer!(self, pool => sqlx::query_as(sql)
+            .bind(user_id)
+            .bind(enabled)
+            .fetch_optional(pool)
             .await)?)
     }
 

@@ -226,6 +226,19 @@ settings! {
         default: Value("24h"),
         read_by: Config,
     }
+    /// where alerts are also sent by email: `smtps://user:password@host:465`, or
+    /// `smtp://host:587?tls=required` for STARTTLS (`smtp://host:25` without TLS only inside a
+    /// trusted network); also `KEYWARDEN_SMTP_URL_FILE`. Each user can turn email alerts off
+    KEYWARDEN_SMTP_URL {
+        default: Described("none (no email)"),
+        read_by: Config,
+    }
+    /// the alerts' sender, such as `Keywarden <alerts@example.com>`; needed with
+    /// `KEYWARDEN_SMTP_URL`
+    KEYWARDEN_SMTP_FROM {
+        default: Described("none"),
+        read_by: Config,
+    }
     /// total time allowed for one Binance call; beyond it the request fails with 504
     BINANCE_TIMEOUT_MS {
         default: Value("10000"),

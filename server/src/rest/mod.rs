@@ -1,13 +1,13 @@
 //! The REST API under /api/v1: thin adapters that extract the caller, call one service
 //! function and map its result. The OpenAPI document lives in `openapi`.
 
+mod alerts;
 mod audit;
 mod auth;
 mod bot_configs;
 mod keys;
 mod meta;
 mod openapi;
-mod webhooks;
 
 pub use app::http::ApiError;
 use app::service::{Caller, ClientInfo, ServiceError};
@@ -77,15 +77,13 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/audit", get(audit::list))
         .route("/api/v1/meta", get(meta::meta))
         .route(
-            "/api/v1/webhooks",
-            post(webhooks::create).get(webhooks::list),
+            "/api/v1/alerts/email",
+            get(alerts::email).put(alerts::set_email),
         )
-        .route("/api/v1/webhooks/{id}", delete(webhooks::delete))
-        .route("/api/v1/webhooks/{id}/test", post(webhooks::test))
-        .route(
-            "/api/v1/webhooks/{id}/deliveries",
-            get(webhooks::deliveries),
-        )
+        .route("/api/v1/webhooks", post(alerts::create).get(alerts::list))
+        .route("/api/v1/webhooks/{id}", delete(alerts::delete))
+        .route("/api/v1/webhooks/{id}/test", post(alerts::test))
+        .route("/api/v1/webhooks/{id}/deliveries", get(alerts::deliveries))
         .merge(openapi::routes())
         .route("/api/{*rest}", any(not_found))
 }

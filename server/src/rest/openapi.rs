@@ -36,11 +36,13 @@ use crate::AppState;
         super::bot_configs::revoke_token,
         super::audit::list,
         super::meta::meta,
-        super::webhooks::create,
-        super::webhooks::list,
-        super::webhooks::delete,
-        super::webhooks::test,
-        super::webhooks::deliveries,
+        super::alerts::create,
+        super::alerts::list,
+        super::alerts::delete,
+        super::alerts::test,
+        super::alerts::deliveries,
+        super::alerts::email,
+        super::alerts::set_email,
     ),
     modifiers(&BearerAuth, &CommonResponses)
 )]

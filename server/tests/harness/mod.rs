@@ -8,6 +8,7 @@
 
 #![allow(dead_code)] // each test file uses a different part of the harness
 
+pub mod smtp_server;
 pub mod webhook_receiver;
 
 use std::collections::HashMap;

@@ -7,7 +7,8 @@ use serde_json::json;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
-use super::webhook_secret_owner;
+use super::{AlertKind, webhook_secret_owner};
+use crate::email_sender::EmailSender;
 use crate::service::{Keywarden, ServiceError};
 use crate::store::{ClaimedDelivery, DeliveryAttempt};
 use crate::webhook_sender::WebhookSender;
@@ -20,15 +21,18 @@ const LEASE: Duration = Duration::seconds(60);
 
 pub struct AlertSettings {
     pub sender: WebhookSender,
+    /// Alerts by email, when the operator configured SMTP.
+    pub email: Option<EmailSender>,
     /// How long a failing delivery is retried (`KEYWARDEN_WEBHOOK_RETRY_FOR`).
     pub retry_for: Duration,
     pub(in crate::service) wake: Notify,
 }
 
 impl AlertSettings {
-    pub fn new(sender: WebhookSender, retry_for: Duration) -> Self {
+    pub fn new(sender: WebhookSender, email: Option<EmailSender>, retry_for: Duration) -> Self {
         AlertSettings {
             sender,
+            email,
             retry_for,
             wake: Notify::new(),
         }
@@ -87,30 +91,9 @@ impl Keywarden {
     }
 
     async fn send_delivery(&self, delivery: ClaimedDelivery) -> Result<(), ServiceError> {
-        let settings = &self.inner.alerts;
-        let secret = self.inner.vault.open(
-            webhook_secret_owner(delivery.user_id),
-            &delivery.encrypted_secret,
-            Some(&delivery.encryption_key_id),
-        );
-        let sent = match &secret {
-            Ok(secret) => {
-                let timestamp = self.now().timestamp();
-                settings
-                    .sender
-                    .send(
-                        &delivery.url,
-                        secret.expose(),
-                        timestamp,
-                        payload(&delivery),
-                    )
-                    .await
-                    .map_err(|err| err.to_string())
-            }
-            Err(err) => {
-                tracing::error!(webhook_id = delivery.webhook_id, "webhook secret: {err}");
-                Err("the webhook's secret cannot be read by this server".to_owned())
-            }
+        let sent = match delivery.webhook_id {
+            Some(_) => self.post_to_webhook(&delivery).await,
+            None => self.email(&delivery).await,
         };
         let at = self.now();
         let (response_code, error) = match sent {
@@ -123,9 +106,10 @@ impl Keywarden {
             tracing::warn!(
                 webhook_id = delivery.webhook_id,
                 event = delivery.public_id,
-                "webhook delivery given up after {} tries",
+                "alert delivery given up after {} tries",
                 delivery.attempts + 1
             );
+            self.webhook_failing(&delivery).await;
         }
         let attempt = DeliveryAttempt {
             at,
@@ -142,6 +126,66 @@ impl Keywarden {
             self.alerts_raised();
         }
         Ok(())
+    }
+
+    /// POSTs the alert to its webhook, signed; answers the receiver's status.
+    async fn post_to_webhook(&self, delivery: &ClaimedDelivery) -> Result<u16, String> {
+        let (Some(url), Some(sealed), Some(key_id)) = (
+            &delivery.url,
+            &delivery.encrypted_secret,
+            &delivery.encryption_key_id,
+        ) else {
+            return Err("the webhook is gone".to_owned());
+        };
+        let owner = webhook_secret_owner(delivery.user_id);
+        let secret = self
+            .inner
+            .vault
+            .open(owner, sealed, Some(key_id))
+            .map_err(|err| {
+                tracing::error!(webhook_id = delivery.webhook_id, "webhook secret: {err}");
+                "the webhook's secret cannot be read by this server".to_owned()
+            })?;
+        let timestamp = self.now().timestamp();
+        self.inner
+            .alerts
+            .sender
+            .send(url, secret.expose(), timestamp, payload(delivery))
+            .await
+            .map_err(|err| err.to_string())
+    }
+
+    /// Emails the alert to the account's address; a delivered email counts as a 250.
+    async fn email(&self, delivery: &ClaimedDelivery) -> Result<u16, String> {
+        let Some(sender) = &self.inner.alerts.email else {
+            return Err("email alerts are not configured on this server".to_owned());
+        };
+        let (subject, body) = super::email::message(delivery, &self.inner.public_url);
+        sender
+            .send(&delivery.user_email, &subject, body)
+            .await
+            .map(|()| 250)
+    }
+
+    /// A webhook that failed for the whole retry period: its owner hears of it by email, once a
+    /// day at most per webhook.
+    async fn webhook_failing(&self, delivery: &ClaimedDelivery) {
+        let (Some(webhook_id), Some(url)) = (delivery.webhook_id, &delivery.url) else {
+            return;
+        };
+        let retry_for = self.inner.alerts.retry_for;
+        let mut alert = self.new_alert(
+            AlertKind::WebhookFailing,
+            json!({
+                "webhook_id": webhook_id,
+                "url": url,
+                "event_id": delivery.public_id,
+                "retried_for": format!("{} minutes", retry_for.num_minutes()),
+            }),
+        );
+        let day = self.now().timestamp() / 86_400;
+        alert.once_key = Some(format!("webhook.failing:{webhook_id}:{day}"));
+        self.raise_alert(delivery.user_id, alert).await;
     }
 
     /// When to try a failed delivery again, or `None` once it has been failing for too long.
@@ -179,7 +223,7 @@ mod tests {
     #[test]
     fn retries_back_off_from_ten_seconds_to_an_hour_over_a_day() {
         let sender = WebhookSender::new(PrivateAddresses::Refused).unwrap();
-        let settings = AlertSettings::new(sender, Duration::days(1));
+        let settings = AlertSettings::new(sender, None, Duration::days(1));
         let pauses: Vec<i64> = (1..=12)
             .map(|tries| settings.retry_after(tries).num_seconds())
             .collect();

@@ -3,6 +3,7 @@
 //! Raising one queues a delivery per listening webhook in the database; `delivery` sends them.
 
 mod delivery;
+mod email;
 
 pub use delivery::AlertSettings;
 
@@ -11,7 +12,10 @@ use serde_json::{Value, json};
 use super::audit::Action;
 use super::sessions::random_token;
 use super::{Caller, Keywarden, ServiceError};
-use crate::model::{ALERT_TYPES, NewWebhook, WebhookCreated, WebhookDeliveryView, WebhookView};
+use crate::model::{
+    ALERT_TYPES, EmailAlerts, EmailAlertsChange, NewWebhook, WebhookCreated, WebhookDeliveryView,
+    WebhookView,
+};
 use crate::store::{self, NewAlert, WebhookRow};
 use crate::vault::{Field, Owner};
 use crate::webhook_sender::SendError;
@@ -31,6 +35,8 @@ pub enum AlertKind {
     LoginNewAddress,
     PasswordChanged,
     WebhookTest,
+    /// A webhook's delivery was given up; by email only.
+    WebhookFailing,
 }
 
 impl AlertKind {
@@ -44,6 +50,7 @@ impl AlertKind {
             AlertKind::LoginNewAddress => "login.new_address",
             AlertKind::PasswordChanged => "password.changed",
             AlertKind::WebhookTest => "webhook.test",
+            AlertKind::WebhookFailing => "webhook.failing",
         }
     }
 }
@@ -110,6 +117,8 @@ impl Keywarden {
             at: self.now(),
             once_key: None,
             only_webhook: None,
+            webhooks: kind != AlertKind::WebhookFailing,
+            email: self.inner.alerts.email.is_some() && kind != AlertKind::WebhookTest,
         }
     }
 
@@ -234,6 +243,27 @@ impl Keywarden {
             .collect())
     }
 
+    /// Whether the caller's alerts also go by email; `change` sets it first.
+    pub async fn email_alerts(
+        &self,
+        caller: &Caller,
+        change: Option<EmailAlertsChange>,
+    ) -> Result<EmailAlerts, ServiceError> {
+        let (address, enabled) = self
+            .inner
+            .store
+            .email_alerts(caller.user_id, change.map(|c| c.enabled))
+            .await?
+            .ok_or(ServiceError::NotAuthenticated(
+                "the account no longer exists",
+            ))?;
+        Ok(EmailAlerts {
+            available: self.inner.alerts.email.is_some(),
+            enabled,
+            address,
+        })
+    }
+
     /// Re-encrypts every webhook secret not yet under the primary Fernet key (part of
     /// `keywarden rotate-keys`). Returns how many were rewritten.
     pub async fn rotate_webhook_secrets(&self) -> Result<u64, ServiceError> {
@@ -285,7 +315,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_kind_is_a_listed_type() {
+    fn every_kind_a_webhook_can_listen_for_is_a_listed_type() {
         let kinds = [
             AlertKind::KeyInvalid,
             AlertKind::KeyTradingExpiring,

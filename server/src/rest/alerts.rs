@@ -1,5 +1,6 @@
 use app::model::{
-    ErrorBody, NewWebhook, WebhookCreated, WebhookDeliveryView, WebhookTestQueued, WebhookView,
+    EmailAlerts, EmailAlertsChange, ErrorBody, NewWebhook, WebhookCreated, WebhookDeliveryView,
+    WebhookTestQueued, WebhookView,
 };
 use app::service::ServiceError;
 use axum::Json;
@@ -76,5 +77,29 @@ pub async fn deliveries(
     let webhook = path_id(&webhook, ServiceError::WebhookNotFound)?;
     Ok(Json(
         state.keywarden.webhook_deliveries(&caller, webhook).await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/alerts/email", tag = "webhooks", security(("bearer" = [])),
+    responses((status = 200, description = "whether alerts also go to the account's email", body = EmailAlerts),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn email(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+) -> Result<Json<EmailAlerts>, ApiError> {
+    Ok(Json(state.keywarden.email_alerts(&caller, None).await?))
+}
+
+#[utoipa::path(put, path = "/api/v1/alerts/email", tag = "webhooks", security(("bearer" = [])),
+    request_body = EmailAlertsChange,
+    responses((status = 200, description = "turned on or off", body = EmailAlerts),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn set_email(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    JsonBody(change): JsonBody<EmailAlertsChange>,
+) -> Result<Json<EmailAlerts>, ApiError> {
+    Ok(Json(
+        state.keywarden.email_alerts(&caller, Some(change)).await?,
     ))
 }
