@@ -51,6 +51,8 @@ export default defineConfig({
         // Every test registers its own account from the one address.
         KEYWARDEN_REGISTRATIONS_PER_IP: '100',
         KEYWARDEN_EGRESS_IPS: '203.0.113.7',
+        // The tests' webhook receivers listen on loopback.
+        KEYWARDEN_WEBHOOK_ALLOW_PRIVATE: 'true',
       },
     },
   ],

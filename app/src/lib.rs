@@ -32,7 +32,7 @@ use leptos_router::{Lazy, SsrMode, path};
 
 use pages::{
     AccountRoute, ActivityRoute, ApiKeysPage, BotActions, BotsRoute, DeleteKeyPage, EmergencyStop,
-    LoginPage, RegisterPage,
+    KeyActions, KeyHealthBanner, LoginPage, RegisterPage,
 };
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -63,6 +63,7 @@ pub fn App() -> impl IntoView {
     let (hydrated, set_hydrated) = signal(false);
     provide_context(HydrationFlag(set_hydrated));
     BotActions::provide();
+    KeyActions::provide();
     view! {
         <Router>
             <div class="app" data-hydrated=move || hydrated.get().to_string()>
@@ -72,6 +73,7 @@ pub fn App() -> impl IntoView {
                     <EmergencyStop/>
                 </header>
                 <main>
+                    <KeyHealthBanner/>
                     <Routes fallback=|| view! { <p>"Page not found."</p> <Hydrated/> }>
                         <Route
                             path=path!("/")

@@ -224,6 +224,9 @@ pub struct BotConfigView {
     /// Whether every bot of the account is paused (`pause-all`); a paused bot's tokens are
     /// refused until `resume-all`.
     pub paused: bool,
+    /// Why Keywarden paused every bot: `key_moves_funds`; null when the owner did (or none is
+    /// paused).
+    pub paused_reason: Option<String>,
     /// What the owner should know: `no_notional_limit`.
     pub warnings: Vec<Warning>,
     /// When one of the bot's tokens was last used at the gateway (noted at most once a

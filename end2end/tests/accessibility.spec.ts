@@ -66,6 +66,18 @@ for (const scheme of ['light', 'dark'] as const) {
     await page.getByRole('link', { name: 'Account' }).click();
     await expect(page.getByRole('heading', { name: 'Account' })).toBeVisible();
     await noSeriousViolations(page, 'account');
+    await page.getByLabel('Webhook URL').fill('http://127.0.0.1:9/hook');
+    await page.getByRole('button', { name: 'Add webhook' }).click();
+    await expect(page.getByRole('dialog').getByTestId('webhook-secret')).toBeVisible();
+    await noSeriousViolations(page, 'the webhook secret dialog');
+    await page.getByRole('dialog').getByRole('button', { name: 'Done' }).click();
+    const webhook = page.getByTestId('webhooks').getByRole('listitem');
+    await webhook.getByRole('button', { name: 'Delivery log' }).click();
+    await expect(webhook.getByText('Nothing sent yet.')).toBeVisible();
+    await noSeriousViolations(page, 'account with a webhook and its log');
+    await webhook.getByRole('button', { name: 'Delete' }).click();
+    await noSeriousViolations(page, 'the delete-webhook dialog');
+    await page.getByRole('dialog').getByRole('button', { name: 'Cancel' }).click();
     await page.getByRole('link', { name: 'API key' }).click();
     await page.getByRole('button', { name: 'Delete key' }).click();
     await expect(page.getByRole('dialog')).toBeVisible();

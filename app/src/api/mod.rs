@@ -2,12 +2,14 @@
 //! service call, at a stable path under /api/v1/ui/ that REST clients may call with a bearer
 //! token too.
 
+mod alerts;
 mod audit;
 mod auth;
 mod bots;
 mod codec;
 mod keys;
 
+pub use alerts::*;
 pub use audit::*;
 pub use auth::*;
 pub use bots::*;

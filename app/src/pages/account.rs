@@ -1,5 +1,6 @@
 use leptos::prelude::*;
 
+use super::alerts::AlertsSection;
 use super::{ErrorAlert, Time, go_after_success, input_value, load_error};
 use crate::api::{ChangePassword, LogoutEverywhere, RevokeSession, current_user, list_sessions};
 use crate::model::{SessionKind, SessionView};
@@ -64,6 +65,8 @@ fn AccountPage() -> impl IntoView {
                 "Sign out everywhere"
             </button>
             {move || everywhere.value().get().and_then(Result::err).map(|error| view! { <ErrorAlert error/> })}
+
+            <AlertsSection/>
 
             <h2>"Change password"</h2>
             <PasswordForm change/>

@@ -12,9 +12,10 @@ use crate::api::{
 };
 use crate::model::{ApiKeyView, BalanceView, Environment, KeyType, Permissions};
 
-/// Everything the page can do to the key; each finished action refreshes the key shown.
+/// Everything the page can do to the key; each finished action refreshes the key shown, here
+/// and in the banner every page carries.
 #[derive(Clone, Copy)]
-struct KeyActions {
+pub struct KeyActions {
     create: ServerAction<CreateApiKey>,
     replace: ServerAction<ReplaceApiKey>,
     rename: ServerAction<RenameApiKey>,
@@ -23,14 +24,19 @@ struct KeyActions {
 }
 
 impl KeyActions {
-    fn new() -> Self {
-        Self {
+    /// Shared through the context the app provides.
+    pub fn provide() {
+        provide_context(KeyActions {
             create: ServerAction::new(),
             replace: ServerAction::new(),
             rename: ServerAction::new(),
             validate: ServerAction::new(),
             delete: ServerAction::new(),
-        }
+        });
+    }
+
+    fn get() -> KeyActions {
+        expect_context::<KeyActions>()
     }
 
     fn versions(&self) -> [usize; 5] {
@@ -44,9 +50,61 @@ impl KeyActions {
     }
 }
 
+/// On every page, while something is wrong with the key: what, and where to see it.
+#[component]
+pub fn KeyHealthBanner() -> impl IntoView {
+    let actions = KeyActions::get();
+    let key = Resource::new(move || actions.versions(), |_| get_api_key());
+    view! {
+        <Transition fallback=|| ()>
+            {move || {
+                key.get()
+                    .and_then(Result::ok)
+                    .and_then(|key| key_trouble(&key, chrono::Utc::now()))
+                    .map(|trouble| view! {
+                        <div class="banner warning" data-testid="key-banner">
+                            {trouble} " " <A href="/">"See your key"</A>
+                        </div>
+                    })
+            }}
+        </Transition>
+    }
+}
+
+/// The most urgent thing wrong with the key, in words: refused by Binance, able to move funds,
+/// about to lose trading (within a week), or usable from any address.
+fn key_trouble(key: &ApiKeyView, now: chrono::DateTime<chrono::Utc>) -> Option<String> {
+    let restrict = "restrict it to Keywarden's addresses in Binance's API management";
+    if !key.is_valid {
+        return Some(
+            "Binance refuses your API key: your bots cannot trade until you replace it.".into(),
+        );
+    }
+    let moving = key.permissions.moving_funds();
+    if !moving.is_empty() {
+        return Some(format!(
+            "Your API key can move funds out of your account ({}): switch that off in Binance's \
+             API management, then check the key again.",
+            moving.join(", ")
+        ));
+    }
+    if let Some(at) = key.trading_expires_at
+        && at - now <= chrono::Duration::days(7)
+    {
+        return Some(format!(
+            "Binance removes trading from your API key on {}: {restrict}.",
+            at.date_naive()
+        ));
+    }
+    key.warnings
+        .iter()
+        .any(|w| w.code == "no_ip_restriction")
+        .then(|| format!("Your API key works from any IP address: {restrict}."))
+}
+
 #[component]
 pub fn ApiKeysPage() -> impl IntoView {
-    let actions = KeyActions::new();
+    let actions = KeyActions::get();
     let logout = ServerAction::<Logout>::new();
     let key = Resource::new(move || actions.versions(), |_| get_api_key());
     go_after_success(logout, "/login");

@@ -1,6 +1,6 @@
 use leptos::prelude::*;
 
-use super::{ErrorAlert, Modal, Notice, Time, TimeOrNever, input_value, load_error};
+use super::{CopyButton, ErrorAlert, Modal, Notice, Time, TimeOrNever, input_value, load_error};
 use crate::api::{
     CreateBotConfig, CreateBotToken, DeleteBotConfig, PauseAllBots, ResumeAllBots, RevokeBotToken,
     UpdateBotConfig, audit_events, list_bot_configs, list_bot_tokens,
@@ -550,26 +550,6 @@ fn python_binance_snippet(gateway: &str, token: &str, symbol: &str) -> String {
 
 /// Copies `text` to the clipboard and says so.
 #[component]
-fn CopyButton(label: &'static str, text: String) -> impl IntoView {
-    let (copied, set_copied) = signal(false);
-    let copy = move |_| {
-        #[cfg(feature = "hydrate")]
-        {
-            let clipboard = leptos::prelude::window().navigator().clipboard();
-            let _ = clipboard.write_text(&text);
-        }
-        #[cfg(not(feature = "hydrate"))]
-        let _ = &text;
-        set_copied.set(true);
-    };
-    view! {
-        <button type="button" on:click=copy>
-            {move || if copied.get() { "Copied" } else { label }}
-        </button>
-    }
-}
-
-#[component]
 fn NewTokenDialog(
     issued: IssuedBotToken,
     symbol: String,
@@ -742,6 +722,12 @@ pub fn EmergencyStop() -> impl IntoView {
             .filter(|list| !list.is_empty())
             .map(|list| list.iter().any(|bot| bot.paused))
     };
+    // Why Keywarden itself paused them, if it did.
+    let reason = move || {
+        bots.get()
+            .and_then(Result::ok)
+            .and_then(|list| list.into_iter().find_map(|bot| bot.paused_reason))
+    };
     view! {
         <Transition fallback=|| ()>
             {move || match state() {
@@ -766,7 +752,12 @@ pub fn EmergencyStop() -> impl IntoView {
         <Transition fallback=|| ()>
             {move || (state() == Some(true)).then(|| view! {
                 <div class="banner" role="status" data-testid="paused-banner">
-                    "Every bot is paused: their requests are refused. "
+                    {move || match reason().as_deref() {
+                        Some("key_moves_funds") => "Every bot is paused: your API key gained a \
+                            permission that moves funds. Switch it off in Binance's API \
+                            management and check the key again before you resume. ",
+                        _ => "Every bot is paused: their requests are refused. ",
+                    }}
                     <button
                         on:click=move |_| { actions.resume.dispatch(ResumeAllBots {}); }
                         disabled=move || actions.resume.pending().get()

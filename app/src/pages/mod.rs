@@ -1,5 +1,6 @@
 mod account;
 mod activity;
+mod alerts;
 mod api_keys;
 mod bots;
 mod login;
@@ -7,7 +8,7 @@ mod register;
 
 pub use account::AccountRoute;
 pub use activity::ActivityRoute;
-pub use api_keys::{ApiKeysPage, DeleteKeyPage};
+pub use api_keys::{ApiKeysPage, DeleteKeyPage, KeyActions, KeyHealthBanner};
 pub use bots::{BotActions, BotsRoute, EmergencyStop};
 pub use login::LoginPage;
 pub use register::RegisterPage;
@@ -254,6 +255,27 @@ pub fn load_error(error: ErrorBody) -> AnyView {
         view! { <leptos_router::components::Redirect path="/login"/> }.into_any()
     } else {
         view! { <ErrorAlert error/> }.into_any()
+    }
+}
+
+/// A button that copies `text` to the clipboard and says so.
+#[component]
+pub fn CopyButton(label: &'static str, text: String) -> impl IntoView {
+    let (copied, set_copied) = signal(false);
+    let copy = move |_| {
+        #[cfg(feature = "hydrate")]
+        {
+            let clipboard = leptos::prelude::window().navigator().clipboard();
+            let _ = clipboard.write_text(&text);
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = &text;
+        set_copied.set(true);
+    };
+    view! {
+        <button type="button" on:click=copy>
+            {move || if copied.get() { "Copied" } else { label }}
+        </button>
     }
 }
 

@@ -42,6 +42,7 @@ fn bot_config_view(row: BotConfigRow, usage: BotUsage) -> BotConfigView {
         order_types: row.policy.order_types,
         orders_per_minute: row.policy.orders_per_minute,
         paused: row.bots_paused_at.is_some(),
+        paused_reason: row.bots_paused_reason,
         warnings,
         last_used_at: usage.last_used_at,
         orders_today: usage.orders,

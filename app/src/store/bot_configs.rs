@@ -16,6 +16,8 @@ pub struct BotConfigRow {
     pub policy: BotPolicy,
     /// When the account's bots were paused, if they are.
     pub bots_paused_at: Option<DateTime<Utc>>,
+    /// Why Keywarden paused them (`key_moves_funds`); `None` when the user did.
+    pub bots_paused_reason: Option<String>,
 }
 
 /// An order event `e` that records a refusal by the bot's policy: Binance's own rejections and
@@ -83,6 +85,7 @@ impl FromColumns for BotConfigRow {
             created_at: row.time("created_at")?,
             policy: policy_from_columns(row)?,
             bots_paused_at: row.optional_time("bots_paused_at")?,
+            bots_paused_reason: row.optional_text("bots_paused_reason")?,
         })
     }
 }
@@ -144,7 +147,9 @@ fn columns(bot: &str) -> String {
         "{bot}.id, {bot}.api_key_id, {bot}.name, {bot}.symbol, {bot}.created_at, {bot}.enabled, \
          {bot}.max_order_notional, {bot}.order_types, {bot}.orders_per_minute, \
          (SELECT u.bots_paused_at FROM users u JOIN api_keys k ON k.user_id = u.id \
-          WHERE k.id = {bot}.api_key_id) AS bots_paused_at"
+          WHERE k.id = {bot}.api_key_id) AS bots_paused_at, \
+         (SELECT u.bots_paused_reason FROM users u JOIN api_keys k ON k.user_id = u.id \
+          WHERE k.id = {bot}.api_key_id) AS bots_paused_reason"
     )
 }
 
