@@ -43,6 +43,36 @@ async fn webhook(server: &TestServer, user: &str, url: &str) -> (i64, String) {
     (created["id"].as_i64().unwrap(), secret)
 }
 
+/// A user with the demo key and a webhook for every alert, on a server whose webhooks may reach
+/// loopback; returns the server, the user's token and the receiver.
+async fn keyed_user_with_webhook(
+    backend: Backend,
+    email: &str,
+) -> (TestServer, String, WebhookReceiver) {
+    let server = TestServer::start_with(backend, open_private()).await;
+    let user = server.user(email).await;
+    server.add_demo_key(&user).await;
+    let receiver = WebhookReceiver::start().await;
+    webhook(&server, &user, &receiver.url).await;
+    (server, user, receiver)
+}
+
+/// A bot trading BTCUSDT with `policy` added to its config; returns it and a token for it.
+async fn bot_with_token(server: &TestServer, user: &str, policy: Value) -> (Value, String) {
+    let mut config = json!({"name": "grid", "symbol": "BTCUSDT"});
+    config
+        .as_object_mut()
+        .unwrap()
+        .extend(policy.as_object().unwrap().clone());
+    let (status, bot) = server.post("/api/v1/bot-configs", user, config).await;
+    assert_eq!(status, StatusCode::CREATED, "{bot}");
+    let tokens = format!("/api/v1/bot-configs/{}/tokens", bot["id"]);
+    let (_, token) = server.post(&tokens, user, json!({})).await;
+    let token = token["token"].as_str().unwrap().to_owned();
+    harness::secret(&token);
+    (bot, token)
+}
+
 fn kinds(deliveries: &[Delivery]) -> Vec<&str> {
     deliveries.iter().map(Delivery::kind).collect()
 }
@@ -296,28 +326,8 @@ async fn every_alert_arrives_once_and_in_order(backend: Backend) {
 }
 
 async fn a_key_that_can_move_funds_pauses_every_bot(backend: Backend) {
-    let server = TestServer::start_with(backend, open_private()).await;
-    let user = server.user("eve@example.com").await;
-    server.add_demo_key(&user).await;
-    let receiver = WebhookReceiver::start().await;
-    webhook(&server, &user, &receiver.url).await;
-    let (status, bot) = server
-        .post(
-            "/api/v1/bot-configs",
-            &user,
-            json!({"name": "grid", "symbol": "BTCUSDT"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED);
-    let (_, token) = server
-        .post(
-            &format!("/api/v1/bot-configs/{}/tokens", bot["id"]),
-            &user,
-            json!({}),
-        )
-        .await;
-    let token = token["token"].as_str().unwrap().to_owned();
-    harness::secret(&token);
+    let (server, user, receiver) = keyed_user_with_webhook(backend, "eve@example.com").await;
+    let (_, token) = bot_with_token(&server, &user, json!({})).await;
 
     // On Binance, the owner switches withdrawals on; the next check finds it.
     let withdrawing = Restrictions {
@@ -386,11 +396,7 @@ async fn a_key_that_can_move_funds_pauses_every_bot(backend: Backend) {
 }
 
 async fn trading_about_to_lapse_is_told_at_seven_days_and_at_one(backend: Backend) {
-    let server = TestServer::start_with(backend, open_private()).await;
-    let user = server.user("fay@example.com").await;
-    server.add_demo_key(&user).await;
-    let receiver = WebhookReceiver::start().await;
-    webhook(&server, &user, &receiver.url).await;
+    let (server, user, receiver) = keyed_user_with_webhook(backend, "fay@example.com").await;
     // Binance takes trading from an unrestricted key 30 days after it was made.
     let made_days_ago = |days: f64| {
         let mut account = Account::hmac(DEMO_SECRET_KEY);
@@ -426,22 +432,8 @@ async fn trading_about_to_lapse_is_told_at_seven_days_and_at_one(backend: Backen
 }
 
 async fn a_bots_refusals_past_the_threshold_are_told_once(backend: Backend) {
-    let server = TestServer::start_with(backend, open_private()).await;
-    let user = server.user("gil@example.com").await;
-    server.add_demo_key(&user).await;
-    let receiver = WebhookReceiver::start().await;
-    webhook(&server, &user, &receiver.url).await;
-    let policy = json!({"name": "grid", "symbol": "BTCUSDT", "order_types": ["LIMIT"]});
-    let (_, bot) = server.post("/api/v1/bot-configs", &user, policy).await;
-    let (_, token) = server
-        .post(
-            &format!("/api/v1/bot-configs/{}/tokens", bot["id"]),
-            &user,
-            json!({}),
-        )
-        .await;
-    let token = token["token"].as_str().unwrap().to_owned();
-    harness::secret(&token);
+    let (server, user, receiver) = keyed_user_with_webhook(backend, "gil@example.com").await;
+    let (bot, token) = bot_with_token(&server, &user, json!({"order_types": ["LIMIT"]})).await;
     let market_order = || {
         server
             .http
