@@ -22,6 +22,7 @@ on_both_backends!(
     trading_about_to_lapse_is_told_at_seven_days_and_at_one,
     a_bots_refusals_past_the_threshold_are_told_once,
     a_failing_receiver_is_retried_then_given_up,
+    a_silent_receiver_times_out_fast,
     deliveries_survive_a_restart_and_go_out_once_from_two_instances,
     webhooks_cannot_reach_this_network,
     webhook_secrets_follow_a_fernet_key_rotation,
@@ -795,5 +796,31 @@ async fn alerts_are_emailed_when_the_operator_configured_smtp(backend: Backend) 
             assert!(!mail.data.contains(secret) && !mail.body().contains(secret));
         }
     }
+    server.finish().await;
+}
+
+async fn a_silent_receiver_times_out_fast(backend: Backend) {
+    let mut settings = open_private();
+    settings.insert("KEYWARDEN_WEBHOOK_RETRY_FOR", "1s".to_owned());
+    let server = TestServer::start_with(backend, settings).await;
+    let user = server.user("max@example.com").await;
+    let receiver = WebhookReceiver::start().await;
+    receiver.stall(std::time::Duration::from_secs(30));
+    let (id, _) = webhook(&server, &user, &receiver.url).await;
+    let started = std::time::Instant::now();
+    server
+        .post(&format!("/api/v1/webhooks/{id}/test"), &user, json!({}))
+        .await;
+    let log = format!("/api/v1/webhooks/{id}/deliveries");
+    let error = loop {
+        let (_, log) = server.get(&log, &user).await;
+        if let Some(error) = log[0]["error"].as_str() {
+            break error.to_owned();
+        }
+        assert!(started.elapsed().as_secs() < 15, "no try logged: {log}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(error, "the receiver did not answer within 5 s");
+    assert!(started.elapsed().as_secs() < 8, "{:?}", started.elapsed());
     server.finish().await;
 }

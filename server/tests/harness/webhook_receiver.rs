@@ -70,6 +70,8 @@ struct Inner {
     redirect_to: Option<String>,
     /// Requests seen, delivered or not.
     requests: usize,
+    /// Answer nothing for this long first.
+    stall: Option<Duration>,
 }
 
 #[derive(Clone)]
@@ -112,6 +114,11 @@ impl WebhookReceiver {
         self.inner.lock().unwrap().next.extend(statuses);
     }
 
+    /// Every request from now on waits `stall` before it is answered.
+    pub fn stall(&self, stall: Duration) {
+        self.inner.lock().unwrap().stall = Some(stall);
+    }
+
     pub fn redirect_to(&self, location: &str) {
         self.inner.lock().unwrap().redirect_to = Some(location.to_owned());
     }
@@ -150,6 +157,10 @@ async fn receive(
     headers: HeaderMap,
     body: String,
 ) -> Response {
+    let stall = inner.lock().unwrap().stall;
+    if let Some(stall) = stall {
+        tokio::time::sleep(stall).await;
+    }
     let mut inner = inner.lock().unwrap();
     inner.requests += 1;
     if let Some(location) = &inner.redirect_to {
