@@ -154,6 +154,7 @@ pub async fn rotate_keys(config: &Config, batch_size: i64, pause: Duration) -> R
     let progress = Progress::new(total.max(0) as u64);
     let started = Instant::now();
     let (mut after_id, mut read, mut rewritten) = (0, 0u64, 0u64);
+    let mut unreadable: Vec<i64> = Vec::new();
     loop {
         let batch = keywarden
             .rotate_batch(after_id, batch_size)
@@ -163,6 +164,7 @@ pub async fn rotate_keys(config: &Config, batch_size: i64, pause: Duration) -> R
             break;
         }
         after_id = batch.last_id;
+        unreadable.extend(&batch.unreadable);
         read += batch.read as u64;
         rewritten += batch.rewritten;
         progress.show(read);
@@ -180,16 +182,36 @@ pub async fn rotate_keys(config: &Config, batch_size: i64, pause: Duration) -> R
         "rotated {rewritten} keys in {seconds:.2} s ({:.0} keys/s); {left} left under other keys",
         rewritten as f64 / seconds.max(1e-9)
     );
-    if left > 0 {
+    if left > unreadable.len() as i64 {
         println!("some keys were rewritten meanwhile by a server with an older keyring: run again");
     }
-    let webhooks = keywarden
+    let (webhooks, unreadable_webhooks) = keywarden
         .rotate_webhook_secrets()
         .await
         .map_err(|e| format!("webhook secrets: {e}"))?;
     println!("rotated {webhooks} webhook secrets");
     keywarden.store().close().await;
-    Ok(())
+    let list = |ids: &[i64]| {
+        ids.iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut skipped = Vec::new();
+    if !unreadable.is_empty() {
+        skipped.push(format!("API keys with id {}", list(&unreadable)));
+    }
+    if !unreadable_webhooks.is_empty() {
+        skipped.push(format!("webhooks with id {}", list(&unreadable_webhooks)));
+    }
+    if skipped.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "could not read and left as they are: {}. Their Fernet key is not in FERNET_KEYS, or \
+         their ciphertexts were altered (the error log names each); everything else is rotated",
+        skipped.join("; ")
+    ))
 }
 
 /// A progress bar on a terminal, a line per batch otherwise (logs, tests).

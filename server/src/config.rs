@@ -104,6 +104,14 @@ pub enum ConfigError {
          Fernet key"
     )]
     MissingInProduction(String),
+    #[error(
+        "KEYWARDEN_ADDR={0} is reachable from other machines and FERNET_KEYS or JWT_SECRET is \
+         not set: set KEYWARDEN_ENV=production with both secrets, or KEYWARDEN_ENV=development to \
+         generate development secrets anyway"
+    )]
+    SecretsWouldBeGenerated(SocketAddr),
+    #[error("{name}={value:?} is not https://: production sends credentials only over TLS")]
+    NotHttpsInProduction { name: &'static str, value: String },
     #[error("FERNET_KEYS: {0}; `keywarden gen-key` prints a valid key")]
     Keyring(String),
     #[error("cannot read or write {path}: {source}")]
@@ -137,7 +145,7 @@ impl Config {
             }
         };
         let addr_text = KEYWARDEN_ADDR.value(&var);
-        let addr = addr_text.parse().map_err(|_| ConfigError::Invalid {
+        let addr: SocketAddr = addr_text.parse().map_err(|_| ConfigError::Invalid {
             name: KEYWARDEN_ADDR.name,
             value: addr_text.clone(),
             reason: "expected host:port, e.g. 127.0.0.1:3000",
@@ -163,6 +171,14 @@ impl Config {
             (keys, key) => keys.or(key),
         };
         let jwt_secret = secret(&var, &JWT_SECRET)?;
+        // Secrets generated on disk are for a developer's own machine, not a server others reach.
+        let environment_chosen = var(KEYWARDEN_ENV.name).is_some();
+        if !environment_chosen
+            && !addr.ip().is_loopback()
+            && (fernet_keys.is_none() || jwt_secret.is_none())
+        {
+            return Err(ConfigError::SecretsWouldBeGenerated(addr));
+        }
         if environment == Environment::Production {
             let missing: Vec<&str> = [(&FERNET_KEYS, &fernet_keys), (&JWT_SECRET, &jwt_secret)]
                 .into_iter()
@@ -202,6 +218,28 @@ impl Config {
             });
         }
         let public_url = var(KEYWARDEN_PUBLIC_URL.name).unwrap_or_else(|| format!("http://{addr}"));
+        let binance_base_url = BINANCE_BASE_URL
+            .value(&var)
+            .trim_end_matches('/')
+            .to_owned();
+        let binance_testnet_base_url = BINANCE_TESTNET_BASE_URL
+            .value(&var)
+            .trim_end_matches('/')
+            .to_owned();
+        if environment == Environment::Production {
+            for (setting, url) in [
+                (&KEYWARDEN_PUBLIC_URL, &public_url),
+                (&BINANCE_BASE_URL, &binance_base_url),
+                (&BINANCE_TESTNET_BASE_URL, &binance_testnet_base_url),
+            ] {
+                if !url.starts_with("https://") {
+                    return Err(ConfigError::NotHttpsInProduction {
+                        name: setting.name,
+                        value: url.clone(),
+                    });
+                }
+            }
+        }
         Ok(Config {
             environment,
             addr,
@@ -211,14 +249,8 @@ impl Config {
             fernet_keys,
             jwt_secret,
             token_ttl: Duration::from_secs(60 * number(&var, &JWT_EXPIRES_MINUTES)?),
-            binance_base_url: BINANCE_BASE_URL
-                .value(&var)
-                .trim_end_matches('/')
-                .to_owned(),
-            binance_testnet_base_url: BINANCE_TESTNET_BASE_URL
-                .value(&var)
-                .trim_end_matches('/')
-                .to_owned(),
+            binance_base_url,
+            binance_testnet_base_url,
             allow_withdrawal_keys: flag(&var, &KEYWARDEN_ALLOW_WITHDRAWAL_KEYS)?,
             binance_timeout: Duration::from_millis(number(&var, &BINANCE_TIMEOUT_MS)?),
             binance_connect_timeout: Duration::from_millis(number(
@@ -496,7 +528,14 @@ fn dev_secret(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(io(e)),
     }
-    std::fs::create_dir_all(data_dir).map_err(io)?;
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(data_dir)
+            .map_err(io)?;
+    }
     let value = generate();
     write_private(&path, &value).map_err(io)?;
     tracing::warn!(
@@ -559,6 +598,49 @@ mod tests {
         let err = config(&[("KEYWARDEN_ENV", "production")]).unwrap_err();
         let message = err.to_string();
         assert!(message.contains("FERNET_KEYS and JWT_SECRET"), "{message}");
+    }
+
+    #[test]
+    fn secrets_are_generated_only_where_no_other_machine_reaches() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().to_str().unwrap();
+        let open = [
+            ("KEYWARDEN_DATA_DIR", data),
+            ("KEYWARDEN_ADDR", "0.0.0.0:3000"),
+        ];
+        let refused = config(&open).unwrap_err().to_string();
+        assert!(refused.contains("KEYWARDEN_ADDR=0.0.0.0:3000"), "{refused}");
+        assert!(refused.contains("KEYWARDEN_ENV"), "{refused}");
+        let chosen = [open[0], open[1], ("KEYWARDEN_ENV", "development")];
+        assert!(config(&chosen).is_ok());
+        let loopback = [
+            ("KEYWARDEN_DATA_DIR", data),
+            ("KEYWARDEN_ADDR", "[::1]:3000"),
+        ];
+        assert!(config(&loopback).is_ok());
+    }
+
+    #[test]
+    fn production_sends_credentials_only_over_tls() {
+        let key = app::vault::Vault::generate_key();
+        let secret = "x".repeat(40);
+        let production = |urls: &[(&'static str, &'static str)]| {
+            let mut vars = vec![
+                ("KEYWARDEN_ENV", "production"),
+                ("FERNET_KEYS", key.as_str()),
+                ("JWT_SECRET", secret.as_str()),
+            ];
+            vars.extend_from_slice(urls);
+            config(&vars).err().map(|e| e.to_string())
+        };
+        let public = ("KEYWARDEN_PUBLIC_URL", "https://keys.example.com");
+        let unset = production(&[]).unwrap();
+        assert!(unset.contains("KEYWARDEN_PUBLIC_URL"), "{unset}");
+        let plain = production(&[public, ("BINANCE_BASE_URL", "http://api.binance.com")]).unwrap();
+        assert!(plain.contains("BINANCE_BASE_URL"), "{plain}");
+        let testnet = production(&[public, ("BINANCE_TESTNET_BASE_URL", "http://t.example")]);
+        assert!(testnet.unwrap().contains("BINANCE_TESTNET_BASE_URL"));
+        assert_eq!(production(&[public]), None);
     }
 
     #[test]

@@ -60,11 +60,15 @@ pub enum StartError {
 
 /// Opens the database (applying migrations) and assembles the service.
 pub async fn open_store(config: &Config) -> Result<Store, StartError> {
-    if let Some(path) = config.database_url.strip_prefix("sqlite://")
-        && let Some(parent) = std::path::Path::new(path).parent()
-        && !parent.as_os_str().is_empty()
-    {
-        std::fs::create_dir_all(parent).map_err(|e| StartError::Other(e.to_string()))?;
+    if let Some(path) = config.database_url.strip_prefix("sqlite://") {
+        let path = path.split('?').next().unwrap_or(path);
+        private_database_file(std::path::Path::new(path))
+            .map_err(|e| StartError::Other(format!("{path}: {e}")))?;
+    }
+    if config.data_dir.is_dir() {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&config.data_dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| StartError::Other(format!("{}: {e}", config.data_dir.display())))?;
     }
     let pool = PoolSettings {
         max_connections: config.database_max_connections,
@@ -73,6 +77,43 @@ pub async fn open_store(config: &Config) -> Result<Store, StartError> {
     let store = Store::connect(&config.database_url, pool).await?;
     store.migrate().await?;
     Ok(store)
+}
+
+/// The SQLite file and the directory it is made in readable by this user alone: a directory
+/// this creates is 0700; the file, and its `-wal` and `-shm` (which SQLite makes with the file's
+/// mode), 0600.
+fn private_database_file(path: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+    if let Some(parent) = path.parent()
+        && !parent.as_os_str().is_empty()
+    {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)?;
+    }
+    // Only a missing file is opened here: closing a descriptor of a database this process has
+    // open elsewhere would drop SQLite's POSIX locks on it.
+    if !path.exists() {
+        let created = std::fs::OpenOptions::new()
+            .create_new(true)
+            .write(true)
+            .mode(0o600)
+            .open(path);
+        match created {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
+            _ => {}
+        }
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        match std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 pub async fn build_keywarden(config: &Config) -> Result<Keywarden, StartError> {

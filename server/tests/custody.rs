@@ -253,7 +253,8 @@ async fn rotation_keeps_every_key_working(backend: Backend) {
 
     // Each key's owner sees its rotation once.
     for token in &tokens {
-        let (_, page) = server.get("/api/v1/audit", token).await;
+        let (status, page) = server.get("/api/v1/audit", token).await;
+        assert_eq!(status, StatusCode::OK, "{page} {}", harness::error_lines());
         let rotations: Vec<&Value> = page["events"]
             .as_array()
             .unwrap()
@@ -393,7 +394,7 @@ async fn interrupted_rotation_loses_nothing(backend: Backend) {
 }
 
 async fn ciphertexts_moved_to_another_row_are_refused(backend: Backend) {
-    let server = TestServer::start(backend).await;
+    let mut server = TestServer::start(backend).await;
     let alice = server.user("alice@example.com").await;
     let mallory = server.user("mallory@example.com").await;
     server.add_demo_key(&alice).await;
@@ -420,6 +421,53 @@ async fn ciphertexts_moved_to_another_row_are_refused(backend: Backend) {
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
     assert_eq!(body["code"], "stored_key_unreadable");
     assert!(harness::logs_contain("refusing a stored credential"));
+
+    // Rotation skips the two unreadable rows, names them, fails, and rotates the rest: a bad
+    // row does not block it, however often it runs.
+    let carol = server.user("carol@example.com").await;
+    server.add_demo_key(&carol).await;
+    let key_id_of = |token: &String| {
+        let token = token.clone();
+        let server = &server;
+        async move {
+            server.get("/api/v1/api-keys/me", &token).await.1["id"]
+                .as_i64()
+                .unwrap()
+        }
+    };
+    let (alice_key, mallory_key) = (key_id_of(&alice).await, key_id_of(&mallory).await);
+    let ring = format!(
+        "{},{}",
+        app::vault::Vault::generate_key(),
+        server.fernet_key
+    );
+    for run in ["first", "second"] {
+        let output = server
+            .command(
+                &["rotate-keys"],
+                &[("FERNET_KEY", None), ("FERNET_KEYS", Some(&ring))],
+            )
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{run}: {stdout}");
+        let rotated = if run == "first" {
+            "rotated 1 keys"
+        } else {
+            "rotated 0 keys"
+        };
+        assert!(stdout.contains(rotated), "{run}: {stdout}");
+        let mut named = [alice_key, mallory_key];
+        named.sort();
+        let ids = format!("API keys with id {}, {}", named[0], named[1]);
+        assert!(stderr.contains(&ids), "{run}: {stderr}");
+    }
+    server
+        .restart_with(&[("FERNET_KEY", None), ("FERNET_KEYS", Some(ring))])
+        .await;
+    let (status, _) = server.get("/api/v1/api-keys/balance", &carol).await;
+    assert_eq!(status, StatusCode::OK);
     server.finish().await;
 }
 
@@ -584,5 +632,44 @@ async fn audit_trail_records_each_action_once(backend: Backend) {
         assert!(refused.to_string().contains("append-only"), "{refused}");
     }
     assert_eq!(server.count("audit_events").await, 14);
+    server.finish().await;
+}
+
+/// The SQLite database, its WAL files and the directories Keywarden makes for them are this
+/// user's alone, and so is the data directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_database_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("fresh").join("store").join("keywarden.db");
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let overrides = std::collections::HashMap::from([
+        ("DATABASE_URL", format!("sqlite://{}", database.display())),
+        ("KEYWARDEN_DATA_DIR", data.display().to_string()),
+    ]);
+    let server = TestServer::start_with(Backend::Sqlite, overrides).await;
+    let token = server.user("mode@example.com").await;
+    server.add_demo_key(&token).await;
+    let mode = |path: std::path::PathBuf| {
+        let metadata = std::fs::metadata(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+        (path, metadata.permissions().mode() & 0o777)
+    };
+    let with = |suffix: &str| {
+        let mut path = database.as_os_str().to_owned();
+        path.push(suffix);
+        std::path::PathBuf::from(path)
+    };
+    for (path, found) in [
+        mode(dir.path().join("fresh")),
+        mode(database.parent().unwrap().to_owned()),
+        mode(data.clone()),
+    ] {
+        assert_eq!(found, 0o700, "{path:?}");
+    }
+    for (path, found) in [mode(with("")), mode(with("-wal")), mode(with("-shm"))] {
+        assert_eq!(found, 0o600, "{path:?}");
+    }
     server.finish().await;
 }

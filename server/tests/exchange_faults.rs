@@ -1,5 +1,5 @@
 //! When Binance misbehaves, against the real server on both backends: 5xx, garbage, timeouts,
-//! an unreachable host, clock skew, retries, rate limits and bans, request weight.
+//! an unreachable host, clock skew, retries, rate limits and bans, request weight, redirects.
 
 mod harness;
 
@@ -18,6 +18,7 @@ on_both_backends!(
     reads_are_retried_on_transient_faults,
     rate_limits_and_bans_answer_503_with_retry_after,
     request_weight_is_watched,
+    a_redirect_is_never_followed,
 );
 
 async fn exchange_faults_store_nothing(backend: Backend) {
@@ -166,5 +167,31 @@ async fn request_weight_is_watched(backend: Backend) {
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(body["code"], "exchange_rate_limited");
     assert_eq!(server.exchange.calls(), before, "Binance was not called");
+    server.finish().await;
+}
+
+async fn a_redirect_is_never_followed(backend: Backend) {
+    // Where the redirect points: anything that connects there would hand over the API key
+    // and a signed request.
+    let trap = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let location = format!("http://{}/api/v3/account", trap.local_addr().unwrap());
+    let reached = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = reached.clone();
+    tokio::spawn(async move {
+        while let Ok((_connection, _)) = trap.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    let server = TestServer::start(backend).await;
+    let token = server.user("red@example.com").await;
+    server.exchange.set_fault(Fault::Redirect(location));
+    let (status, body) = server
+        .create_key(&token, DEMO_API_KEY, DEMO_SECRET_KEY)
+        .await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    assert_eq!(body["code"], "exchange_unavailable");
+    assert_eq!(server.count("api_keys").await, 0);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(reached.load(std::sync::atomic::Ordering::SeqCst), 0);
     server.finish().await;
 }

@@ -197,6 +197,8 @@ impl Exchange {
             .timeout(settings.timeout)
             .connect_timeout(settings.connect_timeout)
             .user_agent(concat!("keywarden/", env!("CARGO_PKG_VERSION")))
+            // A redirect would carry the API key and a signed request to wherever it points.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| ExchangeError::Unavailable(e.to_string()))?;
         Ok(Self {

@@ -31,6 +31,9 @@ pub enum Fault {
     ResetMidResponse,
     /// Report this much used request weight in `X-MBX-USED-WEIGHT-1M`.
     UsedWeight(u32),
+    /// Answer 307 to this URL: an exchange (or something posing as it) that sends the client,
+    /// its signed request and its API key elsewhere.
+    Redirect(String),
 }
 
 /// A standing fault and the faults queued for the next requests, one each.
@@ -58,6 +61,13 @@ pub(crate) fn answer_instead(fault: &Fault) -> Option<Response> {
                 .into_response(),
         ),
         Fault::Garbage => Some((StatusCode::OK, "<html>not json</html>").into_response()),
+        Fault::Redirect(location) => Some(
+            (
+                StatusCode::TEMPORARY_REDIRECT,
+                [(axum::http::header::LOCATION, location.clone())],
+            )
+                .into_response(),
+        ),
         Fault::RateLimited(seconds) => {
             let too_many = "Too much request weight used; current limit is 6000 request weight \
                             per 1 MINUTE.";

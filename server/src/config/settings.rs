@@ -77,7 +77,9 @@ use SettingDefault::{Described, Value};
 
 settings! {
     /// `production` refuses to start unless `FERNET_KEYS` (or `FERNET_KEY`) and `JWT_SECRET` are
-    /// set (and names what is missing)
+    /// set (and names what is missing) and `KEYWARDEN_PUBLIC_URL`, `BINANCE_BASE_URL` and
+    /// `BINANCE_TESTNET_BASE_URL` are `https://`. `development` generates missing secrets into the
+    /// data directory; left unset, it does so only when `KEYWARDEN_ADDR` is a loopback address
     KEYWARDEN_ENV {
         default: Value("development"),
         read_by: Config,

@@ -158,6 +158,15 @@ pub fn assert_no_secret_in_logs() {
     }
 }
 
+/// The server's log lines at ERROR (for a failing test's message).
+pub fn error_lines() -> String {
+    String::from_utf8_lossy(&LOGS.lock().unwrap())
+        .lines()
+        .filter(|line| line.contains("ERROR"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Whether the server has logged a line containing `text`.
 pub fn logs_contain(text: &str) -> bool {
     String::from_utf8_lossy(&LOGS.lock().unwrap()).contains(text)

@@ -265,26 +265,30 @@ impl Keywarden {
     }
 
     /// Re-encrypts every webhook secret not yet under the primary Fernet key (part of
-    /// `keywarden rotate-keys`). Returns how many were rewritten.
-    pub async fn rotate_webhook_secrets(&self) -> Result<u64, ServiceError> {
+    /// `keywarden rotate-keys`). Returns how many were rewritten, and the webhooks whose secret
+    /// could not be read (each logged), left as they are.
+    pub async fn rotate_webhook_secrets(&self) -> Result<(u64, Vec<i64>), ServiceError> {
         const BATCH: i64 = 100;
         let (vault, store) = (&self.inner.vault, &self.inner.store);
         let primary = vault.primary_key_id();
-        let (mut after_id, mut rewritten) = (0, 0);
+        let (mut after_id, mut rewritten, mut unreadable) = (0, 0, Vec::new());
         loop {
             let rows = store.webhooks_not_under(primary, after_id, BATCH).await?;
             let Some(last) = rows.last() else {
-                return Ok(rewritten);
+                return Ok((rewritten, unreadable));
             };
             after_id = last.id;
             for row in rows {
                 let owner = webhook_secret_owner(row.user_id);
-                let secret = vault
-                    .open(owner, &row.encrypted_secret, Some(&row.encryption_key_id))
-                    .map_err(|err| {
+                let opened = vault.open(owner, &row.encrypted_secret, Some(&row.encryption_key_id));
+                let secret = match opened {
+                    Ok(secret) => secret,
+                    Err(err) => {
                         tracing::error!(webhook_id = row.id, "webhook secret: {err}");
-                        ServiceError::StoredKeyUnreadable
-                    })?;
+                        unreadable.push(row.id);
+                        continue;
+                    }
+                };
                 let sealed = vault.seal(owner, secret.expose());
                 if store
                     .reseal_webhook_secret(

@@ -7,11 +7,13 @@ use crate::store::{Reencrypted, StoredCiphertexts};
 use crate::vault::{Field, Owner};
 
 /// What one batch of `rotate_batch` did.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct RotatedBatch {
     pub read: usize,
     pub rewritten: u64,
     pub last_id: i64,
+    /// The keys whose ciphertexts could not be opened (each logged), left as they are.
+    pub unreadable: Vec<i64>,
 }
 
 impl Keywarden {
@@ -32,8 +34,13 @@ impl Keywarden {
         };
         let read = rows.len();
         let mut batch = Vec::with_capacity(read);
+        let mut unreadable = Vec::new();
         for before in rows {
-            batch.push(self.reencrypt(before)?);
+            let id = before.id;
+            match self.reencrypt(before) {
+                Ok(reencrypted) => batch.push(reencrypted),
+                Err(_) => unreadable.push(id),
+            }
         }
         let client = ClientInfo::keywarden("rotate-keys");
         let event = self.event(&client, Action::KeyRotate);
@@ -42,6 +49,7 @@ impl Keywarden {
             read,
             rewritten,
             last_id,
+            unreadable,
         })
     }
 
