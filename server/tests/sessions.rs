@@ -22,6 +22,8 @@ on_both_backends!(
     failed_sign_ins_are_throttled_per_account_and_per_address,
     limits_hold_across_two_instances,
     registrations_are_limited_per_address,
+    registering_a_taken_email_counts_too,
+    password_change_guesses_are_limited,
     reads_keep_answering_during_a_sign_in_flood,
     responses_carry_security_headers,
 );
@@ -536,6 +538,65 @@ async fn registrations_are_limited_per_address(backend: Backend) {
     assert_eq!(server.count("users").await, 3);
     let (status, _, _) = answer(register("r3@example.com".into(), "203.0.113.6")).await;
     assert_eq!(status, StatusCode::CREATED);
+    server.finish().await;
+}
+
+async fn registering_a_taken_email_counts_too(backend: Backend) {
+    let mut overrides = trusting_loopback();
+    overrides.insert("KEYWARDEN_REGISTRATIONS_PER_IP", "3".into());
+    let server = TestServer::start_with(backend, overrides).await;
+    let register = || {
+        server
+            .http
+            .post(server.url("/api/v1/auth/register"))
+            .header("x-forwarded-for", "203.0.113.9")
+            .json(&json!({"email": "taken@example.com", "password": PASSWORD}))
+    };
+    let statuses = [
+        StatusCode::CREATED,
+        StatusCode::CONFLICT,
+        StatusCode::CONFLICT,
+        StatusCode::TOO_MANY_REQUESTS,
+        StatusCode::TOO_MANY_REQUESTS,
+    ];
+    for expected in statuses {
+        let (status, body, _) = answer(register()).await;
+        assert_eq!(status, expected, "{body}");
+    }
+    assert_eq!(server.count("users").await, 1);
+    server.finish().await;
+}
+
+async fn password_change_guesses_are_limited(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let token = server.user("guess@example.com").await;
+    let change = |current: &str| json!({"current_password": current, "new_password": "a brand new password"});
+    for guess in 0..5 {
+        let (status, body) = server
+            .call(
+                Method::POST,
+                "/api/v1/auth/password",
+                Some(&token),
+                Some(change(&format!("guess number {guess}"))),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    }
+    // Past the sign-in limit, even the right password waits.
+    let (status, body) = server
+        .call(
+            Method::POST,
+            "/api/v1/auth/password",
+            Some(&token),
+            Some(change(PASSWORD)),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("too_many_attempts"))
+    );
+    let (status, _) = server.get("/api/v1/users/me", &token).await;
+    assert_eq!(status, StatusCode::OK, "the password did not change");
     server.finish().await;
 }
 

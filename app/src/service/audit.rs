@@ -112,6 +112,7 @@ impl ServiceError {
         matches!(
             self,
             ServiceError::InvalidCredentials
+                | ServiceError::EmailTaken
                 | ServiceError::InactiveUser
                 | ServiceError::TooManyAttempts { .. }
                 | ServiceError::WrongPassword

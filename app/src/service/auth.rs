@@ -95,15 +95,32 @@ impl Keywarden {
             )
             .await?;
         }
+        // A taken email is told apart before anything is written, but the password is hashed
+        // all the same, so the answer takes as long either way; the attempt counts against the
+        // address's limit like any other.
+        let taken = self.inner.store.find_user_by_email(&email).await?.is_some();
         let hashed = self.inner.passwords.hash(password).await?;
-        let event = self.event(client, Action::Register);
-        match self.inner.store.insert_user(&email, &hashed, &event).await {
+        let registered = match taken {
+            true => Err(ServiceError::EmailTaken),
+            false => {
+                let event = self.event(client, Action::Register);
+                match self.inner.store.insert_user(&email, &hashed, &event).await {
+                    Ok(row) => Ok(row),
+                    Err(StoreError::Unique) => Err(ServiceError::EmailTaken),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        };
+        match registered {
             Ok(row) => {
                 tracing::info!(user_id = row.id, "user registered");
                 Ok(user_view(row))
             }
-            Err(StoreError::Unique) => Err(ServiceError::EmailTaken),
-            Err(e) => Err(e.into()),
+            Err(err) => {
+                self.record(client, None, None, Action::Register, Err(&err))
+                    .await;
+                Err(err)
+            }
         }
     }
 
@@ -243,6 +260,21 @@ impl Keywarden {
         new_password: String,
     ) -> Result<(), ServiceError> {
         validate_password("new_password", &new_password)?;
+        // A stolen token must not let its holder guess the password without limit.
+        let limits = &self.inner.limits;
+        let wrong_guesses = RecentEvents {
+            action: Action::PasswordChange.as_str(),
+            since: self.now() - limits.login_window,
+            error_code: Some(ServiceError::WrongPassword.code()),
+            user_id: Some(caller.user_id),
+            ip: None,
+        };
+        self.within_limit(
+            &wrong_guesses,
+            limits.login_failures_per_account,
+            limits.login_window,
+        )
+        .await?;
         let user = self
             .inner
             .store
