@@ -21,6 +21,7 @@ on_both_backends!(
     a_password_change_ends_the_other_sessions,
     failed_sign_ins_are_throttled_per_account_and_per_address,
     limits_hold_across_two_instances,
+    concurrent_wrong_passwords_reach_the_hash_at_most_the_limit,
     registrations_are_limited_per_address,
     registering_a_taken_email_counts_too,
     password_change_guesses_are_limited,
@@ -538,6 +539,32 @@ async fn registrations_are_limited_per_address(backend: Backend) {
     assert_eq!(server.count("users").await, 3);
     let (status, _, _) = answer(register("r3@example.com".into(), "203.0.113.6")).await;
     assert_eq!(status, StatusCode::CREATED);
+    server.finish().await;
+}
+
+async fn concurrent_wrong_passwords_reach_the_hash_at_most_the_limit(backend: Backend) {
+    let server = TestServer::start_with(
+        backend,
+        HashMap::from([("KEYWARDEN_LOGIN_FAILURES_PER_IP", "1000".to_owned())]),
+    )
+    .await;
+    server.user("race@example.com").await;
+    let attempts = (0..200).map(|_| server.login("race@example.com", WRONG_PASSWORD));
+    let answers = futures_util::future::join_all(attempts).await;
+    let refused = answers
+        .iter()
+        .filter(|(status, _)| *status == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    let checked = answers
+        .iter()
+        .filter(|(status, _)| *status == StatusCode::UNAUTHORIZED)
+        .count();
+    assert_eq!((checked, refused), (5, 195));
+    // Each checked attempt is a hashed password, recorded as such.
+    let hashed = server
+        .count("audit_events WHERE action = 'user.login' AND error_code = 'invalid_credentials'")
+        .await;
+    assert_eq!(hashed, 5);
     server.finish().await;
 }
 

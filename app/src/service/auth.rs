@@ -141,13 +141,21 @@ impl Keywarden {
             Err(_) => None,
         };
         let user_id = user.as_ref().map(|u| u.id);
-        if let Err(err) = self.check_login_limits(user_id, client).await {
-            self.record(client, user_id, None, Action::Login, Err(&err))
-                .await;
-            return Err(err);
-        }
+        let reserved = match self.reserve_sign_in(user_id, client).await {
+            Ok(reserved) => reserved,
+            Err(err) => {
+                self.record(client, user_id, None, Action::Login, Err(&err))
+                    .await;
+                return Err(err);
+            }
+        };
         let hash = user.as_ref().map(|u| u.hashed_password.clone());
-        let matches = self.inner.passwords.verify(password, hash).await?;
+        let matches = self.inner.passwords.verify(password, hash).await;
+        if !matches.as_ref().is_ok_and(|matches| !matches) {
+            // Only a wrong password keeps its place.
+            self.release_sign_in(&reserved).await;
+        }
+        let matches = matches?;
         let user = match user {
             Some(user) if matches && user.is_active => user,
             found => {
@@ -191,38 +199,53 @@ impl Keywarden {
         }
     }
 
-    async fn check_login_limits(
+    /// Reserves this attempt's place under the account's and the address's limits before the
+    /// password is checked (see `Store::reserve_attempt`); answers the scopes reserved, to give
+    /// back if the attempt succeeds. Past a limit, nothing stays reserved: 429.
+    async fn reserve_sign_in(
         &self,
         user_id: Option<i64>,
         client: &ClientInfo,
-    ) -> Result<(), ServiceError> {
+    ) -> Result<Vec<String>, ServiceError> {
         let limits = &self.inner.limits;
-        let failures = |user_id, ip| RecentEvents {
-            action: Action::Login.as_str(),
-            since: self.now() - limits.login_window,
-            error_code: Some(ServiceError::InvalidCredentials.code()),
-            user_id,
-            ip,
-        };
-        if let Some(user_id) = user_id {
-            let of_account = failures(Some(user_id), None);
-            self.within_limit(
-                &of_account,
-                limits.login_failures_per_account,
-                limits.login_window,
-            )
-            .await?;
+        let scopes = [
+            user_id.map(|id| {
+                (
+                    format!("login:account:{id}"),
+                    limits.login_failures_per_account,
+                )
+            }),
+            client
+                .ip
+                .as_deref()
+                .map(|ip| (format!("login:ip:{ip}"), limits.login_failures_per_ip)),
+        ];
+        let now = self.now();
+        let mut reserved = Vec::new();
+        for (scope, limit) in scopes.into_iter().flatten() {
+            let (used, since) = self
+                .inner
+                .store
+                .reserve_attempt(&scope, now, limits.login_window)
+                .await?;
+            reserved.push(scope);
+            if used > limit {
+                self.release_sign_in(&reserved).await;
+                return Err(ServiceError::TooManyAttempts {
+                    retry_after_secs: retry_after(Some(since), limits.login_window, now),
+                });
+            }
         }
-        if let Some(ip) = client.ip.as_deref() {
-            let from_address = failures(None, Some(ip));
-            self.within_limit(
-                &from_address,
-                limits.login_failures_per_ip,
-                limits.login_window,
-            )
-            .await?;
+        Ok(reserved)
+    }
+
+    /// Gives back the places of an attempt that did not fail.
+    async fn release_sign_in(&self, scopes: &[String]) {
+        for scope in scopes {
+            if let Err(err) = self.inner.store.release_attempt(scope).await {
+                tracing::warn!("cannot give back a sign-in attempt's place: {err}");
+            }
         }
-        Ok(())
     }
 
     /// 429 once `limit` events match `recent`, until the oldest leaves the window.

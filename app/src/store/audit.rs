@@ -258,6 +258,41 @@ impl Store {
             .await)?)
     }
 
+    /// Takes one of `scope`'s places in its window (`window` long, started by its first attempt;
+    /// one that ended starts afresh). Answers the places now taken and when the window started;
+    /// more than the limit means this attempt must not go on. One statement, so attempts
+    /// arriving at once each see the others.
+    pub async fn reserve_attempt(
+        &self,
+        scope: &str,
+        now: DateTime<Utc>,
+        window: chrono::Duration,
+    ) -> Result<(i64, DateTime<Utc>), StoreError> {
+        let sql = "INSERT INTO attempt_counters (scope, window_start, used) VALUES ($1, $2, 1) \
+                   ON CONFLICT (scope) DO UPDATE SET \
+                   used = CASE WHEN attempt_counters.window_start <= $3 THEN 1 \
+                          ELSE attempt_counters.used + 1 END, \
+                   window_start = CASE WHEN attempt_counters.window_start <= $3 THEN $2 \
+                          ELSE attempt_counters.window_start END \
+                   RETURNING used, window_start";
+        Ok(on_writer!(self, pool => sqlx::query_as(sql)
+            .bind(scope)
+            .bind(now)
+            .bind(now - window)
+            .fetch_one(pool)
+            .await)?)
+    }
+
+    /// Gives back a place `reserve_attempt` took (an attempt that succeeded or never ran).
+    pub async fn release_attempt(&self, scope: &str) -> Result<(), StoreError> {
+        let sql = "UPDATE attempt_counters SET used = used - 1 WHERE scope = $1 AND used > 0";
+        Ok(on_writer!(self, pool => sqlx::query(sql)
+            .bind(scope)
+            .execute(pool)
+            .await
+            .map(|_| ()))?)
+    }
+
     /// Whether the user has signed in before, and whether from (or registered at) `ip`.
     pub async fn sign_ins_from(&self, user_id: i64, ip: &str) -> Result<(bool, bool), StoreError> {
         let sql = "SELECT \
