@@ -58,6 +58,23 @@ impl fmt::Display for IpNetwork {
     }
 }
 
+/// The client an address stands for when attempts are counted: an IPv6 address's /64 (one
+/// subscriber's network, where every address is theirs to use), an IPv4 address as it is
+/// (IPv4-mapped ones too). Text that is not an address stands for itself.
+pub fn counted_as(ip: &str) -> String {
+    match ip.parse::<IpAddr>() {
+        Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let network = u128::from(v6) & !(u128::MAX >> 64);
+                format!("{}/64", std::net::Ipv6Addr::from(network))
+            }
+        },
+        Ok(v4) => v4.to_string(),
+        Err(_) => ip.to_owned(),
+    }
+}
+
 /// Whether `ip` is in any network of a comma-separated list (as stored).
 pub fn listed(list: &str, ip: IpAddr) -> bool {
     list.split(',')
@@ -85,6 +102,18 @@ mod tests {
         ] {
             assert!(bad.parse::<IpNetwork>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn an_ipv6_client_is_counted_by_its_64() {
+        assert_eq!(counted_as("2001:db8:1:2::1"), "2001:db8:1:2::/64");
+        assert_eq!(
+            counted_as("2001:db8:1:2:ffff:ffff:ffff:ffff"),
+            "2001:db8:1:2::/64"
+        );
+        assert_eq!(counted_as("2001:db8:1:3::1"), "2001:db8:1:3::/64");
+        assert_eq!(counted_as("::ffff:203.0.113.5"), "203.0.113.5");
+        assert_eq!(counted_as("203.0.113.5"), "203.0.113.5");
     }
 
     #[test]

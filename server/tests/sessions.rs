@@ -22,6 +22,7 @@ on_both_backends!(
     failed_sign_ins_are_throttled_per_account_and_per_address,
     limits_hold_across_two_instances,
     concurrent_wrong_passwords_reach_the_hash_at_most_the_limit,
+    an_ipv6_network_counts_as_one_address,
     registrations_are_limited_per_address,
     registering_a_taken_email_counts_too,
     password_change_guesses_are_limited,
@@ -565,6 +566,32 @@ async fn concurrent_wrong_passwords_reach_the_hash_at_most_the_limit(backend: Ba
         .count("audit_events WHERE action = 'user.login' AND error_code = 'invalid_credentials'")
         .await;
     assert_eq!(hashed, 5);
+    server.finish().await;
+}
+
+async fn an_ipv6_network_counts_as_one_address(backend: Backend) {
+    let mut overrides = trusting_loopback();
+    overrides.insert("KEYWARDEN_LOGIN_FAILURES_PER_IP", "3".into());
+    let server = TestServer::start_with(backend, overrides).await;
+    let base = server.base.clone();
+    let attempt = |from: &'static str| {
+        let (server, base) = (&server, base.clone());
+        async move {
+            sign_in(server, &base, "nobody@example.com", WRONG_PASSWORD, from)
+                .await
+                .0
+        }
+    };
+    // Three addresses of one /64 are one client to the limit...
+    for from in ["2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2:ffff::3"] {
+        assert_eq!(attempt(from).await, StatusCode::UNAUTHORIZED, "{from}");
+    }
+    assert_eq!(
+        attempt("2001:db8:1:2::99").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // ...and the next /64 is another.
+    assert_eq!(attempt("2001:db8:1:3::1").await, StatusCode::UNAUTHORIZED);
     server.finish().await;
 }
 

@@ -9,6 +9,7 @@ use super::audit::{Action, ClientInfo};
 use super::sessions::SignIn;
 use super::{Caller, Keywarden, ServiceError};
 use crate::model::{SessionKind, UserView};
+use crate::network::counted_as;
 use crate::store::{RecentEvents, StoreError, UserRow};
 
 const MIN_PASSWORD_CHARS: usize = 8;
@@ -81,19 +82,9 @@ impl Keywarden {
         validate_password("password", &password)?;
         if let Some(ip) = client.ip.as_deref() {
             let limits = &self.inner.limits;
-            let registrations = RecentEvents {
-                action: Action::Register.as_str(),
-                since: self.now() - limits.register_window,
-                error_code: None,
-                user_id: None,
-                ip: Some(ip),
-            };
-            self.within_limit(
-                &registrations,
-                limits.registrations_per_ip,
-                limits.register_window,
-            )
-            .await?;
+            let scope = format!("register:ip:{}", counted_as(ip));
+            self.take_place(&scope, limits.registrations_per_ip, limits.register_window)
+                .await?;
         }
         // A taken email is told apart before anything is written, but the password is hashed
         // all the same, so the answer takes as long either way; the attempt counts against the
@@ -153,7 +144,7 @@ impl Keywarden {
         let matches = self.inner.passwords.verify(password, hash).await;
         if !matches.as_ref().is_ok_and(|matches| !matches) {
             // Only a wrong password keeps its place.
-            self.release_sign_in(&reserved).await;
+            self.give_back(&reserved).await;
         }
         let matches = matches?;
         let user = match user {
@@ -200,8 +191,8 @@ impl Keywarden {
     }
 
     /// Reserves this attempt's place under the account's and the address's limits before the
-    /// password is checked (see `Store::reserve_attempt`); answers the scopes reserved, to give
-    /// back if the attempt succeeds. Past a limit, nothing stays reserved: 429.
+    /// password is checked; answers the scopes reserved, to give back if the attempt succeeds.
+    /// Past a limit, nothing stays reserved: 429.
     async fn reserve_sign_in(
         &self,
         user_id: Option<i64>,
@@ -215,35 +206,49 @@ impl Keywarden {
                     limits.login_failures_per_account,
                 )
             }),
-            client
-                .ip
-                .as_deref()
-                .map(|ip| (format!("login:ip:{ip}"), limits.login_failures_per_ip)),
+            client.ip.as_deref().map(|ip| {
+                (
+                    format!("login:ip:{}", counted_as(ip)),
+                    limits.login_failures_per_ip,
+                )
+            }),
         ];
-        let now = self.now();
         let mut reserved = Vec::new();
         for (scope, limit) in scopes.into_iter().flatten() {
-            let (used, since) = self
-                .inner
-                .store
-                .reserve_attempt(&scope, now, limits.login_window)
-                .await?;
-            reserved.push(scope);
-            if used > limit {
-                self.release_sign_in(&reserved).await;
-                return Err(ServiceError::TooManyAttempts {
-                    retry_after_secs: retry_after(Some(since), limits.login_window, now),
-                });
+            if let Err(err) = self.take_place(&scope, limit, limits.login_window).await {
+                self.give_back(&reserved).await;
+                return Err(err);
             }
+            reserved.push(scope);
         }
         Ok(reserved)
     }
 
+    /// Takes one of `limit` places of `scope` in its window (`Store::reserve_attempt`: one
+    /// statement, so attempts arriving at once each see the others); past the limit, gives it
+    /// back and answers 429.
+    async fn take_place(
+        &self,
+        scope: &str,
+        limit: i64,
+        window: Duration,
+    ) -> Result<(), ServiceError> {
+        let now = self.now();
+        let (used, since) = self.inner.store.reserve_attempt(scope, now, window).await?;
+        if used > limit {
+            self.give_back(&[scope.to_owned()]).await;
+            return Err(ServiceError::TooManyAttempts {
+                retry_after_secs: retry_after(Some(since), window, now),
+            });
+        }
+        Ok(())
+    }
+
     /// Gives back the places of an attempt that did not fail.
-    async fn release_sign_in(&self, scopes: &[String]) {
+    async fn give_back(&self, scopes: &[String]) {
         for scope in scopes {
             if let Err(err) = self.inner.store.release_attempt(scope).await {
-                tracing::warn!("cannot give back a sign-in attempt's place: {err}");
+                tracing::warn!("cannot give back an attempt's place: {err}");
             }
         }
     }
