@@ -13,10 +13,20 @@ use axum::response::{IntoResponse, Response};
 use crate::model::ErrorBody;
 use crate::service::{ClientInfo, Credential, ServiceError};
 
-pub const SESSION_COOKIE: &str = "keywarden_session";
+/// The session cookie's name. Over https it has the `__Host-` prefix: the browser then only
+/// accepts it from this very host (Secure, no Domain, Path=/), so a sibling subdomain cannot
+/// plant one of its own (cookie tossing). A `http://` development URL keeps a plain name.
+pub fn session_cookie_name(secure: bool) -> &'static str {
+    if secure {
+        "__Host-keywarden_session"
+    } else {
+        "keywarden_session"
+    }
+}
 
-/// The credential a request carries: the bearer header wins over the cookie.
-pub fn credential(headers: &HeaderMap) -> Option<Credential<'_>> {
+/// The credential a request carries: the bearer header wins over the cookie. `secure`: the
+/// public URL is https (see `session_cookie_name`).
+pub fn credential(headers: &HeaderMap, secure: bool) -> Option<Credential<'_>> {
     if let Some(value) = headers.get(AUTHORIZATION) {
         let value = value.to_str().ok()?;
         let (scheme, token) = value.split_once(' ')?;
@@ -26,19 +36,26 @@ pub fn credential(headers: &HeaderMap) -> Option<Credential<'_>> {
             .filter(|t| !t.is_empty())
             .map(Credential::Bearer);
     }
-    session_cookie_value(headers).map(Credential::Cookie)
+    let mut cookies = session_cookies(headers, secure);
+    match (cookies.next(), cookies.next()) {
+        (None, _) => None,
+        (Some(value), None) => Some(Credential::Cookie(value)),
+        // A second one can only have been planted: which one the browser meant is unknowable.
+        (Some(_), Some(_)) => Some(Credential::TwoCookies),
+    }
 }
 
-pub fn session_cookie_value(headers: &HeaderMap) -> Option<&str> {
+/// The values of the request's session cookies (non-empty), in the order sent.
+pub fn session_cookies(headers: &HeaderMap, secure: bool) -> impl Iterator<Item = &str> {
+    let name = session_cookie_name(secure);
     headers
         .get_all(COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
+        .filter(move |(found, value)| *found == name && !value.is_empty())
         .map(|(_, value)| value)
-        .filter(|t| !t.is_empty())
 }
 
 /// The client's address as the server resolved it (the socket's peer, or the address a
@@ -65,14 +82,13 @@ pub fn client_info(parts: &Parts) -> ClientInfo {
 
 /// `Set-Cookie` value for a browser session: HttpOnly, SameSite=Strict, whole site.
 pub fn session_cookie(value: &str, max_age_secs: i64, secure: bool) -> String {
+    let name = session_cookie_name(secure);
     let secure = if secure { "; Secure" } else { "" };
-    format!(
-        "{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}{secure}"
-    )
+    format!("{name}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}{secure}")
 }
 
-pub fn cleared_session_cookie() -> String {
-    format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
+pub fn cleared_session_cookie(secure: bool) -> String {
+    session_cookie("", 0, secure)
 }
 
 /// An error answered as `{detail, code[, binance_code, hint]}` with its status, a `Bearer`
@@ -137,7 +153,33 @@ mod tests {
     }
 
     fn found(pairs: &[(&'static str, &'static str)]) -> Option<String> {
-        credential(&headers(pairs)).map(|c| format!("{c:?}"))
+        credential(&headers(pairs), false).map(|c| format!("{c:?}"))
+    }
+
+    #[test]
+    fn over_https_only_the_host_only_cookie_counts_and_only_once() {
+        let secure = |pairs| credential(&headers(pairs), true).map(|c| format!("{c:?}"));
+        let planted = [("cookie", "keywarden_session=planted")];
+        assert_eq!(secure(&planted), None);
+        let own = [("cookie", "__Host-keywarden_session=abc")];
+        assert_eq!(secure(&own).as_deref(), Some("Cookie(\"abc\")"));
+        let two = [(
+            "cookie",
+            "__Host-keywarden_session=a; __Host-keywarden_session=b",
+        )];
+        assert_eq!(secure(&two).as_deref(), Some("TwoCookies"));
+        let split = [
+            ("cookie", "__Host-keywarden_session=a"),
+            ("cookie", "__Host-keywarden_session=b"),
+        ];
+        assert_eq!(secure(&split).as_deref(), Some("TwoCookies"));
+        assert_eq!(
+            found(&[("cookie", "keywarden_session=a; keywarden_session=b")]).as_deref(),
+            Some("TwoCookies")
+        );
+        assert!(session_cookie("v", 60, true).starts_with("__Host-keywarden_session=v; Path=/;"));
+        assert!(session_cookie("v", 60, true).ends_with("; Secure"));
+        assert!(cleared_session_cookie(false).starts_with("keywarden_session=; "));
     }
 
     #[test]

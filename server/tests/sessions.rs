@@ -23,6 +23,7 @@ on_both_backends!(
     limits_hold_across_two_instances,
     concurrent_wrong_passwords_reach_the_hash_at_most_the_limit,
     an_ipv6_network_counts_as_one_address,
+    a_planted_or_second_session_cookie_is_refused,
     registrations_are_limited_per_address,
     registering_a_taken_email_counts_too,
     password_change_guesses_are_limited,
@@ -592,6 +593,73 @@ async fn an_ipv6_network_counts_as_one_address(backend: Backend) {
     );
     // ...and the next /64 is another.
     assert_eq!(attempt("2001:db8:1:3::1").await, StatusCode::UNAUTHORIZED);
+    server.finish().await;
+}
+
+async fn a_planted_or_second_session_cookie_is_refused(backend: Backend) {
+    let https = HashMap::from([(
+        "KEYWARDEN_PUBLIC_URL",
+        "https://keywarden.example".to_owned(),
+    )]);
+    let server = TestServer::start_with(backend, https).await;
+    server.user("toss@example.com").await;
+    let signed_in = server
+        .http
+        .post(server.url("/api/v1/ui/auth/login"))
+        .json(&json!({"email": "toss@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), StatusCode::OK);
+    let set_cookie = signed_in.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        set_cookie.starts_with("__Host-keywarden_session="),
+        "{set_cookie}"
+    );
+    assert!(set_cookie.contains("; Path=/;") && set_cookie.ends_with("; Secure"));
+    assert!(!set_cookie.contains("Domain"), "{set_cookie}");
+    let value = set_cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .split_once('=')
+        .unwrap()
+        .1;
+    harness::secret(value);
+    let me = |cookie: String| {
+        let request = server
+            .http
+            .get(server.url("/api/v1/users/me"))
+            .header("cookie", cookie);
+        async move { request.send().await.unwrap() }
+    };
+    assert_eq!(
+        me(format!("__Host-keywarden_session={value}"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    // The same value under the plain name, as a sibling subdomain could set it, opens nothing.
+    assert_eq!(
+        me(format!("keywarden_session={value}")).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    // Two session cookies: one was planted, so neither counts.
+    let two = me(format!(
+        "__Host-keywarden_session=planted.x; __Host-keywarden_session={value}"
+    ))
+    .await;
+    assert_eq!(two.status(), StatusCode::UNAUTHORIZED);
+    let body: Value = two.json().await.unwrap();
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("two session cookies")
+    );
     server.finish().await;
 }
 

@@ -50,7 +50,8 @@ pub async fn logout() -> Result<(), ErrorBody> {
     if let Ok((keywarden, caller)) = caller().await {
         keywarden.logout(&caller).await.map_err(fail)?;
     }
-    set_cookie(crate::http::cleared_session_cookie());
+    let secure = keywarden()?.secure_cookies();
+    set_cookie(crate::http::cleared_session_cookie(secure));
     Ok(())
 }
 
@@ -60,7 +61,9 @@ pub async fn logout_everywhere() -> Result<u64, ErrorBody> {
     use super::adapter::*;
     let (keywarden, caller) = caller().await?;
     let ended = keywarden.logout_everywhere(&caller).await.map_err(fail)?;
-    set_cookie(crate::http::cleared_session_cookie());
+    set_cookie(crate::http::cleared_session_cookie(
+        keywarden.secure_cookies(),
+    ));
     Ok(ended)
 }
 

@@ -35,7 +35,7 @@ mod adapter {
     pub async fn caller() -> Result<(Keywarden, Caller), ErrorBody> {
         let keywarden = keywarden()?;
         let parts = use_context::<Parts>().ok_or_else(|| fail(ServiceError::Internal))?;
-        let credential = crate::http::credential(&parts.headers);
+        let credential = crate::http::credential(&parts.headers, keywarden.secure_cookies());
         let client = crate::http::client_info(&parts);
         let caller = keywarden
             .authenticate(credential, client)

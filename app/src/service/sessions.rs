@@ -37,6 +37,8 @@ pub enum SignIn {
 pub enum Credential<'a> {
     Bearer(&'a str),
     Cookie(&'a str),
+    /// Two session cookies: one was planted (cookie tossing), and neither is trusted.
+    TwoCookies,
 }
 
 /// `bytes` random bytes as URL-safe base64.
@@ -131,6 +133,11 @@ impl Keywarden {
             Credential::Bearer(token) => {
                 let claims = self.inner.tokens.verify(token, now)?;
                 (claims.session_id, Some(claims.user_id), None)
+            }
+            Credential::TwoCookies => {
+                return Err(ServiceError::NotAuthenticated(
+                    "the request carries two session cookies; sign in again",
+                ));
             }
             Credential::Cookie(value) => {
                 let (id, secret) = value

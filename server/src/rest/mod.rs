@@ -159,7 +159,7 @@ impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let credential = app::http::credential(&parts.headers);
+        let credential = app::http::credential(&parts.headers, state.keywarden.secure_cookies());
         let client = app::http::client_info(parts);
         Ok(Authenticated(
             state.keywarden.authenticate(credential, client).await?,
