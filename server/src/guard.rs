@@ -60,9 +60,10 @@ impl Guard {
     /// Whether a state-changing request may proceed: one from another site must not ride on
     /// the browser's session cookie (CSRF). Bearer-token clients send no cookie.
     fn same_site_or_not_a_browser(&self, headers: &HeaderMap) -> bool {
-        let with_cookie = app::http::session_cookies(headers, self.https)
-            .next()
-            .is_some()
+        // Either name: a cookie the server would ignore still marks a browser.
+        let with_cookie = [true, false]
+            .into_iter()
+            .any(|secure| app::http::session_cookies(headers, secure).next().is_some())
             && !headers.contains_key(axum::http::header::AUTHORIZATION);
         // `null` is an origin withheld (a page's referrer policy, a sandbox, a data: URL):
         // it says nothing, so the fetch metadata decides, as when there is no Origin.
