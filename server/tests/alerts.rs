@@ -686,13 +686,7 @@ async fn webhook_secrets_follow_a_fernet_key_rotation(backend: Backend) {
     let new_key = app::vault::Vault::generate_key();
     harness::secret(&new_key);
     let ring = format!("{new_key},{}", server.fernet_key);
-    let output = server
-        .command(
-            &["rotate-keys"],
-            &[("FERNET_KEY", None), ("FERNET_KEYS", Some(&ring))],
-        )
-        .output()
-        .unwrap();
+    let output = server.rotate_keys_under(&ring);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}");
     assert!(stdout.contains("rotated 1 webhook secrets"), "{stdout}");

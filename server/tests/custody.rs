@@ -442,13 +442,7 @@ async fn ciphertexts_moved_to_another_row_are_refused(backend: Backend) {
         server.fernet_key
     );
     for run in ["first", "second"] {
-        let output = server
-            .command(
-                &["rotate-keys"],
-                &[("FERNET_KEY", None), ("FERNET_KEYS", Some(&ring))],
-            )
-            .output()
-            .unwrap();
+        let output = server.rotate_keys_under(&ring);
         let stdout = String::from_utf8_lossy(&output.stdout);
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(!output.status.success(), "{run}: {stdout}");

@@ -334,6 +334,16 @@ impl TestServer {
         command
     }
 
+    /// `keywarden rotate-keys` under the keyring `ring` (the new key first), to its end.
+    pub fn rotate_keys_under(&self, ring: &str) -> std::process::Output {
+        self.command(
+            &["rotate-keys"],
+            &[("FERNET_KEY", None), ("FERNET_KEYS", Some(ring))],
+        )
+        .output()
+        .expect("keywarden runs")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
