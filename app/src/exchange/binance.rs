@@ -396,11 +396,11 @@ impl Exchange {
                     retry_after: retry_after.unwrap_or(DEFAULT_BAN),
                 }));
             }
+            // Binance bans an address that keeps calling after a 429: never try again at once.
             StatusCode::TOO_MANY_REQUESTS => {
-                let error = ExchangeError::RateLimited {
+                return Err(Attempt::Final(ExchangeError::RateLimited {
                     retry_after: retry_after.unwrap_or(DEFAULT_BAN),
-                };
-                return Err(Attempt::Retry(error, retry_after));
+                }));
             }
             _ => {}
         }

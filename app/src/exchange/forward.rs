@@ -125,9 +125,9 @@ impl Exchange {
     ) -> Result<Forwarded, ExchangeError> {
         self.retrying(
             async || match self.forward_once(venue, request, now).await {
-                Ok(answer)
-                    if request.may_retry && (answer.status >= 500 || answer.status == 429) =>
-                {
+                // A 429 goes back to the bot as it came: Binance bans an address that keeps
+                // calling after one.
+                Ok(answer) if request.may_retry && answer.status >= 500 => {
                     let wait = answer.retry_after();
                     Try::Again(Ok(answer), wait)
                 }
