@@ -47,7 +47,10 @@ pub fn credential(headers: &HeaderMap, secure: bool) -> Option<Credential<'_>> {
 
 /// The values of the request's session cookies (non-empty), in the order sent.
 pub fn session_cookies(headers: &HeaderMap, secure: bool) -> impl Iterator<Item = &str> {
-    let name = session_cookie_name(secure);
+    cookies_named(headers, session_cookie_name(secure))
+}
+
+fn cookies_named<'a>(headers: &'a HeaderMap, name: &'a str) -> impl Iterator<Item = &'a str> {
     headers
         .get_all(COOKIE)
         .iter()
@@ -82,9 +85,35 @@ pub fn client_info(parts: &Parts) -> ClientInfo {
 
 /// `Set-Cookie` value for a browser session: HttpOnly, SameSite=Strict, whole site.
 pub fn session_cookie(value: &str, max_age_secs: i64, secure: bool) -> String {
-    let name = session_cookie_name(secure);
+    cookie(session_cookie_name(secure), value, max_age_secs, secure)
+}
+
+fn cookie(name: &str, value: &str, max_age_secs: i64, secure: bool) -> String {
     let secure = if secure { "; Secure" } else { "" };
     format!("{name}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}{secure}")
+}
+
+/// A browser's sign-in awaiting its second factor keeps the challenge in a cookie of its own,
+/// out of the page's scripts and its URL.
+fn challenge_cookie_name(secure: bool) -> &'static str {
+    if secure {
+        "__Host-keywarden_challenge"
+    } else {
+        "keywarden_challenge"
+    }
+}
+
+pub fn challenge_cookie(value: &str, max_age_secs: i64, secure: bool) -> String {
+    cookie(challenge_cookie_name(secure), value, max_age_secs, secure)
+}
+
+/// The request's sign-in challenge, if it carries exactly one.
+pub fn challenge(headers: &HeaderMap, secure: bool) -> Option<&str> {
+    let mut found = cookies_named(headers, challenge_cookie_name(secure));
+    match (found.next(), found.next()) {
+        (Some(value), None) => Some(value),
+        _ => None,
+    }
 }
 
 pub fn cleared_session_cookie(secure: bool) -> String {

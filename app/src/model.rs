@@ -516,6 +516,72 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
+/// What the first step of a sign-in answers when the account has a second factor: no tokens
+/// yet, a challenge to answer with a code at `POST /api/v1/auth/login/2fa`, valid 5 minutes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct SecondFactorChallenge {
+    /// Always `true`.
+    pub two_factor_required: bool,
+    pub challenge: String,
+}
+
+/// How far the browser's sign-in went: signed in, or a code is awaited.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SignInStep {
+    pub two_factor_required: bool,
+}
+
+/// A sign-in's second step: the challenge and a code (six digits from the authenticator app,
+/// or one of the recovery codes).
+#[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct SecondFactorAnswer {
+    pub challenge: String,
+    pub code: String,
+}
+
+/// A code from the authenticator app (or a recovery code, where one is accepted).
+#[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct TwoFactorCode {
+    pub code: String,
+}
+
+/// A new TOTP secret to put in an authenticator app; it takes effect once a first code confirms
+/// it (`POST /api/v1/auth/2fa/enable`).
+#[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct TwoFactorSetup {
+    /// Base32, for typing into the app by hand.
+    pub secret: String,
+    /// `otpauth://totp/...`, what the QR code holds.
+    pub otpauth_uri: String,
+    /// The QR code as an SVG image.
+    pub qr_svg: String,
+}
+
+/// Ten one-time recovery codes, shown once: each signs in (or steps up) in place of a code
+/// from the app.
+#[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct RecoveryCodes {
+    pub recovery_codes: Vec<String>,
+}
+
+/// The account's second factor.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct TwoFactorStatus {
+    pub enabled: bool,
+    pub enabled_at: Option<DateTime<Utc>>,
+    pub recovery_codes_left: i64,
+    /// The operator requires a second factor on every account.
+    pub required: bool,
+    /// This session proved a code recently enough for changes that need one.
+    pub stepped_up: bool,
+}
+
 /// A Binance key pair as a user submits it.
 #[derive(Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]

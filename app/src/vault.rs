@@ -43,6 +43,8 @@ pub enum Field {
     SecretKey,
     /// A webhook's signing secret.
     WebhookSecret,
+    /// An account's TOTP secret.
+    TotpSecret,
 }
 
 impl Field {
@@ -51,6 +53,7 @@ impl Field {
             Field::ApiKey => "api_key",
             Field::SecretKey => "secret_key",
             Field::WebhookSecret => "webhook_secret",
+            Field::TotpSecret => "totp_secret",
         }
     }
 }

@@ -4,6 +4,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 use app::service::ClientInfo;
+use app::store::SealedSecrets;
 
 use crate::config::Config;
 
@@ -185,12 +186,6 @@ pub async fn rotate_keys(config: &Config, batch_size: i64, pause: Duration) -> R
     if left > unreadable.len() as i64 {
         println!("some keys were rewritten meanwhile by a server with an older keyring: run again");
     }
-    let (webhooks, unreadable_webhooks) = keywarden
-        .rotate_webhook_secrets()
-        .await
-        .map_err(|e| format!("webhook secrets: {e}"))?;
-    println!("rotated {webhooks} webhook secrets");
-    keywarden.store().close().await;
     let list = |ids: &[i64]| {
         ids.iter()
             .map(i64::to_string)
@@ -201,9 +196,20 @@ pub async fn rotate_keys(config: &Config, batch_size: i64, pause: Duration) -> R
     if !unreadable.is_empty() {
         skipped.push(format!("API keys with id {}", list(&unreadable)));
     }
-    if !unreadable_webhooks.is_empty() {
-        skipped.push(format!("webhooks with id {}", list(&unreadable_webhooks)));
+    for (kind, rows) in [
+        (SealedSecrets::Webhook, "webhooks with id"),
+        (SealedSecrets::Totp, "second factors of the users with id"),
+    ] {
+        let (rotated, unreadable) = keywarden
+            .rotate_sealed_secrets(kind)
+            .await
+            .map_err(|e| format!("{}: {e}", kind.name()))?;
+        println!("rotated {rotated} {}", kind.name());
+        if !unreadable.is_empty() {
+            skipped.push(format!("{rows} {}", list(&unreadable)));
+        }
     }
+    keywarden.store().close().await;
     if skipped.is_empty() {
         return Ok(());
     }

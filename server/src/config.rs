@@ -57,6 +57,10 @@ pub struct Config {
     pub login_window: Duration,
     pub registrations_per_ip: u64,
     pub register_window: Duration,
+    /// How long a proven second-factor code allows the changes that need one.
+    pub step_up_window: Duration,
+    /// Every account must have a second factor.
+    pub require_two_factor: bool,
     /// How many password hashes may run at once.
     pub password_hash_concurrency: u64,
     /// Proxies whose `X-Forwarded-For` names the client; empty: the socket's peer is.
@@ -270,6 +274,8 @@ impl Config {
             login_window: duration(&var, &KEYWARDEN_LOGIN_WINDOW)?,
             registrations_per_ip: number(&var, &KEYWARDEN_REGISTRATIONS_PER_IP)?,
             register_window: duration(&var, &KEYWARDEN_REGISTER_WINDOW)?,
+            step_up_window: duration(&var, &KEYWARDEN_STEP_UP_WINDOW)?,
+            require_two_factor: flag(&var, &KEYWARDEN_REQUIRE_2FA)?,
             password_hash_concurrency: number_or(
                 &var,
                 &KEYWARDEN_PASSWORD_HASH_CONCURRENCY,

@@ -19,7 +19,7 @@ use app::email_sender::EmailSender;
 use app::exchange::{Exchange, ExchangeSettings};
 use app::service::{
     AlertSettings, GatewayState, Keywarden, Limits, Parts, PasswordHasherPool, SessionSettings,
-    SystemClock, Tokens,
+    SystemClock, Tokens, TwoFactorSettings,
 };
 use app::store::{PoolSettings, Store};
 use app::vault::Vault;
@@ -159,6 +159,10 @@ pub async fn build_keywarden_with_clock(
             login_window: duration(config.login_window)?,
             registrations_per_ip: count(config.registrations_per_ip),
             register_window: duration(config.register_window)?,
+        },
+        two_factor: TwoFactorSettings {
+            step_up_window: duration(config.step_up_window)?,
+            required: config.require_two_factor,
         },
         clock,
         alerts: AlertSettings::new(

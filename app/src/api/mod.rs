@@ -25,7 +25,7 @@ mod adapter {
     use leptos_axum::ResponseOptions;
 
     use crate::model::{Environment, ErrorBody, NewApiKey};
-    use crate::service::{Caller, Keywarden, ServiceError};
+    use crate::service::{Access, Caller, Keywarden, ServiceError};
 
     pub fn keywarden() -> Result<Keywarden, ErrorBody> {
         use_context::<Keywarden>().ok_or_else(|| fail(ServiceError::Internal))
@@ -33,12 +33,22 @@ mod adapter {
 
     /// The service and the authenticated caller of this request.
     pub async fn caller() -> Result<(Keywarden, Caller), ErrorBody> {
+        caller_with(Access::Full).await
+    }
+
+    /// `caller` for what an account must reach before it has the second factor the operator
+    /// requires.
+    pub async fn caller_setting_up() -> Result<(Keywarden, Caller), ErrorBody> {
+        caller_with(Access::SecondFactorSetup).await
+    }
+
+    async fn caller_with(access: Access) -> Result<(Keywarden, Caller), ErrorBody> {
         let keywarden = keywarden()?;
         let parts = use_context::<Parts>().ok_or_else(|| fail(ServiceError::Internal))?;
         let credential = crate::http::credential(&parts.headers, keywarden.secure_cookies());
         let client = crate::http::client_info(&parts);
         let caller = keywarden
-            .authenticate(credential, client)
+            .authenticate(credential, client, access)
             .await
             .map_err(fail)?;
         Ok((keywarden, caller))
@@ -110,6 +120,12 @@ mod adapter {
         use_context::<Parts>()
             .map(|parts| crate::http::client_info(&parts))
             .unwrap_or_default()
+    }
+
+    /// The sign-in challenge this browser holds (`crate::http::challenge`).
+    pub fn challenge(secure: bool) -> Option<String> {
+        let parts = use_context::<Parts>()?;
+        crate::http::challenge(&parts.headers, secure).map(str::to_owned)
     }
 
     pub fn set_status(status: StatusCode) {

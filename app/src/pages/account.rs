@@ -1,6 +1,7 @@
 use leptos::prelude::*;
 
 use super::alerts::AlertsSection;
+use super::second_factor::SecondFactorSection;
 use super::{ErrorAlert, Time, go_after_success, input_value, load_error};
 use crate::api::{ChangePassword, LogoutEverywhere, RevokeSession, current_user, list_sessions};
 use crate::model::{SessionKind, SessionView};
@@ -65,6 +66,8 @@ fn AccountPage() -> impl IntoView {
                 "Sign out everywhere"
             </button>
             {move || everywhere.value().get().and_then(Result::err).map(|error| view! { <ErrorAlert error/> })}
+
+            <SecondFactorSection/>
 
             <AlertsSection/>
 

@@ -5,6 +5,7 @@ mod api_keys;
 mod bots;
 mod login;
 mod register;
+mod second_factor;
 
 pub use account::AccountRoute;
 pub use activity::ActivityRoute;
@@ -190,11 +191,48 @@ impl Notice {
 /// The message of a failed server call, shown to the person in an alert.
 #[component]
 pub fn ErrorAlert(error: ErrorBody) -> impl IntoView {
+    let next_step = match error.code.as_str() {
+        "step_up_required" => Some(view! { <StepUpForm/> }.into_any()),
+        "two_factor_setup_required" => Some(
+            view! { <p><a href="/account#second-factor">"Set up a second factor"</a></p> }
+                .into_any(),
+        ),
+        _ => None,
+    };
     view! {
         <div class="alert error" role="alert">
             <p class="detail">{error.detail}</p>
             {error.hint.map(|hint| view! { <p class="hint">{hint}</p> })}
+            {next_step}
         </div>
+    }
+}
+
+/// Where a change asked for a recent code: prove one here, then make the change again.
+#[component]
+fn StepUpForm() -> impl IntoView {
+    let step_up = ServerAction::<crate::api::StepUp>::new();
+    let code = NodeRef::new();
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        step_up.dispatch(crate::api::StepUp {
+            code: input_value(code),
+        });
+    };
+    view! {
+        <form class="step-up" on:submit=submit>
+            <label>"Code from your authenticator app (or a recovery code)"
+                <input node_ref=code name="code" autocomplete="one-time-code" inputmode="numeric"
+                    data-testid="step-up-code" required/>
+            </label>
+            <button type="submit" disabled=move || step_up.pending().get()>"Confirm"</button>
+        </form>
+        {move || step_up.value().get().map(|result| match result {
+            Ok(()) => view! {
+                <p class="alert success" role="status">"Confirmed. Now try again."</p>
+            }.into_any(),
+            Err(error) => view! { <p class="detail">{error.detail}</p> }.into_any(),
+        })}
     }
 }
 

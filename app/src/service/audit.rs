@@ -70,6 +70,9 @@ pub enum Action {
     Deactivate,
     WebhookCreate,
     WebhookDelete,
+    TwoFactorEnable,
+    TwoFactorDisable,
+    StepUp,
 }
 
 impl Action {
@@ -101,6 +104,9 @@ impl Action {
             Action::Deactivate => "user.deactivate",
             Action::WebhookCreate => "webhook.create",
             Action::WebhookDelete => "webhook.delete",
+            Action::TwoFactorEnable => "user.two_factor_enable",
+            Action::TwoFactorDisable => "user.two_factor_disable",
+            Action::StepUp => "session.step_up",
         }
     }
 }
@@ -116,6 +122,7 @@ impl ServiceError {
                 | ServiceError::InactiveUser
                 | ServiceError::TooManyAttempts { .. }
                 | ServiceError::WrongPassword
+                | ServiceError::InvalidCode
                 | ServiceError::BinanceRejected { .. }
                 | ServiceError::MovesFunds { .. }
                 | ServiceError::WrongEnvironment { .. }

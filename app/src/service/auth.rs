@@ -56,6 +56,13 @@ pub(super) fn validate_password(field: &str, password: &str) -> Result<(), Servi
     Ok(())
 }
 
+async fn user_two_factor_on(store: &crate::store::Store, user_id: i64) -> Result<bool, StoreError> {
+    Ok(store
+        .two_factor_of(user_id)
+        .await?
+        .is_some_and(|row| row.enabled_at.is_some()))
+}
+
 fn user_view(row: UserRow) -> UserView {
     UserView {
         id: row.id,
@@ -159,15 +166,30 @@ impl Keywarden {
                 return Err(err);
             }
         };
-        tracing::info!(user_id = user.id, "login");
-        let new_address = self.is_new_address(user.id, client).await;
-        let signed_in = self.open_session(user.id, client, kind).await?;
+        if user_two_factor_on(&self.inner.store, user.id).await? {
+            return self.challenge_second_factor(user.id, kind).await;
+        }
+        self.complete_sign_in(user.id, client, kind, false).await
+    }
+
+    /// Opens the session of a sign-in whose every factor was proved, and tells the owner when
+    /// it comes from a new address.
+    pub(super) async fn complete_sign_in(
+        &self,
+        user_id: i64,
+        client: &ClientInfo,
+        kind: SessionKind,
+        stepped_up: bool,
+    ) -> Result<SignIn, ServiceError> {
+        tracing::info!(user_id, "login");
+        let new_address = self.is_new_address(user_id, client).await;
+        let signed_in = self.open_session(user_id, client, kind, stepped_up).await?;
         if new_address {
             let alert = self.new_alert(
                 AlertKind::LoginNewAddress,
                 json!({ "ip": client.ip, "client": client.in_words() }),
             );
-            self.raise_alert(user.id, alert).await;
+            self.raise_alert(user_id, alert).await;
         }
         Ok(signed_in)
     }
@@ -193,7 +215,7 @@ impl Keywarden {
     /// Reserves this attempt's place under the account's and the address's limits before the
     /// password is checked; answers the scopes reserved, to give back if the attempt succeeds.
     /// Past a limit, nothing stays reserved: 429.
-    async fn reserve_sign_in(
+    pub(super) async fn reserve_sign_in(
         &self,
         user_id: Option<i64>,
         client: &ClientInfo,
@@ -245,7 +267,7 @@ impl Keywarden {
     }
 
     /// Gives back the places of an attempt that did not fail.
-    async fn give_back(&self, scopes: &[String]) {
+    pub(super) async fn give_back(&self, scopes: &[String]) {
         for scope in scopes {
             if let Err(err) = self.inner.store.release_attempt(scope).await {
                 tracing::warn!("cannot give back an attempt's place: {err}");

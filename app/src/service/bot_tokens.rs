@@ -75,6 +75,7 @@ impl Keywarden {
         bot_config_id: i64,
         input: NewBotToken,
     ) -> Result<BotTokenCreated, ServiceError> {
+        self.require_step_up(caller)?;
         let name = token_name(input.name.as_deref())?;
         let allowed_ips = allowed_ips(input.allowed_ips.as_deref())?;
         let lifetime = match input.expires_in_days {

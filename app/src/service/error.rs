@@ -74,6 +74,24 @@ pub enum ServiceError {
     /// row. Logged loudly for the operator; the user learns no more.
     #[error("your stored key cannot be read by this server; the operator has been alerted")]
     StoredKeyUnreadable,
+    #[error("the code is not correct, or was already used")]
+    InvalidCode,
+    #[error(
+        "this change needs a fresh code from your authenticator app: confirm with one \
+         (POST /api/v1/auth/step-up), then try again"
+    )]
+    StepUpRequired,
+    #[error(
+        "this server requires a second factor: set one up (POST /api/v1/auth/2fa/setup) before \
+         anything else"
+    )]
+    TwoFactorSetupRequired,
+    #[error("the second factor is already on; turn it off before setting up another")]
+    TwoFactorOn,
+    #[error("no second factor is waiting to be confirmed; start with setup")]
+    TwoFactorNotSetUp,
+    #[error("the second factor is off")]
+    TwoFactorOff,
     /// The cause has been logged where it happened; the caller learns nothing more.
     #[error("internal error")]
     Internal,
@@ -111,6 +129,12 @@ impl ServiceError {
             ServiceError::ExchangeRateLimited { .. } => "exchange_rate_limited",
             ServiceError::ExchangeBanned { .. } => "exchange_ip_banned",
             ServiceError::StoredKeyUnreadable => "stored_key_unreadable",
+            ServiceError::InvalidCode => "invalid_code",
+            ServiceError::StepUpRequired => "step_up_required",
+            ServiceError::TwoFactorSetupRequired => "two_factor_setup_required",
+            ServiceError::TwoFactorOn => "two_factor_enabled",
+            ServiceError::TwoFactorNotSetUp => "two_factor_not_set_up",
+            ServiceError::TwoFactorOff => "two_factor_disabled",
             ServiceError::Internal => "internal_error",
         }
     }
@@ -120,7 +144,14 @@ impl ServiceError {
             ServiceError::Invalid(_) | ServiceError::WebhookUrlRefused(_) => 422,
             ServiceError::EmailTaken | ServiceError::WebhookLimit { .. } => 409,
             ServiceError::InvalidCredentials | ServiceError::NotAuthenticated(_) => 401,
-            ServiceError::InactiveUser | ServiceError::CrossSite => 403,
+            ServiceError::InactiveUser
+            | ServiceError::CrossSite
+            | ServiceError::StepUpRequired
+            | ServiceError::TwoFactorSetupRequired => 403,
+            ServiceError::InvalidCode => 400,
+            ServiceError::TwoFactorOn
+            | ServiceError::TwoFactorNotSetUp
+            | ServiceError::TwoFactorOff => 409,
             ServiceError::TooManyAttempts { .. } => 429,
             ServiceError::WrongPassword => 400,
             ServiceError::SessionNotFound => 404,

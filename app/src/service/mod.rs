@@ -12,6 +12,7 @@ mod keys;
 mod password_hashing;
 mod sessions;
 mod tokens;
+mod two_factor;
 mod user_agent;
 
 use std::sync::Arc;
@@ -26,8 +27,9 @@ pub use error::ServiceError;
 pub use gateway::{GatewayRequest, GatewayState, Refusal, RefusalKind};
 pub use keys::{RotatedBatch, mask_api_key};
 pub use password_hashing::{PasswordHasherPool, password_hasher};
-pub use sessions::{Credential, SessionSettings, SignIn};
+pub use sessions::{Access, Credential, SessionSettings, SignIn};
 pub use tokens::Tokens;
+pub use two_factor::TwoFactorSettings;
 
 use crate::exchange::Exchange;
 use crate::store::{ApiKeyRow, Store};
@@ -62,6 +64,7 @@ pub struct Parts {
     pub gateway: GatewayState,
     pub sessions: SessionSettings,
     pub limits: Limits,
+    pub two_factor: TwoFactorSettings,
     pub clock: Arc<dyn Clock>,
     /// Webhook deliveries: how they are sent and retried.
     pub alerts: AlertSettings,
@@ -127,4 +130,8 @@ pub struct Caller {
     /// The caller's stored key as it was when the request was authenticated: read with the
     /// session, in the same statement.
     pub key: Option<ApiKeyRow>,
+    /// The account has a second factor on.
+    pub two_factor_on: bool,
+    /// When this session last proved a second-factor code.
+    pub stepped_up_at: Option<DateTime<Utc>>,
 }

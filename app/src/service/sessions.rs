@@ -30,6 +30,21 @@ pub enum SignIn {
         cookie: String,
         max_age_secs: i64,
     },
+    /// The password was right; the second factor is awaited (`login_second_factor`).
+    SecondFactor {
+        challenge: String,
+    },
+}
+
+/// What an authenticated request may reach.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Everything the account may do.
+    Full,
+    /// Only what setting up a second factor needs (the account itself, its sessions, the
+    /// second factor's own routes): open even when the operator requires a second factor the
+    /// account has not set up yet.
+    SecondFactorSetup,
 }
 
 /// How a request proves its session.
@@ -77,6 +92,7 @@ impl Keywarden {
         user_id: i64,
         client: &ClientInfo,
         kind: SessionKind,
+        stepped_up: bool,
     ) -> Result<SignIn, ServiceError> {
         let now = self.now();
         let settings = self.inner.sessions;
@@ -90,6 +106,7 @@ impl Keywarden {
             secret_hash: (kind == SessionKind::Browser).then_some(secret_hash.as_str()),
             expires_at: now + settings.max_age,
             refresh_token_hash: (kind == SessionKind::Api).then_some(secret_hash.as_str()),
+            stepped_up_at: stepped_up.then_some(now),
         };
         let event = self.event(client, Action::Login);
         self.inner.store.insert_session(&session, &event).await?;
@@ -123,6 +140,7 @@ impl Keywarden {
         &self,
         credential: Option<Credential<'_>>,
         client: ClientInfo,
+        access: Access,
     ) -> Result<Caller, ServiceError> {
         let ended = || ServiceError::NotAuthenticated("the session has ended; sign in again");
         let credential = credential.ok_or(ServiceError::NotAuthenticated(
@@ -171,6 +189,9 @@ impl Keywarden {
         if !found.user_is_active {
             return Err(ServiceError::InactiveUser);
         }
+        if access == Access::Full && self.must_set_up_two_factor(found.two_factor_on) {
+            return Err(ServiceError::TwoFactorSetupRequired);
+        }
         if (now - session.last_seen_at).num_seconds() >= TOUCH_EVERY_SECS
             && let Err(err) = self.inner.store.touch_session(&session.id, now).await
         {
@@ -181,6 +202,8 @@ impl Keywarden {
             session_id: session.id.clone(),
             client,
             key: found.key,
+            two_factor_on: found.two_factor_on,
+            stepped_up_at: session.stepped_up_at,
         })
     }
 

@@ -338,43 +338,4 @@ impl Store {
             .fetch_optional(pool)
             .await)?)
     }
-
-    /// Webhooks whose secret is not encrypted with `key_id`, by id after `after_id`.
-    pub async fn webhooks_not_under(
-        &self,
-        key_id: &str,
-        after_id: i64,
-        limit: i64,
-    ) -> Result<Vec<WebhookRow>, StoreError> {
-        let sql = format!(
-            "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE encryption_key_id <> $1 AND id > $2 \
-             ORDER BY id LIMIT $3"
-        );
-        Ok(on_pool!(self, pool => sqlx::query_as(&sql)
-            .bind(key_id)
-            .bind(after_id)
-            .bind(limit)
-            .fetch_all(pool)
-            .await)?)
-    }
-
-    /// Replaces a webhook's secret ciphertext if it is still `before`.
-    pub async fn reseal_webhook_secret(
-        &self,
-        id: i64,
-        before: &str,
-        encrypted_secret: &str,
-        encryption_key_id: &str,
-    ) -> Result<bool, StoreError> {
-        Ok(on_writer!(self, pool => sqlx::query(
-            "UPDATE webhooks SET encrypted_secret = $3, encryption_key_id = $4 \
-             WHERE id = $1 AND encrypted_secret = $2")
-            .bind(id)
-            .bind(before)
-            .bind(encrypted_secret)
-            .bind(encryption_key_id)
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected() == 1))?)
-    }
 }

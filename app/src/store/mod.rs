@@ -12,7 +12,9 @@ mod direct;
 mod error;
 mod order_journal;
 mod rows;
+mod sealed;
 mod sessions;
+mod two_factor;
 mod users;
 
 use std::str::FromStr;
@@ -35,7 +37,9 @@ pub use audit::{AuditEventRow, NewAuditEvent, RecentEvents};
 pub use bot_configs::{BotConfigRow, BotPolicy, BotUsage, BotsPause};
 pub use bot_tokens::{BotTokenGrant, BotTokenRow, NewBotToken};
 pub use error::StoreError;
+pub use sealed::{SealedSecretRow, SealedSecrets};
 pub use sessions::{NewSession, RefreshOutcome, SessionOfUser, SessionRow};
+pub use two_factor::{ChallengeRow, TwoFactorRow};
 pub use users::UserRow;
 
 #[derive(Clone, Debug)]

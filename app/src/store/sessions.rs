@@ -19,6 +19,8 @@ pub struct SessionRow {
     pub revoked_at: Option<DateTime<Utc>>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// When the session last proved a second-factor code.
+    pub stepped_up_at: Option<DateTime<Utc>>,
 }
 
 impl FromColumns for SessionRow {
@@ -34,6 +36,7 @@ impl FromColumns for SessionRow {
             revoked_at: row.optional_time("revoked_at")?,
             ip: row.optional_text("ip")?,
             user_agent: row.optional_text("user_agent")?,
+            stepped_up_at: row.optional_time("stepped_up_at")?,
         })
     }
 }
@@ -45,6 +48,8 @@ from_columns_for_sqlx!(SessionRow);
 pub struct SessionOfUser {
     pub session: SessionRow,
     pub user_is_active: bool,
+    /// The user's second factor is on.
+    pub two_factor_on: bool,
     pub key: Option<ApiKeyRow>,
 }
 
@@ -52,6 +57,7 @@ impl FromColumns for SessionOfUser {
     fn from_columns<C: Columns>(row: &mut C) -> Result<Self, C::Error> {
         let session = SessionRow::from_columns(row)?;
         let user_is_active = row.flag("user_is_active")?;
+        let two_factor_on = row.flag("two_factor_on")?;
         let key = match row.optional_int("key_id")? {
             Some(_) => Some(ApiKeyRow::from_columns(&mut Prefixed::new(row, "key_"))?),
             None => None,
@@ -59,6 +65,7 @@ impl FromColumns for SessionOfUser {
         Ok(SessionOfUser {
             session,
             user_is_active,
+            two_factor_on,
             key,
         })
     }
@@ -74,6 +81,8 @@ pub struct NewSession<'a> {
     pub expires_at: DateTime<Utc>,
     /// The first refresh token's hash, for an API session.
     pub refresh_token_hash: Option<&'a str>,
+    /// Set when the sign-in proved a second-factor code.
+    pub stepped_up_at: Option<DateTime<Utc>>,
 }
 
 /// What presenting a refresh token found.
@@ -91,7 +100,7 @@ pub enum RefreshOutcome {
 }
 
 const COLUMNS: &str = "s.id, s.user_id, s.kind, s.secret_hash, s.created_at, s.last_seen_at, \
-                       s.expires_at, s.revoked_at, s.ip, s.user_agent";
+                       s.expires_at, s.revoked_at, s.ip, s.user_agent, s.stepped_up_at";
 
 impl Store {
     /// Opens a session (with its first refresh token) and records the sign-in, together.
@@ -103,7 +112,8 @@ impl Store {
         in_transaction!(self, conn => {
             sqlx::query(
                 "INSERT INTO sessions (id, user_id, kind, secret_hash, created_at, last_seen_at, \
-                 expires_at, ip, user_agent) VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8)",
+                 expires_at, ip, user_agent, stepped_up_at) \
+                 VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8, $9)",
             )
             .bind(session.id)
             .bind(session.user_id)
@@ -113,6 +123,7 @@ impl Store {
             .bind(session.expires_at)
             .bind(event.ip)
             .bind(event.user_agent)
+            .bind(session.stepped_up_at)
             .execute(&mut *conn)
             .await?;
             if let Some(hash) = session.refresh_token_hash {
@@ -135,9 +146,10 @@ impl Store {
         session_id: &str,
     ) -> Result<Option<SessionOfUser>, StoreError> {
         let sql = format!(
-            "SELECT {COLUMNS}, u.is_active AS user_is_active, {JOINED_COLUMNS} FROM sessions s \
+            "SELECT {COLUMNS}, u.is_active AS user_is_active, \
+             (t.enabled_at IS NOT NULL) AS two_factor_on, {JOINED_COLUMNS} FROM sessions s \
              JOIN users u ON u.id = s.user_id LEFT JOIN api_keys k ON k.user_id = s.user_id \
-             WHERE s.id = $1"
+             LEFT JOIN two_factor t ON t.user_id = s.user_id WHERE s.id = $1"
         );
         if let Some(direct) = self.sqlite_direct() {
             return direct.query_row(&sql, [session_id]);

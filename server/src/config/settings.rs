@@ -165,6 +165,20 @@ settings! {
         default: Value("1h"),
         read_by: Config,
     }
+    /// how long a proven second-factor code (at sign-in, or `POST /api/v1/auth/step-up`) allows
+    /// the changes that need one: deleting or replacing the key, issuing a bot token, changing
+    /// webhooks or email alerts, turning the second factor off
+    KEYWARDEN_STEP_UP_WINDOW {
+        default: Value("5m"),
+        read_by: Config,
+    }
+    /// `true` requires a second factor on every account: until one is set up, an account reaches
+    /// only itself, its sessions and the second factor's own routes (403
+    /// `two_factor_setup_required` elsewhere)
+    KEYWARDEN_REQUIRE_2FA {
+        default: Value("false"),
+        read_by: Config,
+    }
     /// argon2 hashes running at once; more sign-ins wait their turn, so a flood cannot take every
     /// core
     KEYWARDEN_PASSWORD_HASH_CONCURRENCY {

@@ -1,5 +1,7 @@
 use app::model::{
-    Credentials, PasswordChange, RefreshRequest, SessionKind, SessionView, TokenView, UserView,
+    Credentials, PasswordChange, RecoveryCodes, RefreshRequest, SecondFactorAnswer,
+    SecondFactorChallenge, SessionKind, SessionView, TokenView, TwoFactorCode, TwoFactorSetup,
+    TwoFactorStatus, UserView,
 };
 use app::service::{ServiceError, SignIn};
 use axum::Json;
@@ -9,7 +11,7 @@ use axum::http::{HeaderMap, StatusCode};
 use bytes::Bytes;
 use serde::Deserialize;
 
-use super::{ApiError, Authenticated, Client, JsonBody};
+use super::{ApiError, Authenticated, Client, JsonBody, SettingUpSecondFactor};
 use crate::AppState;
 
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = Credentials,
@@ -42,7 +44,7 @@ struct PasswordForm {
         (Credentials = "application/json"),
         (OAuth2PasswordForm = "application/x-www-form-urlencoded"))),
     responses(
-        (status = 200, description = "a new API session: access and refresh tokens", body = TokenView),
+        (status = 200, description = "a new API session (access and refresh tokens); or, for an account with a second factor, a challenge to answer at POST /api/v1/auth/login/2fa", body = SignInAnswer),
         (status = 401, description = "wrong email or password", body = ErrorBody),
         (status = 403, description = "inactive account", body = ErrorBody),
         (status = 429, description = "too many failed sign-ins for the account or from the address; see Retry-After", body = ErrorBody)))]
@@ -51,7 +53,7 @@ pub async fn login(
     Client(client): Client,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Json<TokenView>, ApiError> {
+) -> Result<Json<SignInAnswer>, ApiError> {
     let is_form = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -83,9 +85,119 @@ pub async fn login(
         )
         .await?
     {
-        SignIn::Api(tokens) => Ok(Json(tokens)),
-        SignIn::Browser { .. } => Err(ServiceError::Internal.into()),
+        SignIn::SecondFactor { challenge } => {
+            Ok(Json(SignInAnswer::SecondFactor(SecondFactorChallenge {
+                two_factor_required: true,
+                challenge,
+            })))
+        }
+        signed_in => Ok(Json(SignInAnswer::Tokens(api_tokens(signed_in)?))),
     }
+}
+
+/// What a sign-in answers: tokens, or the challenge of an account with a second factor.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum SignInAnswer {
+    Tokens(TokenView),
+    SecondFactor(SecondFactorChallenge),
+}
+
+fn api_tokens(signed_in: SignIn) -> Result<TokenView, ApiError> {
+    match signed_in {
+        SignIn::Api(tokens) => Ok(tokens),
+        _ => Err(ServiceError::Internal.into()),
+    }
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/login/2fa", tag = "auth", request_body = SecondFactorAnswer,
+    responses(
+        (status = 200, description = "the sign-in is complete: a new API session, stepped up", body = TokenView),
+        (status = 400, description = "the code is not correct or was used before (invalid_code)", body = ErrorBody),
+        (status = 401, description = "the challenge is unknown or expired: sign in again", body = ErrorBody),
+        (status = 429, description = "too many wrong codes or passwords; see Retry-After", body = ErrorBody)))]
+pub async fn login_second_factor(
+    State(state): State<AppState>,
+    Client(client): Client,
+    JsonBody(body): JsonBody<SecondFactorAnswer>,
+) -> Result<Json<TokenView>, ApiError> {
+    let signed_in = state
+        .keywarden
+        .login_second_factor(&body.challenge, &body.code, &client)
+        .await?;
+    Ok(Json(api_tokens(signed_in)?))
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/step-up", tag = "auth", security(("bearer" = [])),
+    request_body = TwoFactorCode,
+    responses(
+        (status = 204, description = "proved: for KEYWARDEN_STEP_UP_WINDOW, this session may make the changes that need a code"),
+        (status = 400, description = "the code is not correct or was used before (invalid_code)", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 409, description = "the account has no second factor (two_factor_disabled)", body = ErrorBody),
+        (status = 429, description = "too many wrong codes; see Retry-After", body = ErrorBody)))]
+pub async fn step_up(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    JsonBody(body): JsonBody<TwoFactorCode>,
+) -> Result<StatusCode, ApiError> {
+    state.keywarden.step_up(&caller, &body.code).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/api/v1/auth/2fa", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = TwoFactorStatus), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn two_factor_status(
+    State(state): State<AppState>,
+    SettingUpSecondFactor(caller): SettingUpSecondFactor,
+) -> Result<Json<TwoFactorStatus>, ApiError> {
+    Ok(Json(state.keywarden.two_factor_status(&caller).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/2fa/setup", tag = "auth", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "a new secret for the authenticator app; in force once POST /api/v1/auth/2fa/enable confirms it", body = TwoFactorSetup),
+        (status = 401, body = ErrorBody),
+        (status = 409, description = "the second factor is already on (two_factor_enabled)", body = ErrorBody)))]
+pub async fn two_factor_setup(
+    State(state): State<AppState>,
+    SettingUpSecondFactor(caller): SettingUpSecondFactor,
+) -> Result<Json<TwoFactorSetup>, ApiError> {
+    Ok(Json(state.keywarden.set_up_two_factor(&caller).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/2fa/enable", tag = "auth", security(("bearer" = [])),
+    request_body = TwoFactorCode,
+    responses(
+        (status = 200, description = "the second factor is on; ten one-time recovery codes, shown this once", body = RecoveryCodes),
+        (status = 400, description = "the code is not correct (invalid_code)", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 409, description = "nothing set up to confirm, or already on", body = ErrorBody)))]
+pub async fn two_factor_enable(
+    State(state): State<AppState>,
+    SettingUpSecondFactor(caller): SettingUpSecondFactor,
+    JsonBody(body): JsonBody<TwoFactorCode>,
+) -> Result<Json<RecoveryCodes>, ApiError> {
+    Ok(Json(
+        state
+            .keywarden
+            .enable_two_factor(&caller, &body.code)
+            .await?,
+    ))
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/2fa/disable", tag = "auth", security(("bearer" = [])),
+    responses(
+        (status = 204, description = "the second factor and its recovery codes are gone"),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "step_up_required: prove a code first (POST /api/v1/auth/step-up)", body = ErrorBody),
+        (status = 409, description = "the second factor is off", body = ErrorBody)))]
+pub async fn two_factor_disable(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+) -> Result<StatusCode, ApiError> {
+    state.keywarden.disable_two_factor(&caller).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,
@@ -111,7 +223,7 @@ pub async fn refresh(
         (status = 401, body = ErrorBody)))]
 pub async fn logout(
     State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    SettingUpSecondFactor(caller): SettingUpSecondFactor,
 ) -> Result<StatusCode, ApiError> {
     state.keywarden.logout(&caller).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -122,7 +234,7 @@ pub async fn logout(
         (status = 401, body = ErrorBody)))]
 pub async fn logout_everywhere(
     State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    SettingUpSecondFactor(caller): SettingUpSecondFactor,
 ) -> Result<StatusCode, ApiError> {
     state.keywarden.logout_everywhere(&caller).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -133,7 +245,7 @@ pub async fn logout_everywhere(
         (status = 401, body = ErrorBody)))]
 pub async fn sessions(
     State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    SettingUpSecondFactor(caller): SettingUpSecondFactor,
 ) -> Result<Json<Vec<SessionView>>, ApiError> {
     Ok(Json(state.keywarden.sessions(&caller).await?))
 }
@@ -145,7 +257,7 @@ pub async fn sessions(
         (status = 404, description = "no such live session of the caller", body = ErrorBody)))]
 pub async fn revoke_session(
     State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    SettingUpSecondFactor(caller): SettingUpSecondFactor,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     state.keywarden.revoke_session(&caller, &id).await?;
@@ -174,7 +286,7 @@ pub async fn change_password(
     responses((status = 200, body = UserView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn me(
     State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    SettingUpSecondFactor(caller): SettingUpSecondFactor,
 ) -> Result<Json<UserView>, ApiError> {
     Ok(Json(state.keywarden.current_user(&caller).await?))
 }

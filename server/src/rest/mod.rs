@@ -10,7 +10,7 @@ mod meta;
 mod openapi;
 
 pub use app::http::ApiError;
-use app::service::{Caller, ClientInfo, ServiceError};
+use app::service::{Access, Caller, ClientInfo, ServiceError};
 use axum::Router;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
@@ -25,6 +25,12 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/auth/register", post(auth::register))
         .route("/api/v1/auth/login", post(auth::login))
+        .route("/api/v1/auth/login/2fa", post(auth::login_second_factor))
+        .route("/api/v1/auth/step-up", post(auth::step_up))
+        .route("/api/v1/auth/2fa", get(auth::two_factor_status))
+        .route("/api/v1/auth/2fa/setup", post(auth::two_factor_setup))
+        .route("/api/v1/auth/2fa/enable", post(auth::two_factor_enable))
+        .route("/api/v1/auth/2fa/disable", post(auth::two_factor_disable))
         .route("/api/v1/auth/refresh", post(auth::refresh))
         .route("/api/v1/auth/logout", post(auth::logout))
         .route(
@@ -155,14 +161,35 @@ impl<S: Send + Sync> FromRequestParts<S> for Client {
 /// The caller named by the request's bearer token (or session cookie).
 pub struct Authenticated(pub Caller);
 
+/// `Authenticated` for what an account must reach before it has the second factor the
+/// operator requires (`KEYWARDEN_REQUIRE_2FA`).
+pub struct SettingUpSecondFactor(pub Caller);
+
+async fn authenticate(parts: &Parts, state: &AppState, access: Access) -> Result<Caller, ApiError> {
+    let credential = app::http::credential(&parts.headers, state.keywarden.secure_cookies());
+    let client = app::http::client_info(parts);
+    Ok(state
+        .keywarden
+        .authenticate(credential, client, access)
+        .await?)
+}
+
 impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let credential = app::http::credential(&parts.headers, state.keywarden.secure_cookies());
-        let client = app::http::client_info(parts);
-        Ok(Authenticated(
-            state.keywarden.authenticate(credential, client).await?,
-        ))
+        authenticate(parts, state, Access::Full)
+            .await
+            .map(Authenticated)
+    }
+}
+
+impl FromRequestParts<AppState> for SettingUpSecondFactor {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        authenticate(parts, state, Access::SecondFactorSetup)
+            .await
+            .map(SettingUpSecondFactor)
     }
 }

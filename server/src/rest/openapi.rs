@@ -11,6 +11,12 @@ use crate::AppState;
     paths(
         super::auth::register,
         super::auth::login,
+        super::auth::login_second_factor,
+        super::auth::step_up,
+        super::auth::two_factor_status,
+        super::auth::two_factor_setup,
+        super::auth::two_factor_enable,
+        super::auth::two_factor_disable,
         super::auth::refresh,
         super::auth::logout,
         super::auth::logout_everywhere,

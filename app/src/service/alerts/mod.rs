@@ -142,6 +142,7 @@ impl Keywarden {
         caller: &Caller,
         input: NewWebhook,
     ) -> Result<WebhookCreated, ServiceError> {
+        self.require_step_up(caller)?;
         let events = listened_events(input.events)?;
         let url = self.inner.alerts.sender.check_url(&input.url).await?;
         let secret = format!("{SECRET_PREFIX}{}", random_token(32));
@@ -191,6 +192,7 @@ impl Keywarden {
     }
 
     pub async fn delete_webhook(&self, caller: &Caller, id: i64) -> Result<(), ServiceError> {
+        self.require_step_up(caller)?;
         if !self.inner.store.delete_webhook(caller.user_id, id).await? {
             return Err(ServiceError::WebhookNotFound);
         }
@@ -249,6 +251,9 @@ impl Keywarden {
         caller: &Caller,
         change: Option<EmailAlertsChange>,
     ) -> Result<EmailAlerts, ServiceError> {
+        if change.is_some() {
+            self.require_step_up(caller)?;
+        }
         let (address, enabled) = self
             .inner
             .store
@@ -262,47 +267,6 @@ impl Keywarden {
             enabled,
             address,
         })
-    }
-
-    /// Re-encrypts every webhook secret not yet under the primary Fernet key (part of
-    /// `keywarden rotate-keys`). Returns how many were rewritten, and the webhooks whose secret
-    /// could not be read (each logged), left as they are.
-    pub async fn rotate_webhook_secrets(&self) -> Result<(u64, Vec<i64>), ServiceError> {
-        const BATCH: i64 = 100;
-        let (vault, store) = (&self.inner.vault, &self.inner.store);
-        let primary = vault.primary_key_id();
-        let (mut after_id, mut rewritten, mut unreadable) = (0, 0, Vec::new());
-        loop {
-            let rows = store.webhooks_not_under(primary, after_id, BATCH).await?;
-            let Some(last) = rows.last() else {
-                return Ok((rewritten, unreadable));
-            };
-            after_id = last.id;
-            for row in rows {
-                let owner = webhook_secret_owner(row.user_id);
-                let opened = vault.open(owner, &row.encrypted_secret, Some(&row.encryption_key_id));
-                let secret = match opened {
-                    Ok(secret) => secret,
-                    Err(err) => {
-                        tracing::error!(webhook_id = row.id, "webhook secret: {err}");
-                        unreadable.push(row.id);
-                        continue;
-                    }
-                };
-                let sealed = vault.seal(owner, secret.expose());
-                if store
-                    .reseal_webhook_secret(
-                        row.id,
-                        &row.encrypted_secret,
-                        &sealed.token,
-                        &sealed.key_id,
-                    )
-                    .await?
-                {
-                    rewritten += 1;
-                }
-            }
-        }
     }
 
     async fn own_webhook(&self, caller: &Caller, id: i64) -> Result<WebhookRow, ServiceError> {

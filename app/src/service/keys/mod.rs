@@ -70,6 +70,7 @@ impl Keywarden {
         caller: &Caller,
         input: NewApiKey,
     ) -> Result<ApiKeyView, ServiceError> {
+        self.require_step_up(caller)?;
         let result = self.try_replace_api_key(caller, input).await;
         self.record_failure(caller, Action::KeyReplace, &result)
             .await;
@@ -181,6 +182,7 @@ impl Keywarden {
 
     /// Deletes the key and, with it, every bot config that uses it.
     pub async fn delete_api_key(&self, caller: &Caller) -> Result<(), ServiceError> {
+        self.require_step_up(caller)?;
         let event = self.event(&caller.client, Action::KeyDelete);
         if !self
             .inner

@@ -3,7 +3,7 @@
 use super::refused_ciphertext;
 use crate::service::audit::{Action, ClientInfo};
 use crate::service::{Keywarden, ServiceError};
-use crate::store::{Reencrypted, StoredCiphertexts};
+use crate::store::{Reencrypted, SealedSecrets, StoredCiphertexts};
 use crate::vault::{Field, Owner};
 
 /// What one batch of `rotate_batch` did.
@@ -84,5 +84,53 @@ impl Keywarden {
 
     pub fn primary_key_id(&self) -> &str {
         self.inner.vault.primary_key_id()
+    }
+
+    /// Re-encrypts every secret of `kind` not yet under the primary Fernet key (part of
+    /// `keywarden rotate-keys`). Returns how many were rewritten, and the rows whose secret
+    /// could not be read (each logged), left as they are.
+    pub async fn rotate_sealed_secrets(
+        &self,
+        kind: SealedSecrets,
+    ) -> Result<(u64, Vec<i64>), ServiceError> {
+        const BATCH: i64 = 100;
+        let (vault, store) = (&self.inner.vault, &self.inner.store);
+        let primary = vault.primary_key_id();
+        let (mut after_id, mut rewritten, mut unreadable) = (0, 0, Vec::new());
+        loop {
+            let rows = store
+                .sealed_not_under(kind, primary, after_id, BATCH)
+                .await?;
+            let Some(last) = rows.last() else {
+                return Ok((rewritten, unreadable));
+            };
+            after_id = last.id;
+            for row in rows {
+                let owner = Owner {
+                    user_id: row.user_id,
+                    field: kind.field(),
+                };
+                let opened = vault.open(owner, &row.encrypted_secret, Some(&row.encryption_key_id));
+                let secret = match opened {
+                    Ok(secret) => secret,
+                    Err(err) => {
+                        tracing::error!(id = row.id, "{}: {err}", kind.name());
+                        unreadable.push(row.id);
+                        continue;
+                    }
+                };
+                let sealed = vault.seal(owner, secret.expose());
+                let replaced = store
+                    .reseal(
+                        kind,
+                        row.id,
+                        &row.encrypted_secret,
+                        &sealed.token,
+                        &sealed.key_id,
+                    )
+                    .await?;
+                rewritten += u64::from(replaced);
+            }
+        }
     }
 }

@@ -177,6 +177,8 @@ impl Keywarden {
                         session_id: String::new(),
                         client: ClientInfo::keywarden("scheduled check"),
                         key: keywarden.inner.store.find_api_key_of_user(user_id).await?,
+                        two_factor_on: false,
+                        stepped_up_at: None,
                     };
                     keywarden.validate_api_key(&caller).await
                 };
