@@ -1,17 +1,15 @@
 // axe-core on every page and every dialog (no serious or critical violation), and the flows a
 // person without a mouse takes: adding a key and issuing a bot token with the keyboard alone.
-import AxeBuilder from '@axe-core/playwright';
 import { expect, test, type Page } from '@playwright/test';
 
-import { API_KEY, SECRET_KEY, addKey, hydrated, registerAndSignIn } from './helpers';
-
-async function noSeriousViolations(page: Page, what: string) {
-  const results = await new AxeBuilder({ page }).analyze();
-  const serious = results.violations
-    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-  expect(serious, `axe on ${what}`).toEqual([]);
-}
+import {
+  API_KEY,
+  SECRET_KEY,
+  addKey,
+  hydrated,
+  noSeriousViolations,
+  registerAndSignIn,
+} from './helpers';
 
 for (const scheme of ['light', 'dark'] as const) {
   test(`every page and dialog passes axe (${scheme})`, async ({ page }) => {

@@ -1,4 +1,5 @@
 // What the browser tests share: the demo key pair, a password, and the steps every test takes.
+import AxeBuilder from '@axe-core/playwright';
 import { expect, type Page } from '@playwright/test';
 
 // Binance's official example key pair, which the fake exchange knows.
@@ -41,4 +42,13 @@ export async function addKey(page: Page, apiKey: string, secretKey: string, labe
   await page.getByLabel('Secret key').fill(secretKey);
   await page.getByLabel('Label (optional)').fill(label);
   await page.getByRole('button', { name: 'Add key' }).click();
+}
+
+/// axe-core on the page as it is: no serious or critical violation.
+export async function noSeriousViolations(page: Page, what: string) {
+  const results = await new AxeBuilder({ page }).analyze();
+  const serious = results.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+  expect(serious, `axe on ${what}`).toEqual([]);
 }
