@@ -79,6 +79,10 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// How long a client may take to send a request's headers.
     pub header_timeout: Duration,
+    /// How long a client may take to send a request's body.
+    pub body_timeout: Duration,
+    /// Requests in flight for one client address beyond this are answered 429 at once.
+    pub max_in_flight_per_address: usize,
 }
 
 impl std::fmt::Debug for Config {
@@ -295,6 +299,12 @@ impl Config {
             request_timeout: duration(&var, &KEYWARDEN_REQUEST_TIMEOUT)?,
             shutdown_grace: duration(&var, &KEYWARDEN_SHUTDOWN_GRACE)?,
             header_timeout: duration(&var, &KEYWARDEN_HEADER_TIMEOUT)?,
+            body_timeout: duration(&var, &KEYWARDEN_BODY_TIMEOUT)?,
+            max_in_flight_per_address: usize::try_from(number(
+                &var,
+                &KEYWARDEN_MAX_IN_FLIGHT_PER_ADDRESS,
+            )?)
+            .unwrap_or(usize::MAX),
             cors_origins: list(&var, &KEYWARDEN_CORS_ORIGINS)
                 .into_iter()
                 .map(|origin| {

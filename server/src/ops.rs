@@ -3,11 +3,12 @@
 //! one middleware every request passes through, which also applies the guard, the body-size
 //! limit and the time limit.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use app::http::ClientAddr;
 use axum::Router;
 use axum::body::{Body, HttpBody};
 use axum::extract::{MatchedPath, Request, State};
@@ -16,7 +17,7 @@ use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use http_body_util::Limited;
+use http_body_util::{BodyExt, Limited};
 use tokio::sync::Semaphore;
 use tracing::Instrument;
 
@@ -62,6 +63,53 @@ pub struct Ops {
     max_in_flight: usize,
     guard: Guard,
     request_timeout: Duration,
+    body_timeout: Duration,
+    per_address: AddressSlots,
+}
+
+/// Requests in flight per client address (an IPv6 client's /64 as one), each at most `max`.
+struct AddressSlots {
+    max: usize,
+    taken: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+/// One request's place under its address's limit, given back when dropped.
+struct AddressSlot {
+    address: String,
+    taken: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+impl AddressSlots {
+    /// A place for the request's client (the guard recorded its address), or `None` when its
+    /// address has every place it may have. A request with no known address is not counted.
+    fn take(&self, req: &Request) -> Option<Option<AddressSlot>> {
+        let Some(ClientAddr(ip)) = req.extensions().get::<ClientAddr>() else {
+            return Some(None);
+        };
+        let address = app::network::counted_as(&ip.to_string());
+        let mut taken = self.taken.lock().unwrap_or_else(|e| e.into_inner());
+        let count = taken.entry(address.clone()).or_default();
+        if *count >= self.max {
+            return None;
+        }
+        *count += 1;
+        Some(Some(AddressSlot {
+            address,
+            taken: self.taken.clone(),
+        }))
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut taken = self.taken.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = taken.get_mut(&self.address) {
+            *count -= 1;
+            if *count == 0 {
+                taken.remove(&self.address);
+            }
+        }
+    }
 }
 
 impl Ops {
@@ -72,6 +120,11 @@ impl Ops {
             max_in_flight: config.max_in_flight,
             guard: Guard::new(config),
             request_timeout: config.request_timeout,
+            body_timeout: config.body_timeout,
+            per_address: AddressSlots {
+                max: config.max_in_flight_per_address,
+                taken: Arc::default(),
+            },
         })
     }
 
@@ -219,19 +272,86 @@ async fn metrics(State(state): State<AppState>) -> Response {
 
 /// The request with its body cut off at the limit as it is read (the extractors then answer
 /// 413), or `None` if it announces a body over the limit.
-fn limit_body(req: Request) -> Option<Request> {
+/// The request with its whole body read, within `MAX_BODY_BYTES` and `timeout`, and refused
+/// if its path, query or body holds a NUL character: no text with one goes further (PostgreSQL
+/// refuses it in text, SQLite would keep it), whatever route or server function it is for.
+async fn read_body(req: Request, timeout: Duration) -> Result<Request, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!(
+                "request bodies are limited to {} bytes",
+                crate::MAX_BODY_BYTES
+            ),
+        )
+    };
     let announced = req
         .headers()
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if announced.is_some_and(|length| length > crate::MAX_BODY_BYTES as u64) {
-        return None;
+        return Err(too_large());
     }
-    if req.body().size_hint().exact() == Some(0) {
-        return Some(req);
+    let (parts, body) = req.into_parts();
+    let has_nul =
+        |text: Option<&str>| text.is_some_and(|text| percent_encoded_nul(text.as_bytes()));
+    if has_nul(Some(parts.uri.path())) || has_nul(parts.uri.query()) {
+        return Err(nul_refused());
     }
-    Some(req.map(|body| Body::new(Limited::new(body, crate::MAX_BODY_BYTES))))
+    if body.size_hint().exact() == Some(0) {
+        return Ok(Request::from_parts(parts, body));
+    }
+    let read = Limited::new(body, crate::MAX_BODY_BYTES).collect();
+    let bytes = match tokio::time::timeout(timeout, read).await {
+        Err(_) => {
+            return Err(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                "the request body took too long to arrive",
+            ));
+        }
+        Ok(Err(err)) if err.is::<http_body_util::LengthLimitError>() => return Err(too_large()),
+        Ok(Err(_)) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "the request body could not be read",
+            ));
+        }
+        Ok(Ok(collected)) => collected.to_bytes(),
+    };
+    let form = parts
+        .headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if bytes.contains(&0) || json_escaped_nul(&bytes) || (form && percent_encoded_nul(&bytes)) {
+        return Err(nul_refused());
+    }
+    Ok(Request::from_parts(parts, Body::from(bytes)))
+}
+
+fn nul_refused() -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_error",
+        "text may not contain a NUL character",
+    )
+}
+
+/// `%00` anywhere (a path, a query, a form body).
+fn percent_encoded_nul(text: &[u8]) -> bool {
+    text.windows(3).any(|w| w == b"%00")
+}
+
+/// `\u0000` as a JSON escape: after an even number of backslashes (an odd one escapes it).
+fn json_escaped_nul(text: &[u8]) -> bool {
+    text.windows(6).enumerate().any(|(at, w)| {
+        w.eq_ignore_ascii_case(b"\\u0000")
+            && text[..at].iter().rev().take_while(|&&b| b == b'\\').count() % 2 == 0
+    })
 }
 
 impl Ops {
@@ -243,26 +363,33 @@ impl Ops {
             Ok(policy) => policy,
             Err(refused) => return ApiError::from(refused).into_response(),
         };
-        let mut response = match limit_body(req) {
-            None => ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                format!(
-                    "request bodies are limited to {} bytes",
-                    crate::MAX_BODY_BYTES
-                ),
-            )
-            .into_response(),
-            Some(req) => match tokio::time::timeout(self.request_timeout, next.run(req)).await {
-                Ok(response) => response,
-                Err(_) => ApiError::new(
-                    StatusCode::REQUEST_TIMEOUT,
-                    "request_timeout",
-                    "the request took too long to arrive or to answer",
+        let _slot = match self.per_address.take(&req) {
+            Some(slot) => slot,
+            None => {
+                let mut busy = ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_requests",
+                    "too many requests in flight from your address; try again shortly",
                 )
-                .into_response(),
-            },
+                .into_response();
+                busy.headers_mut().insert(RETRY_AFTER, HeaderValue::from(1));
+                self.guard.secure(is_api, policy, &mut busy);
+                return busy;
+            }
         };
+        let answered = async {
+            let req = read_body(req, self.body_timeout).await?;
+            tokio::time::timeout(self.request_timeout, next.run(req))
+                .await
+                .map_err(|_| {
+                    ApiError::new(
+                        StatusCode::REQUEST_TIMEOUT,
+                        "request_timeout",
+                        "the request took too long to answer",
+                    )
+                })
+        };
+        let mut response = answered.await.unwrap_or_else(IntoResponse::into_response);
         self.guard.secure(is_api, policy, &mut response);
         response
     }
@@ -354,6 +481,17 @@ fn millis(elapsed: std::time::Duration) -> f64 {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn nul_characters_are_found_however_they_are_written() {
+        assert!(percent_encoded_nul(b"/api/v1/auth/sessions/%00"));
+        assert!(!percent_encoded_nul(b"/api/v1/auth/sessions/%0a"));
+        assert!(json_escaped_nul(br#"{"label":"a\u0000b"}"#));
+        assert!(json_escaped_nul(br#"{"label":"\\\u0000"}"#));
+        // An escaped backslash followed by the text "u0000" is no NUL.
+        assert!(!json_escaped_nul(br#"{"label":"\\u0000"}"#));
+        assert!(!json_escaped_nul(br#"{"label":"100%00"}"#));
+    }
 
     #[test]
     fn durations_are_logged_in_milliseconds_to_the_microsecond() {

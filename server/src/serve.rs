@@ -41,6 +41,15 @@ pub async fn serve(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(settings.header_timeout);
+    // HTTP/2: a peer that stops answering pings is dropped, and one connection opens a bounded
+    // number of streams with bounded headers.
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(std::time::Duration::from_secs(20)))
+        .keep_alive_timeout(std::time::Duration::from_secs(10))
+        .max_concurrent_streams(64)
+        .max_header_list_size(16 * 1024);
     let mut stop = std::pin::pin!(shutdown_signal());
     loop {
         let (stream, peer) = tokio::select! {

@@ -28,6 +28,8 @@ on_both_backends!(
     two_instances_check_each_due_key_once,
     two_instances_under_mixed_load_keep_the_invariants,
     slow_headers_are_cut_off,
+    slow_bodies_are_cut_off_and_one_address_holds_a_bounded_share,
+    nul_characters_are_refused_where_they_enter,
     json_logs_carry_the_request_id,
 );
 
@@ -960,6 +962,129 @@ async fn slow_headers_are_cut_off(backend: Backend) {
     );
     let (status, _) = server.call(Method::GET, "/healthz", None, None).await;
     assert_eq!(status, StatusCode::OK, "others are served meanwhile");
+    server.finish().await;
+}
+
+/// Opens a request that announces `length` bytes of body and sends one; answers the stream.
+async fn trickling_body(addr: &str, length: usize) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n\
+         content-length: {length}\r\n\r\n{{"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream
+}
+
+async fn slow_bodies_are_cut_off_and_one_address_holds_a_bounded_share(backend: Backend) {
+    use tokio::io::AsyncReadExt;
+    let overrides = HashMap::from([
+        ("KEYWARDEN_BODY_TIMEOUT", "2s".to_owned()),
+        ("KEYWARDEN_MAX_IN_FLIGHT_PER_ADDRESS", "2".to_owned()),
+        ("KEYWARDEN_TRUSTED_PROXIES", "127.0.0.1".to_owned()),
+    ]);
+    let server = TestServer::start_with(backend, overrides).await;
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let started = Instant::now();
+    let mut first = trickling_body(&addr, 100).await;
+    let _second = trickling_body(&addr, 100).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // This address holds both its places: a third request from it waits for none.
+    let (status, body) = server.call(Method::GET, "/healthz", None, None).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(body["code"], "too_many_requests");
+    // Another address (named by the trusted proxy) is served meanwhile.
+    let other = server
+        .http
+        .get(server.url("/healthz"))
+        .header("x-forwarded-for", "198.51.100.7")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), StatusCode::OK);
+
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), first.read_to_end(&mut answer)).await;
+    assert!(
+        read.is_ok(),
+        "the trickling request was still open after 10 s"
+    );
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("body_timeout"), "{answer}");
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_secs(5), "waited {waited:?}");
+    // Their places are given back.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, _) = server.call(Method::GET, "/healthz", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    server.finish().await;
+}
+
+async fn nul_characters_are_refused_where_they_enter(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let token = server.user("nul@example.com").await;
+    server.add_demo_key(&token).await;
+    let form = |path: &str, body: &'static str| {
+        server
+            .http
+            .post(server.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+    };
+    let requests = [
+        server
+            .http
+            .delete(server.url("/api/v1/auth/sessions/%00"))
+            .bearer_auth(&token),
+        server
+            .http
+            .get(server.url("/api/v1/audit?before=%00"))
+            .bearer_auth(&token),
+        server
+            .http
+            .patch(server.url("/api/v1/api-keys/me"))
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .body(r#"{"label":"main\u0000"}"#),
+        server
+            .http
+            .post(server.url("/api/v1/auth/login"))
+            .header("content-type", "application/json")
+            .body(r#"{"email":"nul@example.com","password":"pass\u0000word"}"#),
+        form(
+            "/api/v1/auth/login",
+            "username=nul%40example.com&password=a%00b",
+        ),
+        form(
+            "/api/v1/ui/auth/register",
+            "email=a%00%40example.com&password=long+enough",
+        ),
+        server
+            .http
+            .get(server.url("/gateway/binance/api/v3/ticker/price?symbol=BTC%00USDT"))
+            .header("x-mbx-apikey", "kwb_nothing"),
+    ];
+    for request in requests {
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(body["code"], "validation_error", "{body}");
+    }
+    // Nothing changed, and the label's text is taken as it is otherwise.
+    let (_, key) = server.get("/api/v1/api-keys/me", &token).await;
+    assert_ne!(key["label"], "main\u{0}");
+    let (status, _) = server
+        .call(
+            Method::PATCH,
+            "/api/v1/api-keys/me",
+            Some(&token),
+            Some(json!({ "label": "100%00 \\u0000" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
     server.finish().await;
 }
 

@@ -292,6 +292,19 @@ settings! {
         default: Value("60s"),
         read_by: Config,
     }
+    /// how long a client may take to send a request's body once its headers arrived; beyond it, 408
+    /// `body_timeout` (a client trickling its body holds a slot no longer)
+    KEYWARDEN_BODY_TIMEOUT {
+        default: Value("10s"),
+        read_by: Config,
+    }
+    /// requests answered at once for one client address (an IPv6 client counted by its /64);
+    /// beyond it, 429 `too_many_requests` with `Retry-After: 1`, so one client cannot take every
+    /// slot of `KEYWARDEN_MAX_IN_FLIGHT`
+    KEYWARDEN_MAX_IN_FLIGHT_PER_ADDRESS {
+        default: Value("64"),
+        read_by: Config,
+    }
     /// how long a client may take to send a request's headers before its connection is closed (slow
     /// clients)
     KEYWARDEN_HEADER_TIMEOUT {

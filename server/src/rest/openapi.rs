@@ -97,7 +97,18 @@ impl Modify for CommonResponses {
             ),
         ];
         let for_all = [
-            ("408", "the request took too long (request_timeout)"),
+            (
+                "408",
+                "the request took too long to arrive or to answer (body_timeout, request_timeout)",
+            ),
+            (
+                "422",
+                "a path, query or body holds a NUL character (validation_error)",
+            ),
+            (
+                "429",
+                "too many requests in flight from the address (too_many_requests), with Retry-After",
+            ),
             (
                 "503",
                 "too many requests in flight (overloaded), with Retry-After",
