@@ -111,12 +111,18 @@ async fn wrong_credentials_get_one_answer(backend: Backend) {
     assert_eq!(wrong_password.0, StatusCode::UNAUTHORIZED);
     assert_eq!(wrong_password, unknown_email);
     assert_eq!(wrong_password.1["code"], "invalid_credentials");
-    for not_an_email in ["dee@example.com\0", "\0", "no at sign", ""] {
+    for not_an_email in ["no at sign", ""] {
         assert_eq!(
             server.login(not_an_email, "not the password").await,
             wrong_password,
             "{not_an_email:?}"
         );
+    }
+    // A NUL character goes no further than the door, for any field.
+    for with_nul in ["dee@example.com\0", "\0"] {
+        let (status, body) = server.login(with_nul, "not the password").await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{with_nul:?}");
+        assert_eq!(body["code"], "validation_error");
     }
     server.finish().await;
 }
@@ -207,6 +213,28 @@ async fn inactive_users_are_forbidden(backend: Backend) {
     let (status, _) = server.delete("/api/v1/api-keys/me", &token).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(server.count("api_keys").await, 1);
+    // Its right password gets the wrong password's answer, recorded for what it was.
+    let (right, body) = server.login("fay@example.com", PASSWORD).await;
+    let (wrong, wrong_body) = server.login("fay@example.com", "not the password").await;
+    assert_eq!(
+        (right, wrong),
+        (StatusCode::UNAUTHORIZED, StatusCode::UNAUTHORIZED)
+    );
+    assert_eq!(body, wrong_body);
+    let recorded = "audit_events WHERE action = 'user.login' AND error_code = 'inactive_user'";
+    assert_eq!(server.count(recorded).await, 1);
+    // Its key is no longer checked in the background.
+    server
+        .execute("UPDATE api_keys SET last_validated_at = NULL")
+        .await
+        .unwrap();
+    let checked = server
+        .another_service()
+        .await
+        .revalidate_due_keys(chrono::Duration::hours(6), 100, 4)
+        .await
+        .unwrap();
+    assert_eq!(checked, 0);
     server.finish().await;
 }
 

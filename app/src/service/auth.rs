@@ -157,13 +157,15 @@ impl Keywarden {
         let user = match user {
             Some(user) if matches && user.is_active => user,
             found => {
+                // An inactive account's right password is recorded as such, but answered as a
+                // wrong one: the answer does not tell a guesser the password was right.
                 let err = match found {
                     Some(_) if matches => ServiceError::InactiveUser,
                     _ => ServiceError::InvalidCredentials,
                 };
                 self.record(client, user_id, None, Action::Login, Err(&err))
                     .await;
-                return Err(err);
+                return Err(ServiceError::InvalidCredentials);
             }
         };
         if user_two_factor_on(&self.inner.store, user.id).await? {

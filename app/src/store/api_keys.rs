@@ -344,8 +344,13 @@ impl Store {
         due: &DueForValidation,
         limit: i64,
     ) -> Result<Vec<i64>, StoreError> {
-        let sql =
-            format!("SELECT user_id FROM api_keys WHERE {DUE} ORDER BY last_validated_at LIMIT $4");
+        // An inactive account's key is not checked: it cannot be used, and its checks would
+        // spend Binance's budget and raise alerts nobody reads.
+        let sql = format!(
+            "SELECT user_id FROM api_keys WHERE {DUE} \
+             AND user_id IN (SELECT id FROM users WHERE is_active) \
+             ORDER BY last_validated_at LIMIT $4"
+        );
         Ok(on_pool!(self, pool => sqlx::query_scalar(&sql)
             .bind(due.checked_before)
             .bind(due.expiring_before)

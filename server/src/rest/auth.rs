@@ -45,8 +45,7 @@ struct PasswordForm {
         (OAuth2PasswordForm = "application/x-www-form-urlencoded"))),
     responses(
         (status = 200, description = "a new API session (access and refresh tokens); or, for an account with a second factor, a challenge to answer at POST /api/v1/auth/login/2fa", body = SignInAnswer),
-        (status = 401, description = "wrong email or password", body = ErrorBody),
-        (status = 403, description = "inactive account", body = ErrorBody),
+        (status = 401, description = "wrong email or password (a deactivated account's too)", body = ErrorBody),
         (status = 429, description = "too many failed sign-ins for the account or from the address; see Retry-After", body = ErrorBody)))]
 pub async fn login(
     State(state): State<AppState>,
