@@ -20,6 +20,8 @@ Commands:
   gen-key                    print a new Fernet key (for FERNET_KEYS)
   create-user --email EMAIL  create a user; the password is read from stdin
   deactivate-user --email EMAIL
+  prune-audit --older-than DURATION
+                             delete audit events older than DURATION (at least 90d)
                              deactivate a user; their tokens stop working at once
   help                       print this help
 
@@ -63,6 +65,12 @@ Usage: keywarden create-user --email EMAIL
 Creates an active user. The password (8-128 characters) is read from the first line of stdin,
 so it never appears in the process list or shell history.";
 
+const PRUNE_AUDIT_HELP: &str = "\
+Usage: keywarden prune-audit --older-than DURATION
+
+Deletes the audit events older than DURATION (such as 400d), at least 90 days: the database
+refuses to delete anything younger, and every other change to the trail, whoever asks.";
+
 const DEACTIVATE_USER_HELP: &str = "\
 Usage: keywarden deactivate-user --email EMAIL
 
@@ -75,6 +83,7 @@ pub enum Command {
     GenKey,
     CreateUser { email: String },
     DeactivateUser { email: String },
+    PruneAudit { keep: Duration },
     Help(&'static str),
 }
 
@@ -108,6 +117,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             Some("gen-key") => GEN_KEY_HELP,
             Some("create-user") => CREATE_USER_HELP,
             Some("deactivate-user") => DEACTIVATE_USER_HELP,
+            Some("prune-audit") => PRUNE_AUDIT_HELP,
             _ => USAGE,
         }));
     }
@@ -127,6 +137,13 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         Some("gen-key") => Ok(Command::GenKey),
         Some("create-user") => Ok(Command::CreateUser { email: email()? }),
         Some("deactivate-user") => Ok(Command::DeactivateUser { email: email()? }),
+        Some("prune-audit") => {
+            let keep = value("--older-than")
+                .unwrap_or_else(|| Err("missing --older-than DURATION".to_owned()))?;
+            let keep = crate::config::parse_duration(keep)
+                .ok_or_else(|| format!("--older-than: {keep:?} is not a duration like 365d"))?;
+            Ok(Command::PruneAudit { keep })
+        }
         Some("help") => Ok(Command::Help(USAGE)),
         Some(other) => Err(format!("unknown command {other:?}")),
     }
@@ -285,6 +302,22 @@ pub async fn deactivate_user(config: &Config, email: &str) -> Result<(), String>
     keywarden.store().close().await;
     let user = deactivated.map_err(|e| format!("{e}: {email}"))?;
     println!("deactivated {}", user.email);
+    Ok(())
+}
+
+/// Deletes the audit events older than `keep`.
+pub async fn prune_audit(config: &Config, keep: Duration) -> Result<(), String> {
+    let keywarden = crate::build_keywarden(config)
+        .await
+        .map_err(|e| e.to_string())?;
+    let keep = chrono::Duration::from_std(keep).map_err(|e| e.to_string())?;
+    let pruned = keywarden.prune_audit(keep).await;
+    keywarden.store().close().await;
+    let pruned = pruned.map_err(|e| e.to_string())?;
+    println!(
+        "deleted {pruned} audit events older than {} days",
+        keep.num_days()
+    );
     Ok(())
 }
 

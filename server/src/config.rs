@@ -376,30 +376,35 @@ fn positive_number(setting: &Setting, text: String) -> Result<u64, ConfigError> 
     }
 }
 
-/// `90s`, `30m`, `6h` or plain seconds.
-fn duration(
-    var: &impl Fn(&str) -> Option<String>,
-    setting: &Setting,
-) -> Result<Duration, ConfigError> {
-    let text = setting.value(var);
+/// `90s`, `30m`, `6h`, `400d` or plain seconds.
+pub fn parse_duration(text: &str) -> Option<Duration> {
     let (number, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
         Some((i, _)) => text.split_at(i),
-        None => (text.as_str(), "s"),
+        None => (text, "s"),
     };
     let seconds = match unit {
         "s" => 1,
         "m" => 60,
         "h" => 3600,
-        _ => 0,
+        "d" => 86_400,
+        _ => return None,
     };
     match number.parse::<u64>() {
-        Ok(n) if n > 0 && seconds > 0 => Ok(Duration::from_secs(n * seconds)),
-        _ => Err(ConfigError::Invalid {
-            name: setting.name,
-            value: text,
-            reason: "expected a duration such as 90s, 30m or 6h",
-        }),
+        Ok(n) if n > 0 => n.checked_mul(seconds).map(Duration::from_secs),
+        _ => None,
     }
+}
+
+fn duration(
+    var: &impl Fn(&str) -> Option<String>,
+    setting: &Setting,
+) -> Result<Duration, ConfigError> {
+    let text = setting.value(var);
+    parse_duration(&text).ok_or(ConfigError::Invalid {
+        name: setting.name,
+        value: text,
+        reason: "expected a duration such as 90s, 30m or 6h",
+    })
 }
 
 /// Comma-separated values, blanks dropped; none when unset.

@@ -295,6 +295,22 @@ pub fn spawn_alert_deliveries(keywarden: Keywarden) -> tokio::task::JoinHandle<(
     })
 }
 
+/// Deletes expired sessions, refresh tokens, sign-in challenges and limit counters, about every
+/// ten minutes; every instance may, and whichever runs first finds the work done.
+pub fn spawn_purge(keywarden: Keywarden) -> tokio::task::JoinHandle<()> {
+    let every = std::time::Duration::from_secs(600);
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every + jitter(every / 4)).await;
+            match keywarden.purge_expired().await {
+                Ok(0) => {}
+                Ok(purged) => tracing::info!(purged, "expired sessions and counters deleted"),
+                Err(err) => tracing::warn!("purging expired sessions: {err}"),
+            }
+        }
+    })
+}
+
 fn jitter(max: std::time::Duration) -> std::time::Duration {
     let mut bytes = [0u8; 8];
     if getrandom::getrandom(&mut bytes).is_err() {

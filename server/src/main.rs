@@ -80,6 +80,7 @@ async fn run() -> Result<(), String> {
         }
         Command::CreateUser { email } => cli::create_user(&config, &email).await,
         Command::DeactivateUser { email } => cli::deactivate_user(&config, &email).await,
+        Command::PruneAudit { keep } => cli::prune_audit(&config, keep).await,
         _ => serve(config).await,
     }
 }
@@ -98,6 +99,7 @@ async fn serve(config: Config) -> Result<(), String> {
     );
     let _revalidation = server::spawn_revalidation(keywarden.clone(), config.revalidate_every);
     let _deliveries = server::spawn_alert_deliveries(keywarden.clone());
+    let _purge = server::spawn_purge(keywarden.clone());
     let store = keywarden.store().clone();
     let router = server::router(keywarden, &config);
     let served = server::serve(

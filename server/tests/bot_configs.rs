@@ -14,6 +14,7 @@ on_both_backends!(
     policies_have_defaults_and_change_with_an_event_each,
     tokens_are_shown_once_and_stored_hashed,
     the_emergency_stop_pauses_every_bot_of_the_account,
+    an_account_has_at_most_100_bot_configs,
 );
 
 async fn patch(server: &TestServer, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
@@ -375,5 +376,28 @@ async fn the_emergency_stop_pauses_every_bot_of_the_account(backend: Backend) {
         recorded[recorded.len() - 3..],
         ["bots.pause", "bots.pause", "bots.resume"]
     );
+    server.finish().await;
+}
+
+async fn an_account_has_at_most_100_bot_configs(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let token = server.user("max@example.com").await;
+    server.add_demo_key(&token).await;
+    for i in 0..100 {
+        let config = json!({"name": format!("bot {i}"), "symbol": "BTCUSDT"});
+        let (status, body) = server.post("/api/v1/bot-configs", &token, config).await;
+        assert_eq!(status, StatusCode::CREATED, "{i}: {body}");
+    }
+    let config = json!({"name": "one more", "symbol": "BTCUSDT"});
+    let (status, body) = server.post("/api/v1/bot-configs", &token, config).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["code"], "bot_config_limit");
+    assert_eq!(server.count("bot_configs").await, 100);
+    // Another account is not touched by this one's count.
+    let other = server.user("min@example.com").await;
+    server.add_demo_key(&other).await;
+    let config = json!({"name": "first", "symbol": "BTCUSDT"});
+    let (status, _) = server.post("/api/v1/bot-configs", &other, config).await;
+    assert_eq!(status, StatusCode::CREATED);
     server.finish().await;
 }

@@ -626,6 +626,42 @@ async fn audit_trail_records_each_action_once(backend: Backend) {
         assert!(refused.to_string().contains("append-only"), "{refused}");
     }
     assert_eq!(server.count("audit_events").await, 14);
+
+    // Retention: the operator deletes what is older than the period, never younger than 90 days.
+    let long_ago = match backend {
+        Backend::Sqlite => "'2000-01-01T00:00:00+00:00'",
+        Backend::Postgres => "now() - INTERVAL '200 days'",
+    };
+    server
+        .execute(&format!(
+            "INSERT INTO audit_events (user_id, action, outcome, created_at) \
+             VALUES (1, 'user.login', 'success', {long_ago})"
+        ))
+        .await
+        .unwrap();
+    let prune = |older_than: &str| {
+        let output = server
+            .command(&["prune-audit", "--older-than", older_than], &[])
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (output.status.success(), text)
+    };
+    let (done, text) = prune("30d");
+    assert!(!done && text.contains("at least 90 days"), "{text}");
+    let (done, text) = prune("180d");
+    assert!(done, "{text}");
+    assert!(text.contains("deleted 1 audit events"), "{text}");
+    assert_eq!(server.count("audit_events").await, 14);
+    let refused = server
+        .execute("DELETE FROM audit_events WHERE action = 'user.login'")
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("append-only"), "{refused}");
     server.finish().await;
 }
 

@@ -29,6 +29,7 @@ on_both_backends!(
     password_change_guesses_are_limited,
     reads_keep_answering_during_a_sign_in_flood,
     responses_carry_security_headers,
+    expired_sessions_and_counters_are_purged,
 );
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -839,5 +840,33 @@ async fn responses_carry_security_headers(backend: Backend) {
         (status, body["code"].as_str()),
         (StatusCode::FORBIDDEN, Some("cross_site_request"))
     );
+    server.finish().await;
+}
+
+async fn expired_sessions_and_counters_are_purged(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let kept = server.user("pia@example.com").await;
+    let ended = server.user_session("pia@example.com").await;
+    let (status, _) = server.post("/api/v1/auth/logout", &ended, json!({})).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = server.login("pia@example.com", WRONG_PASSWORD).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(server.count("sessions").await, 2);
+    let service = server.another_service().await;
+
+    // The ended session goes, with its refresh tokens; the live one and the counters stay.
+    assert!(service.purge_expired().await.unwrap() >= 2);
+    assert_eq!(server.count("sessions").await, 1);
+    assert_eq!(server.count("refresh_tokens").await, 1);
+    assert!(server.count("attempt_counters").await >= 1);
+    let (status, _) = server.get("/api/v1/users/me", &kept).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Past every session's end and every limit's window, nothing is left.
+    server.clock.advance(chrono::Duration::days(2));
+    service.purge_expired().await.unwrap();
+    for table in ["sessions", "refresh_tokens", "attempt_counters"] {
+        assert_eq!(server.count(table).await, 0, "{table}");
+    }
     server.finish().await;
 }

@@ -41,6 +41,9 @@ impl ClientInfo {
     }
 }
 
+/// Events younger than this are never deleted (the migration's trigger says the same).
+pub const MIN_AUDIT_RETENTION_DAYS: i64 = 90;
+
 /// What an event records.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
@@ -211,6 +214,20 @@ impl Keywarden {
             self.record(&caller.client, Some(caller.user_id), None, action, Err(err))
                 .await;
         }
+    }
+
+    /// Deletes the audit events older than `keep` (the operator's `keywarden prune-audit`); at
+    /// least `MIN_AUDIT_RETENTION_DAYS`, which the database enforces too.
+    pub async fn prune_audit(&self, keep: chrono::Duration) -> Result<u64, ServiceError> {
+        if keep < chrono::Duration::days(MIN_AUDIT_RETENTION_DAYS) {
+            return Err(ServiceError::Invalid(format!(
+                "the audit trail keeps at least {MIN_AUDIT_RETENTION_DAYS} days"
+            )));
+        }
+        let before = self.now() - keep;
+        let pruned = self.inner.store.prune_audit_events(before).await?;
+        tracing::info!(pruned, %before, "audit events pruned");
+        Ok(pruned)
     }
 
     /// The caller's own events, newest first; pass the page's `next_before` for the next.

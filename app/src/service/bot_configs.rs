@@ -152,6 +152,9 @@ impl BotPolicy {
     }
 }
 
+/// An account's bot configs are bounded, as everything a user can make is.
+const MAX_BOT_CONFIGS_PER_USER: i64 = 100;
+
 impl Keywarden {
     pub async fn create_bot_config(
         &self,
@@ -177,10 +180,20 @@ impl Keywarden {
         match self
             .inner
             .store
-            .insert_bot_config(caller.user_id, &name, &symbol, &policy, &event)
+            .insert_bot_config(
+                caller.user_id,
+                &name,
+                &symbol,
+                &policy,
+                MAX_BOT_CONFIGS_PER_USER,
+                &event,
+            )
             .await
         {
             Ok(Some(row)) => Ok(bot_config_view(row, BotUsage::default())),
+            Ok(None) if caller.key.is_some() => Err(ServiceError::BotConfigLimit {
+                max: MAX_BOT_CONFIGS_PER_USER,
+            }),
             Ok(None) => Err(ServiceError::NoApiKey),
             // The key was deleted between the statement's read and its foreign key check.
             Err(StoreError::ForeignKey) => Err(ServiceError::NoApiKey),

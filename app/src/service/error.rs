@@ -43,6 +43,8 @@ pub enum ServiceError {
     WebhookUrlRefused(String),
     #[error("an account has at most {max} webhooks; delete one first")]
     WebhookLimit { max: u32 },
+    #[error("an account has at most {max} bot configurations; delete one first")]
+    BotConfigLimit { max: i64 },
     /// Binance refused the key; its own code and message are passed on untouched.
     #[error("{message}")]
     BinanceRejected { code: i64, message: String },
@@ -118,6 +120,7 @@ impl ServiceError {
             ServiceError::WebhookNotFound => "webhook_not_found",
             ServiceError::WebhookUrlRefused(_) => "webhook_url_refused",
             ServiceError::WebhookLimit { .. } => "webhook_limit",
+            ServiceError::BotConfigLimit { .. } => "bot_config_limit",
             ServiceError::BinanceRejected { .. } => "binance_rejected",
             ServiceError::MovesFunds {
                 withdrawals: true, ..
@@ -142,7 +145,9 @@ impl ServiceError {
     pub fn status(&self) -> u16 {
         match self {
             ServiceError::Invalid(_) | ServiceError::WebhookUrlRefused(_) => 422,
-            ServiceError::EmailTaken | ServiceError::WebhookLimit { .. } => 409,
+            ServiceError::EmailTaken
+            | ServiceError::WebhookLimit { .. }
+            | ServiceError::BotConfigLimit { .. } => 409,
             ServiceError::InvalidCredentials | ServiceError::NotAuthenticated(_) => 401,
             ServiceError::InactiveUser
             | ServiceError::CrossSite

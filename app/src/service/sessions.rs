@@ -207,6 +207,19 @@ impl Keywarden {
         })
     }
 
+    /// Deletes the sessions, refresh tokens, sign-in challenges and limit counters that can no
+    /// longer be used (run by every instance now and then); returns how many rows went.
+    pub async fn purge_expired(&self) -> Result<u64, ServiceError> {
+        let limits = &self.inner.limits;
+        let now = self.now();
+        let longest_window = limits.login_window.max(limits.register_window);
+        Ok(self
+            .inner
+            .store
+            .purge_expired(now, now - longest_window)
+            .await?)
+    }
+
     /// Trades a refresh token for a new access token and a new refresh token. A refresh token
     /// presented a second time means it was stolen or replayed: its whole session is revoked.
     pub async fn refresh(

@@ -345,4 +345,15 @@ impl Store {
             query.fetch_one(pool).await
         })?)
     }
+
+    /// Deletes the audit events older than `before` (the database itself refuses any younger
+    /// than 90 days); returns how many.
+    pub async fn prune_audit_events(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let sql = "DELETE FROM audit_events WHERE created_at < $1";
+        Ok(on_writer!(self, pool => sqlx::query(sql)
+            .bind(before)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))?)
+    }
 }

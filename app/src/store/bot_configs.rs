@@ -156,18 +156,22 @@ fn columns(bot: &str) -> String {
 impl Store {
     /// Attaches a config to the user's key in one statement, so a key deleted at the same
     /// moment can never leave an orphan. `None` when the user has no key.
+    /// Adds a bot config to the user's key, unless the key has `max_per_user` already; `None`
+    /// when there is no key or no room.
     pub async fn insert_bot_config(
         &self,
         user_id: i64,
         name: &str,
         symbol: &str,
         policy: &BotPolicy,
+        max_per_user: i64,
         event: &NewAuditEvent<'_>,
     ) -> Result<Option<BotConfigRow>, StoreError> {
         let sql = format!(
             "INSERT INTO bot_configs (api_key_id, name, symbol, created_at, enabled, \
              max_order_notional, order_types, orders_per_minute) \
              SELECT id, $2, $3, $4, $5, $6, $7, $8 FROM api_keys WHERE user_id = $1 \
+             AND (SELECT COUNT(*) FROM bot_configs b WHERE b.api_key_id = api_keys.id) < $9 \
              RETURNING {}",
             columns("bot_configs")
         );
@@ -180,7 +184,8 @@ impl Store {
                     .bind(symbol)
                     .bind(event.at),
                 policy
-            ),
+            )
+            .bind(max_per_user),
             user_id,
             event
         )

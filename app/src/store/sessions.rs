@@ -289,4 +289,39 @@ impl Store {
             append_event!(&mut *conn, event, user_id, None::<i64>)?;
         })
     }
+
+    /// Deletes what can no longer be used: sessions past their end or revoked (with their
+    /// refresh tokens), expired sign-in challenges, and limit counters whose window closed
+    /// before `counters_before`. Returns how many rows went.
+    pub async fn purge_expired(
+        &self,
+        now: DateTime<Utc>,
+        counters_before: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let statements = [
+            (
+                "DELETE FROM refresh_tokens WHERE session_id IN (SELECT id FROM sessions \
+              WHERE expires_at <= $1 OR revoked_at IS NOT NULL)",
+                now,
+            ),
+            (
+                "DELETE FROM sessions WHERE expires_at <= $1 OR revoked_at IS NOT NULL",
+                now,
+            ),
+            ("DELETE FROM sign_in_challenges WHERE expires_at <= $1", now),
+            (
+                "DELETE FROM attempt_counters WHERE window_start < $1",
+                counters_before,
+            ),
+        ];
+        let mut purged = 0;
+        for (sql, at) in statements {
+            purged += on_writer!(self, pool => sqlx::query(sql)
+                .bind(at)
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected()))?;
+        }
+        Ok(purged)
+    }
 }

@@ -14,6 +14,7 @@ use crate::AppState;
     request_body = NewBotConfig,
     responses((status = 201, body = BotConfigView),
         (status = 400, description = "no API key (no_api_key)", body = ErrorBody),
+        (status = 409, description = "the account has 100 bot configs (bot_config_limit)", body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
