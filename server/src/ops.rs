@@ -12,7 +12,7 @@ use app::http::ClientAddr;
 use axum::Router;
 use axum::body::{Body, HttpBody};
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
+use axum::http::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -377,19 +377,26 @@ impl Ops {
                 return busy;
             }
         };
-        let answered = async {
-            let req = read_body(req, self.body_timeout).await?;
-            tokio::time::timeout(self.request_timeout, next.run(req))
-                .await
-                .map_err(|_| {
-                    ApiError::new(
-                        StatusCode::REQUEST_TIMEOUT,
-                        "request_timeout",
-                        "the request took too long to answer",
-                    )
-                })
+        let mut response = match read_body(req, self.body_timeout).await {
+            // What is left of the body is never read: the connection cannot carry another
+            // request, and the client must not try it.
+            Err(refused) => {
+                let mut response = refused.into_response();
+                response
+                    .headers_mut()
+                    .insert(CONNECTION, HeaderValue::from_static("close"));
+                response
+            }
+            Ok(req) => match tokio::time::timeout(self.request_timeout, next.run(req)).await {
+                Ok(response) => response,
+                Err(_) => ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "request_timeout",
+                    "the request took too long to answer",
+                )
+                .into_response(),
+            },
         };
-        let mut response = answered.await.unwrap_or_else(IntoResponse::into_response);
         self.guard.secure(is_api, policy, &mut response);
         response
     }
