@@ -24,6 +24,8 @@ pub enum Environment {
 pub struct Config {
     pub environment: Environment,
     pub addr: SocketAddr,
+    /// Where `/metrics` is served instead of `addr`.
+    pub metrics_addr: Option<SocketAddr>,
     pub public_url: String,
     pub database_url: String,
     pub data_dir: PathBuf,
@@ -158,6 +160,17 @@ impl Config {
             value: addr_text.clone(),
             reason: "expected host:port, e.g. 127.0.0.1:3000",
         })?;
+        let metrics_addr = match var(KEYWARDEN_METRICS_ADDR.name) {
+            None => None,
+            Some(text) => Some(
+                text.parse::<SocketAddr>()
+                    .map_err(|_| ConfigError::Invalid {
+                        name: KEYWARDEN_METRICS_ADDR.name,
+                        value: text.clone(),
+                        reason: "expected host:port, e.g. 127.0.0.1:9100",
+                    })?,
+            ),
+        };
         let data_dir = PathBuf::from(KEYWARDEN_DATA_DIR.value(&var));
         let database_url = var(DATABASE_URL.name)
             .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("keywarden.db").display()));
@@ -251,6 +264,7 @@ impl Config {
         Ok(Config {
             environment,
             addr,
+            metrics_addr,
             public_url,
             database_url,
             data_dir,

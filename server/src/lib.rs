@@ -184,8 +184,19 @@ pub async fn build_keywarden_with_clock(
     }))
 }
 
-/// The whole HTTP surface: REST API, OpenAPI docs, server functions and pages.
+/// The whole HTTP surface: REST API, OpenAPI docs, server functions and pages (and `/metrics`,
+/// unless `KEYWARDEN_METRICS_ADDR` gives it an address of its own: see `routers`).
 pub fn router(keywarden: Keywarden, config: &Config) -> Router {
+    routers(keywarden, config).public
+}
+
+/// What the server answers: on its address, and on `KEYWARDEN_METRICS_ADDR` if set.
+pub struct Routers {
+    pub public: Router,
+    pub metrics: Option<Router>,
+}
+
+pub fn routers(keywarden: Keywarden, config: &Config) -> Routers {
     let leptos = LeptosOptions::builder()
         .output_name("keywarden")
         .site_root(config.site_root.clone())
@@ -224,11 +235,15 @@ pub fn router(keywarden: Keywarden, config: &Config) -> Router {
     if !config.cors_origins.is_empty() {
         api = api.layer(cors(&config.cors_origins));
     }
-    api.merge(site)
+    let separate_metrics = config.metrics_addr.is_some();
+    let metrics = separate_metrics.then(|| ops::metrics_routes().with_state(state.clone()));
+    let public = api
+        .merge(site)
         .merge(gateway::routes())
-        .merge(ops::routes())
+        .merge(ops::routes(!separate_metrics))
         .layer(axum::middleware::from_fn_with_state(ops, ops::observe))
-        .with_state(state)
+        .with_state(state);
+    Routers { public, metrics }
 }
 
 /// Lets scripts on the listed origins call the REST API with bearer tokens (never cookies).

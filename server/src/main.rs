@@ -101,13 +101,16 @@ async fn serve(config: Config) -> Result<(), String> {
     let _deliveries = server::spawn_alert_deliveries(keywarden.clone());
     let _purge = server::spawn_purge(keywarden.clone());
     let store = keywarden.store().clone();
-    let router = server::router(keywarden, &config);
-    let served = server::serve(
-        listener,
-        router,
-        server::ServeSettings::from_config(&config),
-    )
-    .await;
+    let routers = server::routers(keywarden, &config);
+    let settings = server::ServeSettings::from_config(&config);
+    if let (Some(metrics), Some(addr)) = (routers.metrics, config.metrics_addr) {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| format!("cannot listen on {addr} for metrics: {e}"))?;
+        tracing::info!("metrics on http://{addr}/metrics");
+        tokio::spawn(server::serve(listener, metrics, settings));
+    }
+    let served = server::serve(listener, routers.public, settings).await;
     store.close().await;
     served.map_err(|e| e.to_string())
 }

@@ -151,11 +151,20 @@ impl Ops {
     }
 }
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+/// `/healthz`, `/readyz`, and `/metrics` unless it is served on an address of its own.
+pub fn routes(with_metrics: bool) -> Router<AppState> {
+    let routes = Router::new()
         .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+        .route("/readyz", get(readyz));
+    match with_metrics {
+        true => routes.route("/metrics", get(metrics)),
+        false => routes,
+    }
+}
+
+/// `/metrics` alone, for `KEYWARDEN_METRICS_ADDR`.
+pub fn metrics_routes() -> Router<AppState> {
+    Router::new().route("/metrics", get(metrics))
 }
 
 /// The process is up.

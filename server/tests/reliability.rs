@@ -30,6 +30,7 @@ on_both_backends!(
     slow_headers_are_cut_off,
     slow_bodies_are_cut_off_and_one_address_holds_a_bounded_share,
     nul_characters_are_refused_where_they_enter,
+    metrics_can_have_an_address_of_their_own,
     json_logs_carry_the_request_id,
 );
 
@@ -1085,6 +1086,41 @@ async fn nul_characters_are_refused_where_they_enter(backend: Backend) {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
+    server.finish().await;
+}
+
+async fn metrics_can_have_an_address_of_their_own(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let metrics_addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    let (Process { mut child, base }, _) = spawn_server_with(
+        &server,
+        &[("KEYWARDEN_METRICS_ADDR", Some(metrics_addr.as_str()))],
+        std::process::Stdio::null(),
+    )
+    .await;
+    let public = server
+        .http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(public.status(), StatusCode::NOT_FOUND);
+    let internal = server
+        .http
+        .get(format!("http://{metrics_addr}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(internal.status(), StatusCode::OK);
+    let text = internal.text().await.unwrap();
+    // The public address's requests are counted there.
+    assert!(text.contains("route=\"/readyz\""), "{text}");
+    child.kill().unwrap();
+    child.wait().unwrap();
     server.finish().await;
 }
 

@@ -89,6 +89,12 @@ settings! {
         default: Value("127.0.0.1:3000"),
         read_by: Config,
     }
+    /// an address of its own for `/metrics` (such as `127.0.0.1:9100`, reached only from inside);
+    /// when set, `KEYWARDEN_ADDR` no longer answers `/metrics`
+    KEYWARDEN_METRICS_ADDR {
+        default: Described("none (`/metrics` on `KEYWARDEN_ADDR`)"),
+        read_by: Config,
+    }
     /// the URL users reach. State-changing requests that carry the session cookie must come from
     /// this origin (`Origin`, else `Sec-Fetch-Site: same-origin`), or get 403 `cross_site_request`;
     /// `https://` also marks cookies `Secure` and sends HSTS. Open the app at exactly this URL
