@@ -758,13 +758,14 @@ mod rfc3339 {
 }
 
 /// Every alert a webhook can listen for.
-pub const ALERT_TYPES: [&str; 8] = [
+pub const ALERT_TYPES: [&str; 9] = [
     "key.invalid",
     "key.trading_expiring",
     "key.funds_permission",
     "bot.refusals",
     "bots.paused",
     "login.new_address",
+    "login.blocked",
     "password.changed",
     "webhook.test",
 ];

@@ -24,6 +24,7 @@ on_both_backends!(
     concurrent_wrong_passwords_reach_the_hash_at_most_the_limit,
     an_ipv6_network_counts_as_one_address,
     a_planted_or_second_session_cookie_is_refused,
+    strangers_cannot_shut_the_owner_out,
     registrations_are_limited_per_address,
     registering_a_taken_email_counts_too,
     password_change_guesses_are_limited,
@@ -416,9 +417,9 @@ async fn failed_sign_ins_are_throttled_per_account_and_per_address(backend: Back
         .await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
-    // ...and the sixth attempt, even with the right password and from elsewhere, waits.
+    // ...and the sixth attempt from there, even with the right password, waits.
     let (status, body, retry_after) =
-        sign_in(&server, &base, "gil@example.com", PASSWORD, "198.51.100.7").await;
+        sign_in(&server, &base, "gil@example.com", PASSWORD, "203.0.113.1").await;
     assert_eq!(
         (status, body["code"].as_str()),
         (StatusCode::TOO_MANY_REQUESTS, Some("too_many_attempts")),
@@ -490,7 +491,7 @@ async fn limits_hold_across_two_instances(backend: Backend) {
     }
     for base in &bases {
         let (status, _, _) =
-            sign_in(&server, base, "jo@example.com", PASSWORD, "198.51.100.1").await;
+            sign_in(&server, base, "jo@example.com", PASSWORD, "203.0.113.9").await;
         assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{base}");
     }
     // A session opened on one instance is ended through the other, and both know it.
@@ -867,6 +868,71 @@ async fn expired_sessions_and_counters_are_purged(backend: Backend) {
     service.purge_expired().await.unwrap();
     for table in ["sessions", "refresh_tokens", "attempt_counters"] {
         assert_eq!(server.count(table).await, 0, "{table}");
+    }
+    server.finish().await;
+}
+
+async fn strangers_cannot_shut_the_owner_out(backend: Backend) {
+    let mut overrides = trusting_loopback();
+    overrides.insert("KEYWARDEN_LOGIN_FAILURES_PER_ACCOUNT", "2".into());
+    let server = TestServer::start_with(backend, overrides).await;
+    // The owner registered and signed in from 192.0.2.10 (through the trusted proxy).
+    let (status, _, _) = {
+        let request = server
+            .http
+            .post(server.url("/api/v1/auth/register"))
+            .header("x-forwarded-for", "192.0.2.10")
+            .json(&json!({"email": "kit@example.com", "password": PASSWORD}));
+        answer(request).await
+    };
+    assert_eq!(status, StatusCode::CREATED);
+    let base = server.base.clone();
+    let (status, _, _) = sign_in(&server, &base, "kit@example.com", PASSWORD, "192.0.2.10").await;
+    assert_eq!(status, StatusCode::OK);
+
+    // A stranger spends the limit of one address: that address is stopped, and the owner told.
+    for _ in 0..2 {
+        let (status, _, _) = sign_in(
+            &server,
+            &base,
+            "kit@example.com",
+            WRONG_PASSWORD,
+            "203.0.113.9",
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let (status, _, _) = sign_in(&server, &base, "kit@example.com", PASSWORD, "203.0.113.9").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    let (status, _, _) = sign_in(&server, &base, "kit@example.com", PASSWORD, "203.0.113.9").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    let told = "alerts WHERE type = 'login.blocked'";
+    assert_eq!(
+        server.count(told).await,
+        1,
+        "told once, however often it is stopped"
+    );
+    // The owner, from their own address or from a new one, still signs in.
+    let (status, _, _) = sign_in(&server, &base, "kit@example.com", PASSWORD, "192.0.2.10").await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, _) = sign_in(&server, &base, "kit@example.com", PASSWORD, "198.51.100.3").await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Many strangers together meet a slower back-off (ten times one address's limit)...
+    for i in 0..9 {
+        for _ in 0..2 {
+            let from = format!("203.0.113.{}", 20 + i);
+            let (status, _, _) =
+                sign_in(&server, &base, "kit@example.com", WRONG_PASSWORD, &from).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{from}");
+        }
+    }
+    let (status, _, _) = sign_in(&server, &base, "kit@example.com", PASSWORD, "203.0.113.99").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    // ...which the owner's known addresses never meet.
+    for known in ["192.0.2.10", "198.51.100.3"] {
+        let (status, _, _) = sign_in(&server, &base, "kit@example.com", PASSWORD, known).await;
+        assert_eq!(status, StatusCode::OK, "{known}");
     }
     server.finish().await;
 }

@@ -22,6 +22,7 @@ fn alert_in_words(kind: &str) -> &'static str {
         "bot.refusals" => "a bot keeps being refused",
         "bots.paused" => "every bot was paused",
         "login.new_address" => "a sign-in from a new address",
+        "login.blocked" => "failed sign-ins stopped at a new address",
         "password.changed" => "the password was changed",
         "webhook.test" => "a test",
         _ => "another alert",

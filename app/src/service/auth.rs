@@ -13,13 +13,17 @@ use crate::network::counted_as;
 use crate::store::{RecentEvents, StoreError, UserRow};
 
 const MIN_PASSWORD_CHARS: usize = 8;
+/// Failed sign-ins of an account from addresses it never signed in from, together, may be this
+/// many times the limit of one address.
+const STRANGER_FACTOR: i64 = 10;
 const MAX_PASSWORD_CHARS: usize = 128;
 
 /// Sign-in and registration limits; every count lives in the database (the audit trail), so
 /// several instances share them.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
-    /// Failed sign-ins per account within `login_window`.
+    /// Failed sign-ins per account and address within `login_window` (and ten times as many
+    /// from every address the account never signed in from, together).
     pub login_failures_per_account: i64,
     /// Failed sign-ins per client address within `login_window`.
     pub login_failures_per_ip: i64,
@@ -214,38 +218,84 @@ impl Keywarden {
         }
     }
 
-    /// Reserves this attempt's place under the account's and the address's limits before the
-    /// password is checked; answers the scopes reserved, to give back if the attempt succeeds.
-    /// Past a limit, nothing stays reserved: 429.
+    /// Reserves this attempt's places under its limits before the password is checked; answers
+    /// the scopes reserved, to give back if the attempt succeeds. Past a limit, nothing stays
+    /// reserved: 429. The limits: the account from this address (so failures elsewhere never
+    /// shut the owner out of an address they signed in from before), the account from every
+    /// address it never signed in from together (a slower back-off, `STRANGER_FACTOR` times as
+    /// many), and the address across accounts. The owner is told when an address they never
+    /// used is stopped.
     pub(super) async fn reserve_sign_in(
         &self,
         user_id: Option<i64>,
         client: &ClientInfo,
     ) -> Result<Vec<String>, ServiceError> {
         let limits = &self.inner.limits;
-        let scopes = [
-            user_id.map(|id| {
-                (
-                    format!("login:account:{id}"),
-                    limits.login_failures_per_account,
-                )
-            }),
-            client.ip.as_deref().map(|ip| {
-                (
-                    format!("login:ip:{}", counted_as(ip)),
-                    limits.login_failures_per_ip,
-                )
-            }),
-        ];
+        let address = client.ip.as_deref().map(counted_as);
+        let mut scopes = Vec::new();
+        let mut stranger = false;
+        if let Some(id) = user_id {
+            stranger = !self.is_known_address(id, client).await;
+            let from = address.as_deref().unwrap_or("unknown");
+            scopes.push((
+                format!("login:account:{id}:{from}"),
+                limits.login_failures_per_account,
+            ));
+            if stranger {
+                scopes.push((
+                    format!("login:account:{id}:strangers"),
+                    limits.login_failures_per_account * STRANGER_FACTOR,
+                ));
+            }
+        }
+        if let Some(address) = &address {
+            scopes.push((format!("login:ip:{address}"), limits.login_failures_per_ip));
+        }
         let mut reserved = Vec::new();
-        for (scope, limit) in scopes.into_iter().flatten() {
+        for (index, (scope, limit)) in scopes.into_iter().enumerate() {
             if let Err(err) = self.take_place(&scope, limit, limits.login_window).await {
                 self.give_back(&reserved).await;
+                if let (Some(id), true, 0) = (user_id, stranger, index) {
+                    self.tell_owner_of_blocked_address(id, client).await;
+                }
                 return Err(err);
             }
             reserved.push(scope);
         }
         Ok(reserved)
+    }
+
+    /// Whether the account has signed in from `client`'s address before.
+    async fn is_known_address(&self, user_id: i64, client: &ClientInfo) -> bool {
+        let Some(ip) = client.ip.as_deref() else {
+            return false;
+        };
+        match self.inner.store.sign_ins_from(user_id, ip).await {
+            Ok((_, known)) => known,
+            Err(err) => {
+                tracing::warn!(user_id, "cannot tell whether an address is known: {err}");
+                false
+            }
+        }
+    }
+
+    /// `login.blocked`, at most once per address and window.
+    async fn tell_owner_of_blocked_address(&self, user_id: i64, client: &ClientInfo) {
+        let limits = &self.inner.limits;
+        let window_secs = limits.login_window.num_seconds().max(1);
+        let address = client.ip.as_deref().map(counted_as).unwrap_or_default();
+        let mut alert = self.new_alert(
+            AlertKind::LoginBlocked,
+            json!({
+                "ip": client.ip,
+                "client": client.in_words(),
+                "failures": limits.login_failures_per_account,
+                "blocked_for_seconds": window_secs,
+            }),
+        );
+        let window = self.now().timestamp() / window_secs;
+        alert.once_key = Some(format!("login.blocked:{user_id}:{address}:{window}"));
+        self.raise_alert(user_id, alert).await;
     }
 
     /// Takes one of `limit` places of `scope` in its window (`Store::reserve_attempt`: one

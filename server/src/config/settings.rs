@@ -145,8 +145,10 @@ settings! {
         default: Value("12h"),
         read_by: Config,
     }
-    /// failed sign-ins for one account within `KEYWARDEN_LOGIN_WINDOW` before further attempts get
-    /// 429 with `Retry-After`
+    /// failed sign-ins for one account from one address within `KEYWARDEN_LOGIN_WINDOW` before that
+    /// address's further attempts get 429 with `Retry-After`; the addresses the account never signed
+    /// in from share ten times as many, so strangers cannot shut the owner out of an address the
+    /// owner used before
     KEYWARDEN_LOGIN_FAILURES_PER_ACCOUNT {
         default: Value("5"),
         read_by: Config,

@@ -68,6 +68,19 @@ pub(super) fn message(delivery: &ClaimedDelivery, public_url: &str) -> (String, 
                 text("client")
             ),
         ),
+        "login.blocked" => (
+            "Failed sign-ins to Keywarden were stopped".to_owned(),
+            format!(
+                "Sign-ins to your account failed {} times from {} ({}), an address you have \
+                 not signed in from, and it is stopped for {} seconds. Your own sign-ins from \
+                 your usual addresses still work. If this keeps happening, choose a longer \
+                 password and turn on a second factor.",
+                data["failures"],
+                text("ip"),
+                text("client"),
+                data["blocked_for_seconds"]
+            ),
+        ),
         "password.changed" => (
             "Your Keywarden password was changed".to_owned(),
             format!(

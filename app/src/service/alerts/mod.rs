@@ -33,6 +33,8 @@ pub enum AlertKind {
     BotRefusals,
     BotsPaused,
     LoginNewAddress,
+    /// An address the account never signed in from was stopped after failed sign-ins.
+    LoginBlocked,
     PasswordChanged,
     WebhookTest,
     /// A webhook's delivery was given up; by email only.
@@ -48,6 +50,7 @@ impl AlertKind {
             AlertKind::BotRefusals => "bot.refusals",
             AlertKind::BotsPaused => "bots.paused",
             AlertKind::LoginNewAddress => "login.new_address",
+            AlertKind::LoginBlocked => "login.blocked",
             AlertKind::PasswordChanged => "password.changed",
             AlertKind::WebhookTest => "webhook.test",
             AlertKind::WebhookFailing => "webhook.failing",
@@ -291,6 +294,7 @@ mod tests {
             AlertKind::BotRefusals,
             AlertKind::BotsPaused,
             AlertKind::LoginNewAddress,
+            AlertKind::LoginBlocked,
             AlertKind::PasswordChanged,
             AlertKind::WebhookTest,
         ];
