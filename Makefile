@@ -53,3 +53,5 @@ lint:
 	cargo fmt --all --check
 	cargo clippy --workspace --exclude frontend --all-targets -- -D warnings
 	cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
+	@# The server signs only HS256 JWTs: no RSA implementation may creep back in.
+	@test -z "$$(cargo tree -i rsa --target all 2>/dev/null)" || { echo "the rsa crate is in the tree"; exit 1; }

@@ -75,7 +75,7 @@ for backend in sqlite postgres; do
     FERNET_KEYS="$("$BIN/keywarden" gen-key)" JWT_SECRET="benchmark-jwt-secret-of-enough-length-0123" \
     JWT_EXPIRES_MINUTES=120 BINANCE_BASE_URL="http://$EXCHANGE" BINANCE_TESTNET_BASE_URL="http://$EXCHANGE" \
     KEYWARDEN_LOGIN_FAILURES_PER_IP=1000000 KEYWARDEN_REGISTRATIONS_PER_IP=1000000 \
-    KEYWARDEN_MAX_IN_FLIGHT=100000 \
+    KEYWARDEN_MAX_IN_FLIGHT=100000 KEYWARDEN_MAX_IN_FLIGHT_PER_ADDRESS=100000 \
     "$BIN/keywarden" serve >"$OUT/keywarden-$backend.log" 2>&1 &
   server=$!
   pids+=($server)

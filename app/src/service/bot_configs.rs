@@ -191,10 +191,18 @@ impl Keywarden {
             .await
         {
             Ok(Some(row)) => Ok(bot_config_view(row, BotUsage::default())),
-            Ok(None) if caller.key.is_some() => Err(ServiceError::BotConfigLimit {
-                max: MAX_BOT_CONFIGS_PER_USER,
-            }),
-            Ok(None) => Err(ServiceError::NoApiKey),
+            // No key (perhaps deleted a moment ago), or no room left under it.
+            Ok(None) => match self
+                .inner
+                .store
+                .find_api_key_of_user(caller.user_id)
+                .await?
+            {
+                Some(_) => Err(ServiceError::BotConfigLimit {
+                    max: MAX_BOT_CONFIGS_PER_USER,
+                }),
+                None => Err(ServiceError::NoApiKey),
+            },
             // The key was deleted between the statement's read and its foreign key check.
             Err(StoreError::ForeignKey) => Err(ServiceError::NoApiKey),
             Err(e) => Err(e.into()),

@@ -17,6 +17,98 @@ use sha2::Sha256;
 
 use super::ServiceError;
 
+/// jsonwebtoken's cryptography, HMAC only, from the `hmac` and `sha2` crates the service uses
+/// anyway: its own RustCrypto provider would bring RSA and elliptic curves (the `rsa` crate
+/// among them) into a server that only ever signs HS256.
+pub mod jwt_crypto {
+    use hmac::{Hmac, Mac};
+    use jsonwebtoken::crypto::{CryptoProvider, JwkUtils, JwtSigner, JwtVerifier};
+    use jsonwebtoken::errors::{ErrorKind, Result};
+    use jsonwebtoken::signature::{Error, Signer, Verifier};
+    use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+    use sha2::{Sha256, Sha384, Sha512};
+
+    struct HmacKey {
+        algorithm: Algorithm,
+        secret: zeroize::Zeroizing<Vec<u8>>,
+    }
+
+    impl HmacKey {
+        fn new(algorithm: Algorithm, secret: Result<&[u8]>) -> Result<Box<Self>> {
+            match algorithm {
+                Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => Ok(Box::new(Self {
+                    algorithm,
+                    secret: zeroize::Zeroizing::new(secret?.to_vec()),
+                })),
+                _ => Err(ErrorKind::InvalidAlgorithm.into()),
+            }
+        }
+
+        fn mac(&self, message: &[u8]) -> Vec<u8> {
+            fn keyed<M: Mac + hmac::digest::KeyInit>(secret: &[u8], message: &[u8]) -> Vec<u8> {
+                let mut mac = <M as Mac>::new_from_slice(secret).expect("HMAC takes any key");
+                mac.update(message);
+                mac.finalize().into_bytes().to_vec()
+            }
+            match self.algorithm {
+                Algorithm::HS384 => keyed::<Hmac<Sha384>>(&self.secret, message),
+                Algorithm::HS512 => keyed::<Hmac<Sha512>>(&self.secret, message),
+                _ => keyed::<Hmac<Sha256>>(&self.secret, message),
+            }
+        }
+    }
+
+    impl Signer<Vec<u8>> for HmacKey {
+        fn try_sign(&self, message: &[u8]) -> std::result::Result<Vec<u8>, Error> {
+            Ok(self.mac(message))
+        }
+    }
+
+    impl JwtSigner for HmacKey {
+        fn algorithm(&self) -> Algorithm {
+            self.algorithm
+        }
+    }
+
+    impl Verifier<Vec<u8>> for HmacKey {
+        fn verify(&self, message: &[u8], signature: &Vec<u8>) -> std::result::Result<(), Error> {
+            let expected = self.mac(message);
+            let same = expected.len() == signature.len()
+                && expected
+                    .iter()
+                    .zip(signature)
+                    .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                    == 0;
+            same.then_some(()).ok_or_else(Error::new)
+        }
+    }
+
+    impl JwtVerifier for HmacKey {
+        fn algorithm(&self) -> Algorithm {
+            self.algorithm
+        }
+    }
+
+    fn signer(algorithm: &Algorithm, key: &EncodingKey) -> Result<Box<dyn JwtSigner>> {
+        Ok(HmacKey::new(*algorithm, key.try_get_hmac_secret())?)
+    }
+
+    fn verifier(algorithm: &Algorithm, key: &DecodingKey) -> Result<Box<dyn JwtVerifier>> {
+        Ok(HmacKey::new(*algorithm, key.try_get_hmac_secret())?)
+    }
+
+    static HMAC_ONLY: CryptoProvider = CryptoProvider {
+        signer_factory: signer,
+        verifier_factory: verifier,
+        jwk_utils: JwkUtils::new_unimplemented(),
+    };
+
+    /// Makes it jsonwebtoken's for this process (once; later calls change nothing).
+    pub fn install() {
+        let _ = HMAC_ONLY.install_default();
+    }
+}
+
 /// Tolerance for clocks that disagree slightly.
 const LEEWAY_SECS: i64 = 30;
 
@@ -48,6 +140,7 @@ pub struct AccessClaims {
 
 impl Tokens {
     pub fn new(secret: &[u8], ttl: Duration) -> Self {
+        jwt_crypto::install();
         let header = serde_json::to_vec(&Header::new(Algorithm::HS256)).expect("a JWT header");
         Self {
             encoding: EncodingKey::from_secret(secret),
@@ -129,7 +222,31 @@ mod tests {
         claims: &serde_json::Value,
         secret: &[u8],
     ) -> String {
+        jwt_crypto::install();
         jsonwebtoken::encode(header, claims, &EncodingKey::from_secret(secret)).unwrap()
+    }
+
+    #[test]
+    fn jsonwebtoken_signs_hs256_as_rfc_7515_says() {
+        // RFC 7515, appendix A.1: its HS256 example, signed again over the same input.
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+        let key = B64
+            .decode(
+                "AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow",
+            )
+            .unwrap();
+        let signing_input = "eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ";
+        jwt_crypto::install();
+        let signature = jsonwebtoken::crypto::sign(
+            signing_input.as_bytes(),
+            &EncodingKey::from_secret(&key),
+            Algorithm::HS256,
+        )
+        .unwrap();
+        assert_eq!(signature, "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk");
+        let refused =
+            jsonwebtoken::crypto::sign(b"x", &EncodingKey::from_secret(&key), Algorithm::RS256);
+        assert!(refused.is_err());
     }
 
     #[test]

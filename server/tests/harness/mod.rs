@@ -233,6 +233,9 @@ impl TestServer {
             ("BINANCE_TIMEOUT_MS", "1000".into()),
             ("KEYWARDEN_ADDR", "127.0.0.1:0".into()),
             ("KEYWARDEN_DATA_DIR", data_dir.path().display().to_string()),
+            // Every test client is 127.0.0.1: the load tests send far more at once than the
+            // per-address bound a production server keeps (its own test sets it).
+            ("KEYWARDEN_MAX_IN_FLIGHT_PER_ADDRESS", "100000".into()),
         ]);
         env.extend(overrides);
         let clock = Arc::new(TestClock::default());
