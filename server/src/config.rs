@@ -40,6 +40,10 @@ pub struct Config {
     pub binance_timeout: Duration,
     pub binance_connect_timeout: Duration,
     pub binance_recv_window_ms: u64,
+    /// Binance calls one account may cause a minute on this instance.
+    pub binance_calls_per_minute: u32,
+    /// Binance calls in flight at once.
+    pub binance_concurrency: usize,
     /// How often each key is re-checked with Binance in the background.
     pub revalidate_every: Duration,
     /// Which special-purpose addresses webhooks may reach.
@@ -280,6 +284,14 @@ impl Config {
                 &BINANCE_CONNECT_TIMEOUT_MS,
             )?),
             binance_recv_window_ms: number(&var, &BINANCE_RECV_WINDOW_MS)?,
+            binance_calls_per_minute: u32::try_from(number(
+                &var,
+                &KEYWARDEN_BINANCE_CALLS_PER_MINUTE,
+            )?)
+            .unwrap_or(u32::MAX),
+            binance_concurrency: usize::try_from(number(&var, &KEYWARDEN_BINANCE_CONCURRENCY)?)
+                .unwrap_or(usize::MAX)
+                .max(1),
             revalidate_every: duration(&var, &KEYWARDEN_REVALIDATE_EVERY)?,
             webhook_private_addresses: private_addresses(&var)?,
             webhook_retry_for: duration(&var, &KEYWARDEN_WEBHOOK_RETRY_FOR)?,

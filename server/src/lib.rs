@@ -18,8 +18,8 @@ use std::sync::Arc;
 use app::email_sender::EmailSender;
 use app::exchange::{Exchange, ExchangeSettings};
 use app::service::{
-    AlertSettings, GatewayState, Keywarden, Limits, Parts, PasswordHasherPool, SessionSettings,
-    SystemClock, Tokens, TwoFactorSettings,
+    AlertSettings, BinanceQuota, GatewayState, Keywarden, Limits, Parts, PasswordHasherPool,
+    SessionSettings, SystemClock, Tokens, TwoFactorSettings,
 };
 use app::store::{PoolSettings, Store};
 use app::vault::Vault;
@@ -132,6 +132,7 @@ pub async fn build_keywarden_with_clock(
         timeout: config.binance_timeout,
         connect_timeout: config.binance_connect_timeout,
         recv_window_ms: config.binance_recv_window_ms,
+        max_concurrent: config.binance_concurrency,
         ..ExchangeSettings::new(
             config.binance_base_url.clone(),
             config.binance_testnet_base_url.clone(),
@@ -153,6 +154,7 @@ pub async fn build_keywarden_with_clock(
             idle: duration(config.session_idle)?,
             max_age: duration(config.session_max_age)?,
         },
+        binance_quota: BinanceQuota::new(config.binance_calls_per_minute),
         limits: Limits {
             login_failures_per_account: count(config.login_failures_per_account),
             login_failures_per_ip: count(config.login_failures_per_ip),

@@ -19,6 +19,8 @@ on_both_backends!(
     rate_limits_and_bans_answer_503_with_retry_after,
     request_weight_is_watched,
     a_redirect_is_never_followed,
+    each_account_has_its_share_of_binance_calls,
+    binance_calls_in_flight_are_bounded,
 );
 
 async fn exchange_faults_store_nothing(backend: Backend) {
@@ -193,5 +195,111 @@ async fn a_redirect_is_never_followed(backend: Backend) {
     assert_eq!(server.count("api_keys").await, 0);
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(reached.load(std::sync::atomic::Ordering::SeqCst), 0);
+    server.finish().await;
+}
+
+async fn each_account_has_its_share_of_binance_calls(backend: Backend) {
+    let overrides = HashMap::from([("KEYWARDEN_BINANCE_CALLS_PER_MINUTE", "3".to_owned())]);
+    let server = TestServer::start_with(backend, overrides).await;
+    let ann = server.user("ann@example.com").await;
+    server.add_demo_key(&ann).await;
+    let (_, bot) = server
+        .post(
+            "/api/v1/bot-configs",
+            &ann,
+            json!({"name": "grid", "symbol": "BTCUSDT"}),
+        )
+        .await;
+    let path = format!("/api/v1/bot-configs/{}/tokens", bot["id"]);
+    let (_, issued) = server.post(&path, &ann, json!({})).await;
+    let bot_token = issued["token"].as_str().unwrap().to_owned();
+    harness::secret(&bot_token);
+    // The key's check was one call; two balances make three.
+    for _ in 0..2 {
+        let (status, body) = server.get("/api/v1/api-keys/balance", &ann).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let response = server
+        .http
+        .get(server.url("/api/v1/api-keys/balance"))
+        .bearer_auth(&ann)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(response.headers().contains_key("retry-after"));
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "binance_quota_exceeded", "{body}");
+    let (status, _) = server
+        .post("/api/v1/api-keys/me/validate", &ann, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+
+    // Its bots share the account's quota; a cancel is never held back.
+    let gateway = |method: reqwest::Method, path: &str| {
+        server
+            .http
+            .request(method, server.url(&format!("/gateway/binance{path}")))
+            .header("x-mbx-apikey", &bot_token)
+    };
+    let read = gateway(reqwest::Method::GET, "/api/v3/account")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), StatusCode::TOO_MANY_REQUESTS);
+    let body: Value = read.json().await.unwrap();
+    assert_eq!(body["code"], -7021, "{body}");
+    let cancel = gateway(
+        reqwest::Method::DELETE,
+        "/api/v3/order?symbol=BTCUSDT&orderId=424242",
+    )
+    .send()
+    .await
+    .unwrap();
+    let body: Value = cancel.json().await.unwrap();
+    assert_ne!(body["code"], -7021, "{body}");
+
+    // Another account has its own share; the next minute, so does this one again.
+    let bob = server.user("bob@example.com").await;
+    server.add_demo_key(&bob).await;
+    server.clock.advance(chrono::Duration::seconds(60));
+    let (status, _) = server.get("/api/v1/api-keys/balance", &ann).await;
+    assert_eq!(status, StatusCode::OK);
+    server.finish().await;
+}
+
+async fn binance_calls_in_flight_are_bounded(backend: Backend) {
+    let overrides = HashMap::from([
+        ("KEYWARDEN_BINANCE_CONCURRENCY", "2".to_owned()),
+        ("BINANCE_TIMEOUT_MS", "5000".to_owned()),
+        ("KEYWARDEN_REGISTRATIONS_PER_IP", "100".to_owned()),
+    ]);
+    let server = TestServer::start_with(backend, overrides).await;
+    let mut tokens = Vec::new();
+    for i in 0..6 {
+        let token = server.user(&format!("queue{i}@example.com")).await;
+        server.add_demo_key(&token).await;
+        tokens.push(token);
+    }
+    let delay = Duration::from_millis(400);
+    server.exchange.set_fault(Fault::Delay(delay));
+    let started = std::time::Instant::now();
+    let reads: Vec<_> = tokens
+        .iter()
+        .map(|token| {
+            let request = server
+                .http
+                .get(server.url("/api/v1/api-keys/balance"))
+                .bearer_auth(token);
+            tokio::spawn(request.send())
+        })
+        .collect();
+    for read in reads {
+        assert_eq!(read.await.unwrap().unwrap().status(), StatusCode::OK);
+    }
+    // Two at a time: six calls take three turns of the delay at least.
+    let waited = started.elapsed();
+    assert!(waited >= delay * 3, "six calls took {waited:?}");
+    server.exchange.set_fault(Fault::None);
     server.finish().await;
 }

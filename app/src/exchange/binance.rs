@@ -30,6 +30,8 @@ pub struct ExchangeSettings {
     pub max_backoff: Duration,
     /// Binance's request-weight limit per minute (`X-MBX-USED-WEIGHT-1M`); requests stop at 90%.
     pub weight_limit: u32,
+    /// Calls in flight at once; more wait their turn.
+    pub max_concurrent: usize,
 }
 
 impl ExchangeSettings {
@@ -43,6 +45,7 @@ impl ExchangeSettings {
             max_attempts: 3,
             max_backoff: Duration::from_secs(2),
             weight_limit: 6_000,
+            max_concurrent: 32,
         }
     }
 }
@@ -133,6 +136,8 @@ pub struct Exchange {
     testnet: Venue,
     /// How calls ended (after retries), by outcome, for the metrics.
     outcomes: [AtomicU64; OUTCOMES.len()],
+    /// One permit per HTTP request in flight to Binance (`ExchangeSettings::max_concurrent`).
+    in_flight: tokio::sync::Semaphore,
 }
 
 /// The outcomes calls are counted by, in `outcomes` order.
@@ -205,6 +210,7 @@ impl Exchange {
             http,
             mainnet: Venue::new(&settings.mainnet_url),
             testnet: Venue::new(&settings.testnet_url),
+            in_flight: tokio::sync::Semaphore::new(settings.max_concurrent.max(1)),
             settings,
             outcomes: Default::default(),
         })
@@ -343,13 +349,26 @@ impl Exchange {
     /// Runs `once` until it ends for good, waiting between tries (`Retry-After`, else capped
     /// exponential backoff); after the last try allowed, or before a wait longer than allowed,
     /// its last outcome stands.
+    /// A turn among the calls in flight, waited for no longer than a call may take.
+    async fn outgoing_turn(&self) -> Result<tokio::sync::SemaphorePermit<'_>, ExchangeError> {
+        match tokio::time::timeout(self.settings.timeout, self.in_flight.acquire()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(ExchangeError::Unavailable(
+                "too many Binance calls in flight on this server".into(),
+            )),
+        }
+    }
+
     pub(super) async fn retrying<T, Once: Future<Output = Try<T>>>(
         &self,
         mut once: impl FnMut() -> Once,
     ) -> Result<T, ExchangeError> {
         let mut attempt = 1;
         loop {
-            let (last, retry_after) = match once().await {
+            let permit = self.outgoing_turn().await?;
+            let tried = once().await;
+            drop(permit);
+            let (last, retry_after) = match tried {
                 Try::Final(outcome) => return outcome,
                 Try::Again(outcome, retry_after) => (outcome, retry_after),
             };

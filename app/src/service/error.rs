@@ -70,6 +70,11 @@ pub enum ServiceError {
     ExchangeTimeout,
     #[error("Binance's rate limit is reached; try again in {retry_after_secs} s")]
     ExchangeRateLimited { retry_after_secs: u64 },
+    #[error(
+        "your account has made as many Binance calls this minute as one account may; try again \
+         in {retry_after_secs} s"
+    )]
+    BinanceQuota { retry_after_secs: u64 },
     #[error("Binance has temporarily banned this server's IP; try again in {retry_after_secs} s")]
     ExchangeBanned { retry_after_secs: u64 },
     /// The stored ciphertexts cannot be opened with the configured keys, or belong to another
@@ -131,6 +136,7 @@ impl ServiceError {
             ServiceError::ExchangeTimeout => "exchange_timeout",
             ServiceError::ExchangeRateLimited { .. } => "exchange_rate_limited",
             ServiceError::ExchangeBanned { .. } => "exchange_ip_banned",
+            ServiceError::BinanceQuota { .. } => "binance_quota_exceeded",
             ServiceError::StoredKeyUnreadable => "stored_key_unreadable",
             ServiceError::InvalidCode => "invalid_code",
             ServiceError::StepUpRequired => "step_up_required",
@@ -157,7 +163,7 @@ impl ServiceError {
             ServiceError::TwoFactorOn
             | ServiceError::TwoFactorNotSetUp
             | ServiceError::TwoFactorOff => 409,
-            ServiceError::TooManyAttempts { .. } => 429,
+            ServiceError::TooManyAttempts { .. } | ServiceError::BinanceQuota { .. } => 429,
             ServiceError::WrongPassword => 400,
             ServiceError::SessionNotFound => 404,
             ServiceError::ApiKeyExists
@@ -197,7 +203,8 @@ impl ServiceError {
         match self {
             ServiceError::ExchangeRateLimited { retry_after_secs }
             | ServiceError::ExchangeBanned { retry_after_secs }
-            | ServiceError::TooManyAttempts { retry_after_secs } => Some(*retry_after_secs),
+            | ServiceError::TooManyAttempts { retry_after_secs }
+            | ServiceError::BinanceQuota { retry_after_secs } => Some(*retry_after_secs),
             _ => None,
         }
     }

@@ -4,6 +4,7 @@
 mod alerts;
 mod audit;
 mod auth;
+mod binance_quota;
 mod bot_configs;
 mod bot_tokens;
 mod error;
@@ -22,6 +23,7 @@ use chrono::{DateTime, Utc};
 pub use alerts::{AlertKind, AlertSettings};
 pub use audit::ClientInfo;
 pub use auth::{Limits, validate_email};
+pub use binance_quota::BinanceQuota;
 pub use bot_tokens::BOT_TOKEN_PREFIX;
 pub use error::ServiceError;
 pub use gateway::{GatewayRequest, GatewayState, Refusal, RefusalKind};
@@ -64,6 +66,8 @@ pub struct Parts {
     pub gateway: GatewayState,
     pub sessions: SessionSettings,
     pub limits: Limits,
+    /// Each account's calls to Binance a minute, on this instance.
+    pub binance_quota: BinanceQuota,
     pub two_factor: TwoFactorSettings,
     pub clock: Arc<dyn Clock>,
     /// Webhook deliveries: how they are sent and retried.
@@ -118,6 +122,14 @@ impl Keywarden {
 
     fn now(&self) -> DateTime<Utc> {
         self.inner.clock.now()
+    }
+
+    /// Takes one of the account's Binance calls this minute (`BinanceQuota`): 429 past it.
+    fn within_binance_quota(&self, user_id: i64) -> Result<(), ServiceError> {
+        self.inner
+            .binance_quota
+            .take(user_id, self.now())
+            .map_err(|retry_after_secs| ServiceError::BinanceQuota { retry_after_secs })
     }
 }
 

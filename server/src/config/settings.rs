@@ -263,6 +263,20 @@ settings! {
         default: Described("none"),
         read_by: Config,
     }
+    /// Binance calls one account may cause a minute on this instance (adding, replacing and
+    /// checking its key, balances, its bots' gateway requests; cancels are never held back):
+    /// Binance's budget is per address and every account shares it. Beyond it, 429
+    /// `binance_quota_exceeded` (at the gateway, -7021) with `Retry-After`
+    KEYWARDEN_BINANCE_CALLS_PER_MINUTE {
+        default: Value("300"),
+        read_by: Config,
+    }
+    /// Binance calls in flight at once from this instance; more wait their turn (within
+    /// `BINANCE_TIMEOUT_MS`)
+    KEYWARDEN_BINANCE_CONCURRENCY {
+        default: Value("32"),
+        read_by: Config,
+    }
     /// total time allowed for one Binance call; beyond it the request fails with 504
     BINANCE_TIMEOUT_MS {
         default: Value("10000"),

@@ -236,6 +236,9 @@ impl TestServer {
             // Every test client is 127.0.0.1: the load tests send far more at once than the
             // per-address bound a production server keeps (its own test sets it).
             ("KEYWARDEN_MAX_IN_FLIGHT_PER_ADDRESS", "100000".into()),
+            // The load tests make more Binance calls for one account than its share (its own
+            // test sets it).
+            ("KEYWARDEN_BINANCE_CALLS_PER_MINUTE", "100000000".into()),
         ]);
         env.extend(overrides);
         let clock = Arc::new(TestClock::default());

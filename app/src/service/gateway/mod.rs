@@ -206,6 +206,17 @@ impl Keywarden {
                 ),
             )
         })?;
+        // A cancel is never held back, by this quota either.
+        if (!endpoint.changes_orders() || endpoint.places_an_order())
+            && let Err(ServiceError::BinanceQuota { retry_after_secs }) =
+                self.within_binance_quota(grant.key.user_id)
+        {
+            let why = "this account has made as many Binance calls this minute as one account may \
+                       on this server; retry next minute";
+            return Err(
+                Refusal::new(RefusalKind::BinanceQuota, why.into()).retry_after(retry_after_secs)
+            );
+        }
         let params = params(request.query, request.body).and_then(|mut params| {
             if endpoint.is_about_a_symbol() {
                 scope_to_symbol(&mut params, &grant.symbol)?;

@@ -28,12 +28,14 @@ pub enum RefusalKind {
     ExchangeUnavailable,
     OutcomeUnknown,
     Internal,
+    /// The account's share of this instance's Binance calls this minute is spent.
+    BinanceQuota,
 }
 
 impl RefusalKind {
     /// Every kind, in code order (the README's table is checked against this list); a new kind
     /// goes at the end, so no code changes meaning.
-    pub const ALL: [RefusalKind; 20] = [
+    pub const ALL: [RefusalKind; 21] = [
         RefusalKind::TokenMissing,
         RefusalKind::TokenUnknown,
         RefusalKind::TokenRevoked,
@@ -54,6 +56,7 @@ impl RefusalKind {
         RefusalKind::OutcomeUnknown,
         RefusalKind::Internal,
         RefusalKind::DuplicateParameter,
+        RefusalKind::BinanceQuota,
     ];
 
     /// The code in the answer's body.
@@ -74,7 +77,7 @@ impl RefusalKind {
             | AccountInactive | KeyUnusable | BotDisabled | BotsPaused => 401,
             EndpointNotAllowed | SymbolNotAllowed | OrderTypeNotAllowed | OrderTooLarge
             | OrderSizeUnknown | DuplicateParameter => 403,
-            OrderRateLimited | ExchangeBusy => 429,
+            OrderRateLimited | ExchangeBusy | BinanceQuota => 429,
             ExchangeUnavailable => 502,
             OutcomeUnknown => 504,
             Internal => 500,
@@ -105,6 +108,7 @@ impl RefusalKind {
             ExchangeUnavailable => "exchange_unavailable",
             OutcomeUnknown => "outcome_unknown",
             Internal => "internal_error",
+            BinanceQuota => "binance_quota_exceeded",
         }
     }
 }
@@ -180,7 +184,7 @@ mod tests {
     fn codes_are_keywardens_own_and_distinct() {
         let codes: Vec<i64> = RefusalKind::ALL.iter().map(|k| k.code()).collect();
         assert_eq!(codes.first(), Some(&-7001));
-        assert_eq!(codes.last(), Some(&-7020));
+        assert_eq!(codes.last(), Some(&-7021));
         let mut unique = codes.clone();
         unique.dedup();
         assert_eq!(unique, codes);

@@ -31,6 +31,7 @@ impl Keywarden {
         caller: &Caller,
         input: NewApiKey,
     ) -> Result<ApiKeyView, ServiceError> {
+        self.within_binance_quota(caller.user_id)?;
         let result = self.try_create_api_key(caller, input).await;
         self.record_failure(caller, Action::KeyCreate, &result)
             .await;
@@ -71,6 +72,7 @@ impl Keywarden {
         input: NewApiKey,
     ) -> Result<ApiKeyView, ServiceError> {
         self.require_step_up(caller)?;
+        self.within_binance_quota(caller.user_id)?;
         let result = self.try_replace_api_key(caller, input).await;
         self.record_failure(caller, Action::KeyReplace, &result)
             .await;
@@ -246,6 +248,7 @@ impl Keywarden {
     /// The account's non-zero balances, read live from Binance with the stored key.
     pub async fn balance(&self, caller: &Caller) -> Result<BalanceView, ServiceError> {
         let row = Self::stored_key(caller)?;
+        self.within_binance_quota(caller.user_id)?;
         let result = self.read_balance(row).await;
         let outcome = result.as_ref().map(|_| ());
         self.record(

@@ -22,6 +22,13 @@ impl Keywarden {
     /// Asks Binance about the stored key now and records the answer: a key Binance refuses is
     /// marked invalid, not deleted. Faults (unreachable, rate limits, timeouts) change nothing.
     pub async fn validate_api_key(&self, caller: &Caller) -> Result<ApiKeyView, ServiceError> {
+        Self::stored_key(caller)?;
+        self.within_binance_quota(caller.user_id)?;
+        self.check_stored_key(caller).await
+    }
+
+    /// `validate_api_key` without the account's quota: Keywarden's own background checks.
+    async fn check_stored_key(&self, caller: &Caller) -> Result<ApiKeyView, ServiceError> {
         let row = Self::stored_key(caller)?;
         let result = self.try_validate_api_key(caller, row).await;
         if let Err(err) = &result {
@@ -180,7 +187,7 @@ impl Keywarden {
                         two_factor_on: false,
                         stepped_up_at: None,
                     };
-                    keywarden.validate_api_key(&caller).await
+                    keywarden.check_stored_key(&caller).await
                 };
                 if let Err(err) = checked.await {
                     tracing::warn!(user_id, "background key check failed: {err}");
