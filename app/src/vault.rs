@@ -34,6 +34,11 @@ pub enum VaultError {
          or key id): refused"
     )]
     WrongOwner,
+    #[error(
+        "a stored credential is a bare Fernet token without its envelope, which this server \
+         refuses (KEYWARDEN_REFUSE_BARE_TOKENS)"
+    )]
+    BareTokenRefused,
 }
 
 /// Which half of a key pair a ciphertext holds.
@@ -80,6 +85,9 @@ struct VaultKey {
 pub struct Vault {
     /// The first key encrypts.
     keys: Vec<VaultKey>,
+    /// Refuse the seed's bare tokens (once a rotation made every row an envelope, a bare token
+    /// can only have been written by someone else).
+    refuse_bare_tokens: bool,
 }
 
 /// A short public name for a key: the first 8 bytes of a domain-separated SHA-256 of it.
@@ -108,7 +116,18 @@ impl Vault {
         if ring.is_empty() {
             return Err(VaultError::NoKeys);
         }
-        Ok(Self { keys: ring })
+        Ok(Self {
+            keys: ring,
+            refuse_bare_tokens: false,
+        })
+    }
+
+    /// This keyring, refusing the seed's bare tokens.
+    pub fn refusing_bare_tokens(self, refuse: bool) -> Self {
+        Self {
+            refuse_bare_tokens: refuse,
+            ..self
+        }
     }
 
     pub fn generate_key() -> String {
@@ -152,6 +171,9 @@ impl Vault {
         key_id: Option<&str>,
     ) -> Result<Secret, VaultError> {
         let Some(key_id) = key_id else {
+            if self.refuse_bare_tokens {
+                return Err(VaultError::BareTokenRefused);
+            }
             let mut plaintext = self
                 .keys
                 .iter()
@@ -267,6 +289,22 @@ mod tests {
                 .unwrap();
             assert_eq!(at_time, case["src"].as_str().unwrap().as_bytes());
         }
+    }
+
+    #[test]
+    fn bare_tokens_can_be_refused() {
+        let case = &vectors("verify")[0];
+        let secret = case["secret"].as_str().unwrap();
+        let token = case["token"].as_str().unwrap();
+        let refusing = vault(&[secret]).refusing_bare_tokens(true);
+        assert!(matches!(
+            refusing.open(ALICE_SECRET, token, None),
+            Err(VaultError::BareTokenRefused)
+        ));
+        // Envelopes are read as before.
+        let sealed = refusing.seal(ALICE_SECRET, "still readable");
+        let opened = refusing.open(ALICE_SECRET, &sealed.token, Some(&sealed.key_id));
+        assert_eq!(opened.unwrap().expose(), "still readable");
     }
 
     #[test]

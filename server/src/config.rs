@@ -31,6 +31,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// The Fernet keyring: the first key encrypts, every key decrypts.
     pub fernet_keys: Vec<String>,
+    /// Refuse the seed's bare tokens.
+    pub refuse_bare_tokens: bool,
     pub jwt_secret: String,
     pub token_ttl: Duration,
     pub binance_base_url: String,
@@ -273,6 +275,7 @@ impl Config {
             database_url,
             data_dir,
             fernet_keys,
+            refuse_bare_tokens: flag(&var, &KEYWARDEN_REFUSE_BARE_TOKENS)?,
             jwt_secret,
             token_ttl: Duration::from_secs(60 * number(&var, &JWT_EXPIRES_MINUTES)?),
             binance_base_url,

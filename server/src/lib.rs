@@ -127,7 +127,8 @@ pub async fn build_keywarden_with_clock(
 ) -> Result<Keywarden, StartError> {
     let store = open_store(config).await?;
     let vault = Vault::new(config.fernet_keys.iter().map(String::as_str))
-        .map_err(|e| StartError::Other(e.to_string()))?;
+        .map_err(|e| StartError::Other(e.to_string()))?
+        .refusing_bare_tokens(config.refuse_bare_tokens);
     let exchange = Exchange::new(ExchangeSettings {
         timeout: config.binance_timeout,
         connect_timeout: config.binance_connect_timeout,

@@ -251,6 +251,29 @@ async fn rotation_keeps_every_key_working(backend: Backend) {
     let raw = server.raw_database_text().await;
     assert!(!raw.contains(SEED_SECRET_KEY) && !raw.contains(DEMO_SECRET_KEY));
 
+    // Every row is an envelope now: bare tokens can be refused. One written in afterwards (a
+    // pair someone else knows, made with the live key) is never used.
+    server
+        .restart_with(&[("KEYWARDEN_REFUSE_BARE_TOKENS", Some("true".into()))])
+        .await;
+    balances_work(&server, &tokens).await;
+    let planted_user = server.user("planted@example.com").await;
+    insert_seed_row(&server, user_id(&server, &planted_user).await, &key_b).await;
+    let (status, body) = server.get("/api/v1/api-keys/balance", &planted_user).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Some("stored_key_unreadable")
+        ),
+        "{body}"
+    );
+    assert!(harness::error_lines().contains("KEYWARDEN_REFUSE_BARE_TOKENS"));
+    server
+        .execute("DELETE FROM api_keys WHERE api_key_masked = 'Seed********0001' AND encryption_key_id IS NULL")
+        .await
+        .unwrap();
+
     // Each key's owner sees its rotation once.
     for token in &tokens {
         let (status, page) = server.get("/api/v1/audit", token).await;

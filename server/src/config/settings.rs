@@ -125,6 +125,13 @@ settings! {
         default: Described("unset"),
         read_by: Config,
     }
+    /// `true` refuses the seed's bare Fernet tokens (stored keys without Keywarden's envelope) with
+    /// 500 `stored_key_unreadable`: set it once `keywarden rotate-keys` has rewritten every key
+    /// (it says `0 left`), so a bare token can only have been written by someone else
+    KEYWARDEN_REFUSE_BARE_TOKENS {
+        default: Value("false"),
+        read_by: Config,
+    }
     /// HS256 secret for access tokens, at least 32 characters
     JWT_SECRET {
         default: Described("generated into `data/jwt.secret` in development"),
