@@ -415,12 +415,7 @@ async fn the_secret_follows_a_fernet_key_rotation(backend: Backend) {
     let mut server = TestServer::start(backend).await;
     let token = server.user("gus@example.com").await;
     let (secret, _) = turn_on(&server, &token).await;
-    let new_key = app::vault::Vault::generate_key();
-    harness::secret(&new_key);
-    let ring = format!("{new_key},{}", server.fernet_key);
-    let output = server.rotate_keys_under(&ring);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}");
+    let (new_key, stdout) = server.rotate_to_a_new_key();
     assert!(
         stdout.contains("rotated 1 second-factor secrets"),
         "{stdout}"

@@ -340,6 +340,18 @@ impl TestServer {
         command
     }
 
+    /// A new Fernet key made primary by a `keywarden rotate-keys` that succeeded; answers the key
+    /// (for the restart that retires the old one) and what the command printed.
+    pub fn rotate_to_a_new_key(&self) -> (String, String) {
+        let new_key = app::vault::Vault::generate_key();
+        secret(&new_key);
+        let ring = format!("{new_key},{}", self.fernet_key);
+        let output = self.rotate_keys_under(&ring);
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(output.status.success(), "{stdout}");
+        (new_key, stdout)
+    }
+
     /// `keywarden rotate-keys` under the keyring `ring` (the new key first), to its end.
     pub fn rotate_keys_under(&self, ring: &str) -> std::process::Output {
         self.command(
