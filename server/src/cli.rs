@@ -275,12 +275,14 @@ impl Progress {
 }
 
 pub async fn create_user(config: &Config, email: &str) -> Result<(), String> {
-    let mut password = String::new();
+    // The line as read is wiped once the password is taken from it; the service wipes that
+    // copy once it is hashed.
+    let mut line = zeroize::Zeroizing::new(String::new());
     std::io::stdin()
         .lock()
-        .read_line(&mut password)
+        .read_line(&mut line)
         .map_err(|e| e.to_string())?;
-    let password = password.trim_end_matches(['\r', '\n']).to_owned();
+    let password = line.trim_end_matches(['\r', '\n']).to_owned();
     let keywarden = crate::build_keywarden(config)
         .await
         .map_err(|e| e.to_string())?;

@@ -89,6 +89,7 @@ impl PasswordHasherPool {
 
     pub(super) async fn hash(&self, password: String) -> Result<String, ServiceError> {
         self.run(move || {
+            let password = zeroize::Zeroizing::new(password);
             let salt = SaltString::generate(&mut OsRng);
             password_hasher()
                 .hash_password(password.as_bytes(), &salt)
@@ -105,6 +106,7 @@ impl PasswordHasherPool {
         hash: Option<String>,
     ) -> Result<bool, ServiceError> {
         self.run(move || {
+            let password = zeroize::Zeroizing::new(password);
             let hash = hash.unwrap_or_else(|| DUMMY_HASH.clone());
             PasswordHash::new(&hash).is_ok_and(|parsed| {
                 password_hasher()
