@@ -203,19 +203,27 @@ impl Keywarden {
     /// Whether `client` signs in from an address the account has not used before (its first
     /// sign-in does not count: the account has no habits yet).
     async fn is_new_address(&self, user_id: i64, client: &ClientInfo) -> bool {
+        let (signed_in_before, known) = self.address_history(user_id, client).await;
+        signed_in_before && !known
+    }
+
+    /// Whether the account has signed in at all, and from `client`'s address; neither when
+    /// that cannot be told (no address, or the database failing: logged).
+    async fn address_history(&self, user_id: i64, client: &ClientInfo) -> (bool, bool) {
         let Some(ip) = client.ip.as_deref() else {
-            return false;
+            return (false, false);
         };
-        match self.inner.store.sign_ins_from(user_id, ip).await {
-            Ok((signed_in_before, known)) => signed_in_before && !known,
-            Err(err) => {
+        self.inner
+            .store
+            .sign_ins_from(user_id, ip)
+            .await
+            .unwrap_or_else(|err| {
                 tracing::warn!(
                     user_id,
-                    "cannot tell whether a sign-in's address is new: {err}"
+                    "cannot read the account's sign-in addresses: {err}"
                 );
-                false
-            }
-        }
+                (false, false)
+            })
     }
 
     /// Reserves this attempt's places under its limits before the password is checked; answers
@@ -235,7 +243,7 @@ impl Keywarden {
         let mut scopes = Vec::new();
         let mut stranger = false;
         if let Some(id) = user_id {
-            stranger = !self.is_known_address(id, client).await;
+            stranger = !self.address_history(id, client).await.1;
             let from = address.as_deref().unwrap_or("unknown");
             scopes.push((
                 format!("login:account:{id}:{from}"),
@@ -263,20 +271,6 @@ impl Keywarden {
             reserved.push(scope);
         }
         Ok(reserved)
-    }
-
-    /// Whether the account has signed in from `client`'s address before.
-    async fn is_known_address(&self, user_id: i64, client: &ClientInfo) -> bool {
-        let Some(ip) = client.ip.as_deref() else {
-            return false;
-        };
-        match self.inner.store.sign_ins_from(user_id, ip).await {
-            Ok((_, known)) => known,
-            Err(err) => {
-                tracing::warn!(user_id, "cannot tell whether an address is known: {err}");
-                false
-            }
-        }
     }
 
     /// `login.blocked`, at most once per address and window.

@@ -72,13 +72,7 @@ pub mod jwt_crypto {
 
     impl Verifier<Vec<u8>> for HmacKey {
         fn verify(&self, message: &[u8], signature: &Vec<u8>) -> std::result::Result<(), Error> {
-            let expected = self.mac(message);
-            let same = expected.len() == signature.len()
-                && expected
-                    .iter()
-                    .zip(signature)
-                    .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                    == 0;
+            let same = super::super::sessions::constant_time_eq(&self.mac(message), signature);
             same.then_some(()).ok_or_else(Error::new)
         }
     }

@@ -7,7 +7,7 @@ use totp_rs::{Algorithm, Secret, TOTP};
 use zeroize::Zeroizing;
 
 use super::audit::{Action, ClientInfo};
-use super::sessions::{SignIn, random_token, token_hash};
+use super::sessions::{SignIn, constant_time_eq, random_token, token_hash};
 use super::{Caller, Keywarden, ServiceError};
 use crate::model::{RecoveryCodes, SessionKind, TwoFactorSetup, TwoFactorStatus};
 use crate::store::{ChallengeRow, TwoFactorRow};
@@ -59,10 +59,6 @@ fn matching_step(totp: &TOTP, code: &str, now: DateTime<Utc>) -> Option<i64> {
         let expected = totp.generate((step * STEP_SECS).max(0) as u64);
         constant_time_eq(expected.as_bytes(), code.as_bytes())
     })
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// A code as typed: spaces and dashes dropped, letters upper-cased.
