@@ -7,7 +7,7 @@ use std::hint::black_box;
 
 use app::exchange::Signer;
 use app::service::{Tokens, mask_api_key, password_hasher};
-use app::vault::{Field, Owner, Vault};
+use app::vault::{Field, Owner, Vault, new_row_version};
 use argon2::PasswordHasher;
 use argon2::password_hash::SaltString;
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -21,7 +21,12 @@ const QUERY: &str = "timestamp=1700000000000&recvWindow=5000";
 
 fn fernet(c: &mut Criterion) {
     let vault = Vault::new([Vault::generate_key().as_str()]).unwrap();
-    let owner = |field| Owner { user_id: 42, field };
+    let version = new_row_version();
+    let owner = |field| Owner {
+        user_id: 42,
+        field,
+        version,
+    };
     c.bench_function("fernet seal key pair", |b| {
         b.iter(|| {
             (

@@ -3,16 +3,20 @@
 //!
 //! Fernet authenticates a token but has no associated data, so a token copied into another row
 //! would decrypt there. Keywarden therefore encrypts an envelope that names the token's owner
-//! (format version, user id, key id, field) and refuses a token whose envelope does not match
-//! the row it was read from. Tokens written by the seed's Python code hold the bare value and
-//! have no key id; they are still read (each key is tried) and become envelopes on rotation.
+//! (format, user id, key id, field and, for a key pair, the row's version) and refuses a token
+//! whose envelope does not match the row it was read from. A key pair's row takes a fresh random
+//! version at every write, so an older pair written back over a newer one (or into a row added
+//! after a delete) no longer matches. Tokens written by the seed's Python code hold the bare
+//! value and have no key id; they are still read (each key is tried) and become versioned
+//! envelopes on rotation.
 
 use std::fmt;
 
 use sha2::{Digest, Sha256};
 use zeroize::Zeroize;
 
-const ENVELOPE_PREFIX: &str = "keywarden:v1\n";
+/// Every envelope starts so; the seed's bare values never do.
+const ENVELOPE_MARK: &[u8] = b"keywarden:v";
 
 #[derive(Debug, thiserror::Error)]
 pub enum VaultError {
@@ -35,8 +39,13 @@ pub enum VaultError {
     )]
     WrongOwner,
     #[error(
-        "a stored credential is a bare Fernet token without its envelope, which this server \
-         refuses (KEYWARDEN_REFUSE_BARE_TOKENS)"
+        "a stored credential was sealed for another version of its row (an older pair written \
+         back over a newer one): refused"
+    )]
+    StaleVersion,
+    #[error(
+        "a stored credential predates rotation (a bare Fernet token, or a key pair without a \
+         row version), which this server refuses (KEYWARDEN_REFUSE_BARE_TOKENS)"
     )]
     BareTokenRefused,
 }
@@ -61,13 +70,69 @@ impl Field {
             Field::TotpSecret => "totp_secret",
         }
     }
+
+    /// Whether its row carries a version (a key pair's halves do).
+    fn has_row_version(self) -> bool {
+        matches!(self, Field::ApiKey | Field::SecretKey)
+    }
 }
 
-/// The row a ciphertext belongs to: one user's key, one field of it.
+/// The row a ciphertext belongs to: one user's key, one field of it, and the row's version
+/// (0 for a row written before versions, and for secrets whose rows have none).
 #[derive(Clone, Copy, Debug)]
 pub struct Owner {
     pub user_id: i64,
     pub field: Field,
+    pub version: i64,
+}
+
+impl Owner {
+    /// A secret whose row has no version (webhook and TOTP secrets).
+    pub fn unversioned(user_id: i64, field: Field) -> Self {
+        Owner {
+            user_id,
+            field,
+            version: 0,
+        }
+    }
+
+    /// The envelope's header for a token made with key `key_id`; the value follows it.
+    fn header(&self, key_id: &str) -> String {
+        match self.version {
+            0 => format!(
+                "keywarden:v1\n{}\n{key_id}\n{}\n",
+                self.user_id,
+                self.field.as_str()
+            ),
+            version => format!("{}{version}\n", self.versioned_prefix(key_id)),
+        }
+    }
+
+    fn versioned_prefix(&self, key_id: &str) -> String {
+        format!(
+            "keywarden:v2\n{}\n{key_id}\n{}\n",
+            self.user_id,
+            self.field.as_str()
+        )
+    }
+
+    /// Whether `plaintext` is this owner's envelope, but for another version of the row.
+    fn is_other_version(&self, plaintext: &[u8], key_id: &str) -> bool {
+        let unversioned = Owner {
+            version: 0,
+            ..*self
+        };
+        plaintext.starts_with(unversioned.header(key_id).as_bytes())
+            || plaintext.starts_with(self.versioned_prefix(key_id).as_bytes())
+    }
+}
+
+/// A fresh version for a key pair's row: random, so never one the row (or a row the user had
+/// before) held; never 0.
+pub fn new_row_version() -> i64 {
+    let mut bytes = [0u8; 8];
+    getrandom::getrandom(&mut bytes).expect("the OS random source works");
+    (u64::from_le_bytes(bytes) >> 1).max(1) as i64
 }
 
 /// A ciphertext and the id of the key that made it, as they are stored.
@@ -85,8 +150,8 @@ struct VaultKey {
 pub struct Vault {
     /// The first key encrypts.
     keys: Vec<VaultKey>,
-    /// Refuse the seed's bare tokens (once a rotation made every row an envelope, a bare token
-    /// can only have been written by someone else).
+    /// Refuse the seed's bare tokens and key pairs without a row version (once a rotation made
+    /// every row a versioned envelope, such a token can only have been written by someone else).
     refuse_bare_tokens: bool,
 }
 
@@ -146,12 +211,7 @@ impl Vault {
     /// Encrypts `value` for `owner` under the primary key.
     pub fn seal(&self, owner: Owner, value: &str) -> Sealed {
         let primary = &self.keys[0];
-        let mut envelope = format!(
-            "{ENVELOPE_PREFIX}{}\n{}\n{}\n",
-            owner.user_id,
-            primary.id,
-            owner.field.as_str()
-        );
+        let mut envelope = owner.header(&primary.id);
         envelope.push_str(value);
         let token = primary.fernet.encrypt(envelope.as_bytes());
         envelope.zeroize();
@@ -162,24 +222,32 @@ impl Vault {
     }
 
     /// Decrypts a stored token of `owner`. With a key id, only that key is used and the
-    /// envelope must name this owner and key; without one (the seed's bare tokens), each key is
-    /// tried and the plaintext must not be an envelope.
+    /// envelope must name this owner (row version included) and key; without one (the seed's
+    /// bare tokens, only in a row without a version), each key is tried and the plaintext must
+    /// not be an envelope.
     pub fn open(
         &self,
         owner: Owner,
         token: &str,
         key_id: Option<&str>,
     ) -> Result<Secret, VaultError> {
+        let legacy = owner.version == 0 && owner.field.has_row_version();
+        if legacy && self.refuse_bare_tokens {
+            return Err(VaultError::BareTokenRefused);
+        }
         let Some(key_id) = key_id else {
             if self.refuse_bare_tokens {
                 return Err(VaultError::BareTokenRefused);
+            }
+            if owner.version != 0 {
+                return Err(VaultError::StaleVersion);
             }
             let mut plaintext = self
                 .keys
                 .iter()
                 .find_map(|k| k.fernet.decrypt(token).ok())
                 .ok_or(VaultError::Undecryptable)?;
-            if plaintext.starts_with(ENVELOPE_PREFIX.as_bytes()) {
+            if plaintext.starts_with(ENVELOPE_MARK) {
                 // An envelope whose key id was removed from its row.
                 plaintext.zeroize();
                 return Err(VaultError::WrongOwner);
@@ -195,15 +263,15 @@ impl Vault {
             .fernet
             .decrypt(token)
             .map_err(|_| VaultError::Undecryptable)?;
-        let expected = format!(
-            "{ENVELOPE_PREFIX}{}\n{}\n{}\n",
-            owner.user_id,
-            key.id,
-            owner.field.as_str()
-        );
+        let expected = owner.header(&key.id);
         if !plaintext.starts_with(expected.as_bytes()) {
+            let stale = owner.is_other_version(&plaintext, &key.id);
             plaintext.zeroize();
-            return Err(VaultError::WrongOwner);
+            return Err(if stale {
+                VaultError::StaleVersion
+            } else {
+                VaultError::WrongOwner
+            });
         }
         let value = plaintext.split_off(expected.len());
         plaintext.zeroize();
@@ -251,9 +319,11 @@ mod tests {
     use super::*;
     use serde_json::Value;
 
+    /// A key pair's half in a row written before row versions.
     const ALICE_SECRET: Owner = Owner {
         user_id: 7,
         field: Field::SecretKey,
+        version: 0,
     };
 
     /// The Fernet spec's acceptance vectors (github.com/fernet/spec), kept in app/testdata.
@@ -301,10 +371,68 @@ mod tests {
             refusing.open(ALICE_SECRET, token, None),
             Err(VaultError::BareTokenRefused)
         ));
-        // Envelopes are read as before.
-        let sealed = refusing.seal(ALICE_SECRET, "still readable");
-        let opened = refusing.open(ALICE_SECRET, &sealed.token, Some(&sealed.key_id));
-        assert_eq!(opened.unwrap().expose(), "still readable");
+        // So are key pairs without a row version; versioned envelopes are read as before, and
+        // so are the secrets whose rows have no version.
+        let unversioned = refusing.seal(ALICE_SECRET, "legacy pair");
+        assert!(matches!(
+            refusing.open(ALICE_SECRET, &unversioned.token, Some(&unversioned.key_id)),
+            Err(VaultError::BareTokenRefused)
+        ));
+        let versioned = Owner {
+            version: new_row_version(),
+            ..ALICE_SECRET
+        };
+        let webhook = Owner::unversioned(7, Field::WebhookSecret);
+        for owner in [versioned, webhook] {
+            let sealed = refusing.seal(owner, "still readable");
+            let opened = refusing.open(owner, &sealed.token, Some(&sealed.key_id));
+            assert_eq!(opened.unwrap().expose(), "still readable");
+        }
+    }
+
+    #[test]
+    fn a_pair_sealed_for_another_version_of_its_row_is_refused() {
+        let key = Vault::generate_key();
+        let vault = vault(&[&key]);
+        let (older, newer) = (new_row_version(), new_row_version());
+        assert!(older > 0 && newer > 0 && older != newer);
+        let at = |version| Owner {
+            version,
+            ..ALICE_SECRET
+        };
+        let sealed = vault.seal(at(older), "older pair");
+        let opened = vault.open(at(older), &sealed.token, Some(&sealed.key_id));
+        assert_eq!(opened.unwrap().expose(), "older pair");
+        // Written back into the row after it moved on, or into a row of another version.
+        for (row, token) in [
+            (at(newer), &sealed.token),
+            (at(0), &sealed.token),
+            (at(newer), &vault.seal(at(0), "unversioned pair").token),
+        ] {
+            assert!(matches!(
+                vault.open(row, token, Some(&sealed.key_id)),
+                Err(VaultError::StaleVersion)
+            ));
+        }
+        // A bare token cannot stand in a versioned row.
+        let bare = fernet::Fernet::new(&key).unwrap().encrypt(b"seed-value");
+        assert_eq!(
+            vault.open(at(0), &bare, None).unwrap().expose(),
+            "seed-value"
+        );
+        assert!(matches!(
+            vault.open(at(older), &bare, None),
+            Err(VaultError::StaleVersion)
+        ));
+        // Another user's envelope of the same version is still another owner's.
+        let bob = Owner {
+            user_id: 8,
+            ..at(older)
+        };
+        assert!(matches!(
+            vault.open(bob, &sealed.token, Some(&sealed.key_id)),
+            Err(VaultError::WrongOwner)
+        ));
     }
 
     #[test]

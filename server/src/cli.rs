@@ -197,7 +197,8 @@ pub async fn rotate_keys(config: &Config, batch_size: i64, pause: Duration) -> R
         .await
         .map_err(|e| e.to_string())?;
     println!(
-        "rotated {rewritten} keys in {seconds:.2} s ({:.0} keys/s); {left} left under other keys",
+        "rotated {rewritten} keys in {seconds:.2} s ({:.0} keys/s); {left} left under other keys \
+         or without a row version",
         rewritten as f64 / seconds.max(1e-9)
     );
     if left > unreadable.len() as i64 {

@@ -61,21 +61,28 @@ async fn create_validates_masks_and_encrypts(backend: Backend) {
         !raw.contains(DEMO_SECRET_KEY),
         "plaintext secret in the database"
     );
-    // Standard Fernet tokens holding envelopes that name their row: version, user, key, field.
+    // Standard Fernet tokens holding envelopes that name their row: format, user, key, field,
+    // and the row version both halves share.
     let (enc_key, enc_secret) = server.stored_ciphertexts().await;
     let fernet = fernet::Fernet::new(&server.fernet_key).unwrap();
     let user_id = server.get("/api/v1/users/me", &token).await.1["id"].clone();
+    let mut versions = Vec::new();
     for (token, field, value) in [
         (&enc_key, "api_key", DEMO_API_KEY),
         (&enc_secret, "secret_key", DEMO_SECRET_KEY),
     ] {
         let envelope = String::from_utf8(fernet.decrypt(token).unwrap()).unwrap();
-        let parts: Vec<&str> = envelope.splitn(5, '\n').collect();
-        assert_eq!(parts[0], "keywarden:v1");
+        let parts: Vec<&str> = envelope.splitn(6, '\n').collect();
+        assert_eq!(parts[0], "keywarden:v2");
         assert_eq!(parts[1], user_id.to_string());
         assert_eq!(parts[2].len(), 16, "the Fernet key's id");
-        assert_eq!((parts[3], parts[4]), (field, value));
+        assert_eq!((parts[3], parts[5]), (field, value));
+        versions.push(parts[4].parse::<i64>().unwrap());
     }
+    assert!(
+        versions[0] > 0 && versions[0] == versions[1],
+        "{versions:?}"
+    );
 
     // Without the trailing slash, for another user.
     let other = server.user("hal@example.com").await;

@@ -21,6 +21,7 @@ on_both_backends!(
     rotation_keeps_every_key_working,
     interrupted_rotation_loses_nothing,
     ciphertexts_moved_to_another_row_are_refused,
+    an_older_pair_written_back_is_refused,
     audit_trail_records_each_action_once,
 );
 
@@ -64,8 +65,8 @@ fn seed_tokens(key: &str, values: &[&str]) -> Vec<String> {
 }
 
 async fn stored_rows(store: &Store) -> Vec<StoredCiphertexts> {
-    let sql = "SELECT id, user_id, encrypted_api_key, encrypted_secret_key, encryption_key_id \
-               FROM api_keys ORDER BY id";
+    let sql = "SELECT id, user_id, encrypted_api_key, encrypted_secret_key, encryption_key_id, \
+               version FROM api_keys ORDER BY id";
     match store.pool() {
         Pool::Sqlite(pool) => sqlx::query_as(sql).fetch_all(pool).await.unwrap(),
         Pool::Postgres(pool) => sqlx::query_as(sql).fetch_all(pool).await.unwrap(),
@@ -85,6 +86,7 @@ fn open_row(vault: &Vault, row: &StoredCiphertexts) -> (String, String) {
         let owner = Owner {
             user_id: row.user_id,
             field,
+            version: row.version,
         };
         vault
             .open(owner, token, row.encryption_key_id.as_deref())
@@ -227,7 +229,7 @@ async fn rotation_keeps_every_key_working(backend: Backend) {
     assert_eq!(rows.len(), 4);
     assert!(
         rows.iter()
-            .all(|r| r.encryption_key_id.as_deref() == Some(b_id.as_str()))
+            .all(|r| r.encryption_key_id.as_deref() == Some(b_id.as_str()) && r.version != 0)
     );
 
     // Running it again finds nothing to do: nothing is encrypted twice.
@@ -242,8 +244,7 @@ async fn rotation_keeps_every_key_working(backend: Backend) {
         .restart_with(&[("FERNET_KEYS", Some(key_b.clone()))])
         .await;
     balances_work(&server, &tokens).await;
-    let only_b = Vault::new([key_b.as_str()]).unwrap();
-    let (api_key, secret) = open_row(&only_b, rows.last().unwrap());
+    let (api_key, secret) = open_row(&Vault::new([key_b.as_str()]).unwrap(), rows.last().unwrap());
     assert_eq!(
         (api_key.as_str(), secret.as_str()),
         (SEED_API_KEY, SEED_SECRET_KEY)
@@ -269,8 +270,32 @@ async fn rotation_keeps_every_key_working(backend: Backend) {
         "{body}"
     );
     assert!(harness::error_lines().contains("KEYWARDEN_REFUSE_BARE_TOKENS"));
+    // Nor is a pair sealed as before row versions (under the live key, for this very row).
+    let planted_id = user_id(&server, &planted_user).await;
+    let unversioned = |field| Owner {
+        user_id: planted_id,
+        field,
+        version: 0,
+    };
+    let only_b = Vault::new([key_b.as_str()]).unwrap();
+    let (api_key, secret) = (
+        only_b.seal(unversioned(Field::ApiKey), SEED_API_KEY),
+        only_b.seal(unversioned(Field::SecretKey), SEED_SECRET_KEY),
+    );
+    write_pair(&server, planted_id, &api_key.token, &secret.token, &b_id).await;
+    let (status, body) = server.get("/api/v1/api-keys/balance", &planted_user).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Some("stored_key_unreadable")
+        ),
+        "{body}"
+    );
     server
-        .execute("DELETE FROM api_keys WHERE api_key_masked = 'Seed********0001' AND encryption_key_id IS NULL")
+        .execute(&format!(
+            "DELETE FROM api_keys WHERE user_id = {planted_id}"
+        ))
         .await
         .unwrap();
 
@@ -313,7 +338,12 @@ async fn insert_sealed_keys(
                 .unwrap();
                 let api_key = format!("bulk-api-key-{i:06}");
                 let secret = format!("bulk-secret-{i:06}");
-                let seal = |field, value: &str| vault.seal(Owner { user_id, field }, value);
+                let owner = |field| Owner {
+                    user_id,
+                    field,
+                    version: 0,
+                };
+                let seal = |field, value: &str| vault.seal(owner(field), value);
                 let (k, s) = (
                     seal(Field::ApiKey, &api_key),
                     seal(Field::SecretKey, &secret),
@@ -413,6 +443,77 @@ async fn interrupted_rotation_loses_nothing(backend: Backend) {
     for (row, pair) in rows.iter().zip(&expected) {
         assert_eq!(&open_row(&only_b, row), pair);
     }
+    server.finish().await;
+}
+
+/// Overwrites a user's stored pair as someone with write access to the database could.
+async fn write_pair(server: &TestServer, user_id: i64, api_key: &str, secret: &str, key_id: &str) {
+    let sql = format!(
+        "UPDATE api_keys SET encrypted_api_key = '{api_key}', encrypted_secret_key = '{secret}', \
+         encryption_key_id = '{key_id}' WHERE user_id = {user_id}"
+    );
+    assert_eq!(server.execute(&sql).await.unwrap(), 1);
+}
+
+/// The row version sealed into both halves: a pair the user replaced (or deleted) and someone
+/// writes back, ciphertexts and key id together, is refused rather than signed with.
+async fn an_older_pair_written_back_is_refused(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    harness::secret(SEED_API_KEY);
+    harness::secret(SEED_SECRET_KEY);
+    server
+        .exchange
+        .add_account(SEED_API_KEY, Account::hmac(SEED_SECRET_KEY));
+    let alice = server.user("alice@example.com").await;
+    let alice_id = user_id(&server, &alice).await;
+    let (status, body) = server
+        .create_key(&alice, SEED_API_KEY, SEED_SECRET_KEY)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let older = stored_rows(&server.store).await.remove(0);
+    assert_ne!(older.version, 0);
+    let older_key_id = older.encryption_key_id.clone().unwrap();
+    let write_back = async || {
+        write_pair(
+            &server,
+            alice_id,
+            &older.encrypted_api_key,
+            &older.encrypted_secret_key,
+            &older_key_id,
+        )
+        .await;
+        let (status, body) = server.get("/api/v1/api-keys/balance", &alice).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Some("stored_key_unreadable")
+            ),
+            "{body}"
+        );
+        assert!(harness::error_lines().contains("another version of its row"));
+    };
+
+    // Replaced by another pair: the row keeps its id and takes a new version.
+    let demo = json!({"api_key": DEMO_API_KEY, "secret_key": DEMO_SECRET_KEY});
+    let (status, body) = server
+        .call(Method::PUT, "/api/v1/api-keys/me", Some(&alice), Some(demo))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let newer = stored_rows(&server.store).await.remove(0);
+    assert_eq!(newer.id, older.id);
+    assert_ne!(newer.version, older.version);
+    let (status, _) = server.get("/api/v1/api-keys/balance", &alice).await;
+    assert_eq!(status, StatusCode::OK);
+    write_back().await;
+
+    // Deleted and added again: a new row, whose version the old pair does not carry either.
+    let (status, _) = server
+        .call(Method::DELETE, "/api/v1/api-keys/me", Some(&alice), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    server.add_demo_key(&alice).await;
+    write_back().await;
     server.finish().await;
 }
 

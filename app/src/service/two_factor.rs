@@ -33,10 +33,7 @@ pub struct TwoFactorSettings {
 }
 
 fn secret_owner(user_id: i64) -> Owner {
-    Owner {
-        user_id,
-        field: Field::TotpSecret,
-    }
+    Owner::unversioned(user_id, Field::TotpSecret)
 }
 
 fn totp(secret: &[u8], account: &str) -> Result<TOTP, ServiceError> {

@@ -14,6 +14,8 @@ pub struct ApiKeyRow {
     pub encrypted_secret_key: String,
     /// The Fernet key both ciphertexts were made with; `None` for the seed's bare tokens.
     pub encryption_key_id: Option<String>,
+    /// Drawn afresh at every write of the pair and sealed into both halves; 0 before versions.
+    pub version: i64,
     pub api_key_masked: String,
     pub label: Option<String>,
     pub is_valid: bool,
@@ -36,6 +38,7 @@ impl ApiKeyRow {
             encrypted_api_key: self.encrypted_api_key.clone(),
             encrypted_secret_key: self.encrypted_secret_key.clone(),
             encryption_key_id: self.encryption_key_id.clone(),
+            version: self.version,
         }
     }
 }
@@ -48,6 +51,7 @@ impl FromColumns for ApiKeyRow {
             encrypted_api_key: row.text("encrypted_api_key")?,
             encrypted_secret_key: row.text("encrypted_secret_key")?,
             encryption_key_id: row.optional_text("encryption_key_id")?,
+            version: row.int("version")?,
             api_key_masked: row.text("api_key_masked")?,
             label: row.optional_text("label")?,
             is_valid: row.flag("is_valid")?,
@@ -73,6 +77,8 @@ pub struct SealedKey {
     pub encrypted_api_key: String,
     pub encrypted_secret_key: String,
     pub encryption_key_id: String,
+    /// The row version both halves were sealed for.
+    pub version: i64,
     pub api_key_masked: String,
     pub key_type: KeyType,
     pub environment: Environment,
@@ -87,6 +93,7 @@ pub struct StoredCiphertexts {
     pub encrypted_api_key: String,
     pub encrypted_secret_key: String,
     pub encryption_key_id: Option<String>,
+    pub version: i64,
 }
 
 impl FromColumns for StoredCiphertexts {
@@ -97,17 +104,19 @@ impl FromColumns for StoredCiphertexts {
             encrypted_api_key: row.text("encrypted_api_key")?,
             encrypted_secret_key: row.text("encrypted_secret_key")?,
             encryption_key_id: row.optional_text("encryption_key_id")?,
+            version: row.int("version")?,
         })
     }
 }
 from_columns_for_sqlx!(StoredCiphertexts);
 
-/// A row's ciphertexts re-made under another key.
+/// A row's ciphertexts re-made under another key, for a new row version.
 pub struct Reencrypted {
     pub before: StoredCiphertexts,
     pub encrypted_api_key: String,
     pub encrypted_secret_key: String,
     pub encryption_key_id: String,
+    pub version: i64,
 }
 
 /// What the last check with Binance found.
@@ -132,10 +141,13 @@ pub struct DueForValidation {
     pub expiry_checked_before: DateTime<Utc>,
 }
 
+/// A key not under the Fernet key `$1`, or written before row versions.
+const NOT_UNDER: &str = "encryption_key_id IS NULL OR encryption_key_id <> $1 OR version = 0";
+
 const DUE: &str = "(last_validated_at IS NULL OR last_validated_at < $1 \
                    OR (trading_expires_at < $2 AND last_validated_at < $3))";
 
-/// Binds `$1`..`$12` as the insert and the replace both number them.
+/// Binds `$1`..`$13` as the insert and the replace both number them.
 macro_rules! bind_sealed_key {
     ($query:expr, $user_id:expr, $label:expr, $key:expr, $now:expr) => {
         $query
@@ -151,6 +163,7 @@ macro_rules! bind_sealed_key {
             .bind(permissions_json(&$key.validation.permissions))
             .bind($key.validation.trading_expires_at)
             .bind(&$key.encryption_key_id)
+            .bind($key.version)
     };
 }
 
@@ -187,6 +200,7 @@ key_columns!(
     "encrypted_api_key",
     "encrypted_secret_key",
     "encryption_key_id",
+    "version",
     "api_key_masked",
     "label",
     "is_valid",
@@ -212,8 +226,9 @@ impl Store {
         let sql = format!(
             "INSERT INTO api_keys (user_id, encrypted_api_key, encrypted_secret_key, \
              api_key_masked, label, is_valid, created_at, updated_at, last_validated_at, \
-             key_type, environment, permissions, trading_expires_at, encryption_key_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $7, $8, $9, $10, $11, $12) \
+             key_type, environment, permissions, trading_expires_at, encryption_key_id, \
+             version) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $7, $8, $9, $10, $11, $12, $13) \
              RETURNING {COLUMNS}"
         );
         in_transaction!(self, conn => {
@@ -239,7 +254,8 @@ impl Store {
             "UPDATE api_keys SET encrypted_api_key = $2, encrypted_secret_key = $3, \
              api_key_masked = $4, label = COALESCE($5, label), is_valid = $6, updated_at = $7, \
              last_validated_at = $7, key_type = $8, environment = $9, permissions = $10, \
-             trading_expires_at = $11, encryption_key_id = $12 WHERE user_id = $1 \
+             trading_expires_at = $11, encryption_key_id = $12, version = $13 \
+             WHERE user_id = $1 \
              RETURNING {COLUMNS}"
         );
         update_key_recorded!(
@@ -401,25 +417,26 @@ impl Store {
         })
     }
 
-    /// How many keys are not yet encrypted with `key_id` (or are the seed's bare tokens).
+    /// How many keys are not yet encrypted with `key_id`, or have no row version (the seed's
+    /// bare tokens among them).
     pub async fn count_keys_not_under(&self, key_id: &str) -> Result<i64, StoreError> {
-        let sql = "SELECT COUNT(*) FROM api_keys \
-                   WHERE encryption_key_id IS NULL OR encryption_key_id <> $1";
-        Ok(on_pool!(self, pool => sqlx::query_scalar(sql).bind(key_id).fetch_one(pool).await)?)
+        let sql = format!("SELECT COUNT(*) FROM api_keys WHERE {NOT_UNDER}");
+        Ok(on_pool!(self, pool => sqlx::query_scalar(&sql).bind(key_id).fetch_one(pool).await)?)
     }
 
-    /// The next `limit` keys, by id after `after_id`, not encrypted with `key_id`.
+    /// The next `limit` keys, by id after `after_id`, not encrypted with `key_id` or without a
+    /// row version.
     pub async fn keys_not_under(
         &self,
         key_id: &str,
         after_id: i64,
         limit: i64,
     ) -> Result<Vec<StoredCiphertexts>, StoreError> {
-        let sql = "SELECT id, user_id, encrypted_api_key, encrypted_secret_key, encryption_key_id \
-                   FROM api_keys WHERE id > $2 \
-                   AND (encryption_key_id IS NULL OR encryption_key_id <> $1) \
-                   ORDER BY id LIMIT $3";
-        Ok(on_pool!(self, pool => sqlx::query_as(sql)
+        let sql = format!(
+            "SELECT id, user_id, encrypted_api_key, encrypted_secret_key, encryption_key_id, \
+             version FROM api_keys WHERE id > $2 AND ({NOT_UNDER}) ORDER BY id LIMIT $3"
+        );
+        Ok(on_pool!(self, pool => sqlx::query_as(&sql)
             .bind(key_id)
             .bind(after_id)
             .bind(limit)
@@ -436,7 +453,7 @@ impl Store {
         event: &NewAuditEvent<'_>,
     ) -> Result<u64, StoreError> {
         let sql = "UPDATE api_keys SET encrypted_api_key = $1, encrypted_secret_key = $2, \
-                   encryption_key_id = $3 WHERE id = $4 \
+                   encryption_key_id = $3, version = $7 WHERE id = $4 \
                    AND encrypted_api_key = $5 AND encrypted_secret_key = $6";
         in_transaction!(self, conn => {
             let mut written = 0;
@@ -448,6 +465,7 @@ impl Store {
                     .bind(row.before.id)
                     .bind(&row.before.encrypted_api_key)
                     .bind(&row.before.encrypted_secret_key)
+                    .bind(row.version)
                     .execute(&mut *conn)
                     .await?;
                 if done.rows_affected() == 1 {

@@ -82,7 +82,7 @@ const GRANT: &str = "SELECT t.id AS token_id, t.environment AS token_environment
     t.expires_at, t.revoked_at, t.last_used_at, b.id AS bot_config_id, b.name AS bot_name, \
     b.symbol, b.enabled, b.max_order_notional, b.order_types, b.orders_per_minute, \
     k.environment AS key_environment, k.is_valid AS key_is_valid, k.id, k.user_id, \
-    k.encrypted_api_key, k.encrypted_secret_key, k.encryption_key_id, \
+    k.encrypted_api_key, k.encrypted_secret_key, k.encryption_key_id, k.version, \
     u.is_active AS user_is_active, u.bots_paused_at, u.bots_paused_reason \
     FROM bot_tokens t JOIN bot_configs b ON b.id = t.bot_config_id \
     JOIN api_keys k ON k.id = b.api_key_id JOIN users u ON u.id = k.user_id \

@@ -125,9 +125,10 @@ settings! {
         default: Described("unset"),
         read_by: Config,
     }
-    /// `true` refuses the seed's bare Fernet tokens (stored keys without Keywarden's envelope) with
-    /// 500 `stored_key_unreadable`: set it once `keywarden rotate-keys` has rewritten every key
-    /// (it says `0 left`), so a bare token can only have been written by someone else
+    /// `true` refuses the seed's bare Fernet tokens and key pairs sealed before row versions
+    /// (`keywarden:v1`) with 500 `stored_key_unreadable`: set it once `keywarden rotate-keys` has
+    /// rewritten every key (it says `0 left`), so such a token can only have been written by
+    /// someone else
     KEYWARDEN_REFUSE_BARE_TOKENS {
         default: Value("false"),
         read_by: Config,

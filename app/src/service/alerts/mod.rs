@@ -59,10 +59,7 @@ impl AlertKind {
 }
 
 fn webhook_secret_owner(user_id: i64) -> Owner {
-    Owner {
-        user_id,
-        field: Field::WebhookSecret,
-    }
+    Owner::unversioned(user_id, Field::WebhookSecret)
 }
 
 fn webhook_view(row: WebhookRow) -> WebhookView {

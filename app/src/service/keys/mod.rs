@@ -22,7 +22,7 @@ use crate::model::{
     ApiKeyView, AssetBalance, BalanceView, Environment, KeyLabel, NewApiKey, Permissions,
 };
 use crate::store::{ApiKeyRow, SealedKey, StoreError, StoredCiphertexts};
-use crate::vault::{Field, Owner, VaultError};
+use crate::vault::{Field, Owner, VaultError, new_row_version};
 
 impl Keywarden {
     /// Checks the pair with Binance, and only then stores it encrypted.
@@ -135,9 +135,11 @@ impl Keywarden {
         let validation = validation(&check);
         self.refuse_moving_funds(&validation.permissions)?;
         let vault = &self.inner.vault;
+        let version = new_row_version();
         let owner = |field| Owner {
             user_id: caller.user_id,
             field,
+            version,
         };
         let api_key_sealed = vault.seal(owner(Field::ApiKey), api_key);
         let secret_key_sealed = vault.seal(owner(Field::SecretKey), secret_key);
@@ -145,6 +147,7 @@ impl Keywarden {
             encrypted_api_key: api_key_sealed.token,
             encrypted_secret_key: secret_key_sealed.token,
             encryption_key_id: api_key_sealed.key_id,
+            version,
             api_key_masked: mask_api_key(api_key),
             key_type: signer.key_type(),
             environment: input.environment,
@@ -228,6 +231,7 @@ impl Keywarden {
             let owner = Owner {
                 user_id: stored.user_id,
                 field,
+                version: stored.version,
             };
             self.inner
                 .vault

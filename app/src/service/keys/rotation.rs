@@ -4,7 +4,7 @@ use super::refused_ciphertext;
 use crate::service::audit::{Action, ClientInfo};
 use crate::service::{Keywarden, ServiceError};
 use crate::store::{Reencrypted, SealedSecrets, StoredCiphertexts};
-use crate::vault::{Field, Owner};
+use crate::vault::{Field, Owner, new_row_version};
 
 /// What one batch of `rotate_batch` did.
 #[derive(Clone, Debug, Default)]
@@ -56,15 +56,17 @@ impl Keywarden {
     fn reencrypt(&self, before: StoredCiphertexts) -> Result<Reencrypted, ServiceError> {
         let vault = &self.inner.vault;
         let key_id = before.encryption_key_id.as_deref();
+        let version = new_row_version();
         let reseal = |field, token: &str| {
-            let owner = Owner {
+            let owner = |version| Owner {
                 user_id: before.user_id,
                 field,
+                version,
             };
             let secret = vault
-                .open(owner, token, key_id)
+                .open(owner(before.version), token, key_id)
                 .map_err(|e| refused_ciphertext(before.id, e))?;
-            Ok::<_, ServiceError>(vault.seal(owner, secret.expose()))
+            Ok::<_, ServiceError>(vault.seal(owner(version), secret.expose()))
         };
         let api_key = reseal(Field::ApiKey, &before.encrypted_api_key)?;
         let secret_key = reseal(Field::SecretKey, &before.encrypted_secret_key)?;
@@ -73,6 +75,7 @@ impl Keywarden {
             encrypted_api_key: api_key.token,
             encrypted_secret_key: secret_key.token,
             encryption_key_id: api_key.key_id,
+            version,
         })
     }
 
@@ -106,10 +109,7 @@ impl Keywarden {
             };
             after_id = last.id;
             for row in rows {
-                let owner = Owner {
-                    user_id: row.user_id,
-                    field: kind.field(),
-                };
+                let owner = Owner::unversioned(row.user_id, kind.field());
                 let opened = vault.open(owner, &row.encrypted_secret, Some(&row.encryption_key_id));
                 let secret = match opened {
                     Ok(secret) => secret,
