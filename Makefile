@@ -15,8 +15,9 @@ endif
 run: setup build-release
 	LEPTOS_SITE_ROOT=target/site exec ./target/release/keywarden serve
 
-## Unit tests, integration tests on SQLite and PostgreSQL, then the browser tests.
-test: setup-test unit-and-integration e2e
+## Lint first (it fails fastest), then unit tests, integration tests on SQLite and PostgreSQL,
+## then the browser tests.
+test: setup-test lint unit-and-integration e2e
 
 ## The long runs: schema fuzzing with 300 examples per operation, then the reliability suite.
 soak: setup-test postgres

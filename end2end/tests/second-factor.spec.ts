@@ -74,6 +74,11 @@ test('set up a second factor, then sign in with a code', async ({ page, browser 
   await plain.getByLabel('Password').fill(PASSWORD);
   await plain.getByRole('button', { name: 'Sign in' }).click();
   await expect(plain).toHaveURL(/\/login\?second_factor$/);
+  // A wrong code (the one already used) comes back to the same step with the error shown.
+  await plain.getByTestId('sign-in-code').fill(first);
+  await plain.getByRole('button', { name: 'Confirm' }).click();
+  await expect(plain.getByRole('alert')).toContainText('not correct');
+  await expect(plain).toHaveURL(/\/login\?second_factor&/);
   await plain.getByTestId('sign-in-code').fill(recovery);
   await plain.getByRole('button', { name: 'Confirm' }).click();
   await expect(plain.getByRole('heading', { name: 'Your Binance API key' })).toBeVisible();

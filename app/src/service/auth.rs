@@ -64,7 +64,23 @@ async fn user_two_factor_on(store: &crate::store::Store, user_id: i64) -> Result
     Ok(store
         .two_factor_of(user_id)
         .await?
-        .is_some_and(|row| row.enabled_at.is_some()))
+        .is_some_and(|row| row.is_on()))
+}
+
+/// What the account's sign-ins say of an address.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct AddressHistory {
+    /// The account has signed in before, from anywhere.
+    pub signed_in_before: bool,
+    /// It has signed in from this address.
+    pub known: bool,
+}
+
+/// A sign-in attempt's places under the limits (to give back if it does not fail), and what
+/// was learnt of its address on the way.
+pub(super) struct Reservation {
+    pub scopes: Vec<String>,
+    pub address: AddressHistory,
 }
 
 fn user_view(row: UserRow) -> UserView {
@@ -143,7 +159,7 @@ impl Keywarden {
             Err(_) => None,
         };
         let user_id = user.as_ref().map(|u| u.id);
-        let reserved = match self.reserve_sign_in(user_id, client).await {
+        let reservation = match self.reserve_sign_in(user_id, client).await {
             Ok(reserved) => reserved,
             Err(err) => {
                 self.record(client, user_id, None, Action::Login, Err(&err))
@@ -155,7 +171,7 @@ impl Keywarden {
         let matches = self.inner.passwords.verify(password, hash).await;
         if !matches.as_ref().is_ok_and(|matches| !matches) {
             // Only a wrong password keeps its place.
-            self.give_back(&reserved).await;
+            self.give_back(&reservation.scopes).await;
         }
         let matches = matches?;
         let user = match user {
@@ -175,22 +191,24 @@ impl Keywarden {
         if user_two_factor_on(&self.inner.store, user.id).await? {
             return self.challenge_second_factor(user.id, kind).await;
         }
-        self.complete_sign_in(user.id, client, kind, false).await
+        self.complete_sign_in(user.id, client, kind, false, reservation.address)
+            .await
     }
 
     /// Opens the session of a sign-in whose every factor was proved, and tells the owner when
-    /// it comes from a new address.
+    /// it comes from a new address (as `address` found it when the attempt was reserved).
     pub(super) async fn complete_sign_in(
         &self,
         user_id: i64,
         client: &ClientInfo,
         kind: SessionKind,
         stepped_up: bool,
+        address: AddressHistory,
     ) -> Result<SignIn, ServiceError> {
         tracing::info!(user_id, "login");
-        let new_address = self.is_new_address(user_id, client).await;
         let signed_in = self.open_session(user_id, client, kind, stepped_up).await?;
-        if new_address {
+        // The account's first sign-in does not count: it has no habits yet.
+        if address.signed_in_before && !address.known {
             let alert = self.new_alert(
                 AlertKind::LoginNewAddress,
                 json!({ "ip": client.ip, "client": client.in_words() }),
@@ -200,20 +218,14 @@ impl Keywarden {
         Ok(signed_in)
     }
 
-    /// Whether `client` signs in from an address the account has not used before (its first
-    /// sign-in does not count: the account has no habits yet).
-    async fn is_new_address(&self, user_id: i64, client: &ClientInfo) -> bool {
-        let (signed_in_before, known) = self.address_history(user_id, client).await;
-        signed_in_before && !known
-    }
-
     /// Whether the account has signed in at all, and from `client`'s address; neither when
     /// that cannot be told (no address, or the database failing: logged).
-    async fn address_history(&self, user_id: i64, client: &ClientInfo) -> (bool, bool) {
+    async fn address_history(&self, user_id: i64, client: &ClientInfo) -> AddressHistory {
         let Some(ip) = client.ip.as_deref() else {
-            return (false, false);
+            return AddressHistory::default();
         };
-        self.inner
+        let (signed_in_before, known) = self
+            .inner
             .store
             .sign_ins_from(user_id, ip)
             .await
@@ -223,7 +235,11 @@ impl Keywarden {
                     "cannot read the account's sign-in addresses: {err}"
                 );
                 (false, false)
-            })
+            });
+        AddressHistory {
+            signed_in_before,
+            known,
+        }
     }
 
     /// Reserves this attempt's places under its limits before the password is checked; answers
@@ -237,13 +253,15 @@ impl Keywarden {
         &self,
         user_id: Option<i64>,
         client: &ClientInfo,
-    ) -> Result<Vec<String>, ServiceError> {
+    ) -> Result<Reservation, ServiceError> {
         let limits = &self.inner.limits;
         let address = client.ip.as_deref().map(counted_as);
         let mut scopes = Vec::new();
+        let mut history = AddressHistory::default();
         let mut stranger = false;
         if let Some(id) = user_id {
-            stranger = !self.address_history(id, client).await.1;
+            history = self.address_history(id, client).await;
+            stranger = !history.known;
             let from = address.as_deref().unwrap_or("unknown");
             scopes.push((
                 format!("login:account:{id}:{from}"),
@@ -270,7 +288,10 @@ impl Keywarden {
             }
             reserved.push(scope);
         }
-        Ok(reserved)
+        Ok(Reservation {
+            scopes: reserved,
+            address: history,
+        })
     }
 
     /// `login.blocked`, at most once per address and window.

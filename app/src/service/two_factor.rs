@@ -7,6 +7,7 @@ use totp_rs::{Algorithm, Secret, TOTP};
 use zeroize::Zeroizing;
 
 use super::audit::{Action, ClientInfo};
+use super::auth::AddressHistory;
 use super::sessions::{SignIn, constant_time_eq, random_token, token_hash};
 use super::{Caller, Keywarden, ServiceError};
 use crate::model::{RecoveryCodes, SessionKind, TwoFactorSetup, TwoFactorStatus};
@@ -167,7 +168,7 @@ impl Keywarden {
             .two_factor_of(caller.user_id)
             .await?
             .ok_or(ServiceError::TwoFactorNotSetUp)?;
-        if row.enabled_at.is_some() {
+        if row.is_on() {
             return Err(ServiceError::TwoFactorOn);
         }
         let totp = self.stored_totp(&row)?;
@@ -302,32 +303,36 @@ impl Keywarden {
             .await?
             .ok_or_else(expired)?;
         let kind = SessionKind::parse(&found.session_kind).ok_or(ServiceError::Internal)?;
-        if let Err(err) = self.prove_code(found.user_id, code, client).await {
-            self.record(client, Some(found.user_id), None, Action::Login, Err(&err))
-                .await;
-            return Err(err);
-        }
+        let address = match self.prove_code(found.user_id, code, client).await {
+            Ok(address) => address,
+            Err(err) => {
+                self.record(client, Some(found.user_id), None, Action::Login, Err(&err))
+                    .await;
+                return Err(err);
+            }
+        };
         if !store.end_sign_in_challenge(&hash, self.now()).await? {
             return Err(expired());
         }
-        self.complete_sign_in(found.user_id, client, kind, true)
+        self.complete_sign_in(found.user_id, client, kind, true, address)
             .await
     }
 
     /// Checks a code of the account's second factor, throttled like passwords: each attempt
-    /// takes a place under the sign-in limits first, and a right code gives it back.
+    /// takes a place under the sign-in limits first, and a right code gives it back. Answers
+    /// what the account's sign-ins say of the client's address.
     async fn prove_code(
         &self,
         user_id: i64,
         code: &str,
         client: &ClientInfo,
-    ) -> Result<(), ServiceError> {
-        let reserved = self.reserve_sign_in(Some(user_id), client).await?;
+    ) -> Result<AddressHistory, ServiceError> {
+        let reservation = self.reserve_sign_in(Some(user_id), client).await?;
         let proved = self.check_code(user_id, code).await;
         if !matches!(proved, Err(ServiceError::InvalidCode)) {
-            self.give_back(&reserved).await;
+            self.give_back(&reservation.scopes).await;
         }
-        proved
+        proved.map(|()| reservation.address)
     }
 
     /// The account's TOTP generator, from its stored secret.
@@ -350,7 +355,7 @@ impl Keywarden {
         let row = store
             .two_factor_of(user_id)
             .await?
-            .filter(|row| row.enabled_at.is_some())
+            .filter(|row| row.is_on())
             .ok_or(ServiceError::TwoFactorOff)?;
         let code = normalized(code);
         if !is_totp_code(&code) {

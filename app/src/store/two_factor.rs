@@ -14,6 +14,13 @@ pub struct TwoFactorRow {
     pub last_used_step: Option<i64>,
 }
 
+impl TwoFactorRow {
+    /// Whether a first code confirmed it, so it is in force.
+    pub fn is_on(&self) -> bool {
+        self.enabled_at.is_some()
+    }
+}
+
 /// A sign-in awaiting its second factor.
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct ChallengeRow {
