@@ -128,8 +128,10 @@ macro_rules! bind_policy {
 /// Runs `$query` (a write RETURNING the config, if it found one; written out at the call so each
 /// backend builds its own) and records `$event` for that config, in one transaction.
 macro_rules! recorded {
-    ($store:expr, $query:expr, $user_id:expr, $event:expr) => {
+    // `$lock` (a statement taking the user id) runs first in the same transaction.
+    ($store:expr, lock: [$($lock:expr)?], $query:expr, $user_id:expr, $event:expr) => {
         in_transaction!($store, conn => {
+            $(sqlx::query($lock).bind($user_id).execute(&mut *conn).await?;)?
             let row: Option<BotConfigRow> = $query.fetch_optional(&mut *conn).await?;
             if let Some(row) = &row {
                 let event = NewAuditEvent { bot_config_id: Some(row.id), ..*$event };
@@ -137,6 +139,9 @@ macro_rules! recorded {
             }
             row
         })
+    };
+    ($store:expr, $query:expr, $user_id:expr, $event:expr) => {
+        recorded!($store, lock: [], $query, $user_id, $event)
     };
 }
 
@@ -154,10 +159,10 @@ fn columns(bot: &str) -> String {
 }
 
 impl Store {
-    /// Attaches a config to the user's key in one statement, so a key deleted at the same
-    /// moment can never leave an orphan. `None` when the user has no key.
     /// Adds a bot config to the user's key, unless the key has `max_per_user` already; `None`
-    /// when there is no key or no room.
+    /// when there is no key or no room. The key's row is locked first, so creates racing for
+    /// the last places each count the others (PostgreSQL's READ COMMITTED would otherwise let
+    /// them all count the same rows), and a key deleted at the same moment leaves no orphan.
     pub async fn insert_bot_config(
         &self,
         user_id: i64,
@@ -167,6 +172,7 @@ impl Store {
         max_per_user: i64,
         event: &NewAuditEvent<'_>,
     ) -> Result<Option<BotConfigRow>, StoreError> {
+        let lock = "UPDATE api_keys SET is_valid = is_valid WHERE user_id = $1";
         let sql = format!(
             "INSERT INTO bot_configs (api_key_id, name, symbol, created_at, enabled, \
              max_order_notional, order_types, orders_per_minute) \
@@ -177,6 +183,7 @@ impl Store {
         );
         recorded!(
             self,
+            lock: [lock],
             bind_policy!(
                 sqlx::query_as(&sql)
                     .bind(user_id)
