@@ -260,15 +260,7 @@ async fn rotation_keeps_every_key_working(backend: Backend) {
     balances_work(&server, &tokens).await;
     let planted_user = server.user("planted@example.com").await;
     insert_seed_row(&server, user_id(&server, &planted_user).await, &key_b).await;
-    let (status, body) = server.get("/api/v1/api-keys/balance", &planted_user).await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            Some("stored_key_unreadable")
-        ),
-        "{body}"
-    );
+    balance_is_refused(&server, &planted_user).await;
     assert!(harness::error_lines().contains("KEYWARDEN_REFUSE_BARE_TOKENS"));
     // Nor is a pair sealed as before row versions (under the live key, for this very row).
     let planted_id = user_id(&server, &planted_user).await;
@@ -283,15 +275,7 @@ async fn rotation_keeps_every_key_working(backend: Backend) {
         only_b.seal(unversioned(Field::SecretKey), SEED_SECRET_KEY),
     );
     write_pair(&server, planted_id, &api_key.token, &secret.token, &b_id).await;
-    let (status, body) = server.get("/api/v1/api-keys/balance", &planted_user).await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            Some("stored_key_unreadable")
-        ),
-        "{body}"
-    );
+    balance_is_refused(&server, &planted_user).await;
     server
         .execute(&format!(
             "DELETE FROM api_keys WHERE user_id = {planted_id}"
@@ -446,6 +430,19 @@ async fn interrupted_rotation_loses_nothing(backend: Backend) {
     server.finish().await;
 }
 
+/// The user's stored pair is refused rather than used: 500 `stored_key_unreadable`.
+async fn balance_is_refused(server: &TestServer, token: &str) {
+    let (status, body) = server.get("/api/v1/api-keys/balance", token).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Some("stored_key_unreadable")
+        ),
+        "{body}"
+    );
+}
+
 /// Overwrites a user's stored pair as someone with write access to the database could.
 async fn write_pair(server: &TestServer, user_id: i64, api_key: &str, secret: &str, key_id: &str) {
     let sql = format!(
@@ -482,15 +479,7 @@ async fn an_older_pair_written_back_is_refused(backend: Backend) {
             &older_key_id,
         )
         .await;
-        let (status, body) = server.get("/api/v1/api-keys/balance", &alice).await;
-        assert_eq!(
-            (status, body["code"].as_str()),
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                Some("stored_key_unreadable")
-            ),
-            "{body}"
-        );
+        balance_is_refused(&server, &alice).await;
         assert!(harness::error_lines().contains("another version of its row"));
     };
 
@@ -533,17 +522,13 @@ async fn ciphertexts_moved_to_another_row_are_refused(backend: Backend) {
          FROM api_keys WHERE user_id = {alice_id}) WHERE user_id = {mallory_id}"
     );
     assert_eq!(server.execute(&copy).await.unwrap(), 1);
-    let (status, body) = server.get("/api/v1/api-keys/balance", &mallory).await;
-    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
-    assert_eq!(body["code"], "stored_key_unreadable");
+    balance_is_refused(&server, &mallory).await;
     let swap = format!(
         "UPDATE api_keys SET encrypted_api_key = encrypted_secret_key, \
          encrypted_secret_key = encrypted_api_key WHERE user_id = {alice_id}"
     );
     assert_eq!(server.execute(&swap).await.unwrap(), 1);
-    let (status, body) = server.get("/api/v1/api-keys/balance", &alice).await;
-    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
-    assert_eq!(body["code"], "stored_key_unreadable");
+    balance_is_refused(&server, &alice).await;
     assert!(harness::logs_contain("refusing a stored credential"));
 
     // Rotation skips the two unreadable rows, names them, fails, and rotates the rest: a bad
