@@ -9,7 +9,7 @@ ifeq ($(CI),true)
 export CARGO_INCREMENTAL := 0
 endif
 
-.PHONY: run test soak bench setup setup-test build-release unit-and-integration e2e lint postgres
+.PHONY: run test soak bench setup setup-test build-release unit-and-integration e2e e2e-release lint postgres
 
 ## Install what is missing, build a release and serve http://127.0.0.1:3000 (SQLite in ./data).
 run: setup build-release
@@ -37,7 +37,7 @@ setup-test:
 	bash .ci/setup test
 
 build-release:
-	cargo leptos build --release --split
+	bash .ci/build-release
 
 postgres:
 	bash .ci/postgres-up
@@ -49,6 +49,12 @@ e2e:
 	cargo build -p fake-exchange --bin fake-exchange
 	cargo leptos build --split
 	cd end2end && npx playwright test
+
+## The browser tests against the release build `make run` serves (not part of `make test`: a cold
+## release build takes ~25 minutes on 2 cores).
+e2e-release: setup-test build-release
+	cargo build -p fake-exchange --bin fake-exchange
+	cd end2end && E2E_SERVER_BIN=../target/release/keywarden npx playwright test
 
 lint:
 	cargo fmt --all --check

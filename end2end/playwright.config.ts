@@ -5,6 +5,8 @@ import { defineConfig } from '@playwright/test';
 const port = Number(process.env.E2E_PORT ?? 3010);
 const exchangePort = Number(process.env.E2E_EXCHANGE_PORT ?? 3910);
 const dataDir = 'test-results/data';
+// `make e2e-release` runs the same tests against the release build.
+const serverBin = process.env.E2E_SERVER_BIN ?? '../target/debug/keywarden';
 
 export default defineConfig({
   testDir: './tests',
@@ -38,7 +40,7 @@ export default defineConfig({
       reuseExistingServer: false,
     },
     {
-      command: `rm -rf ${dataDir} && mkdir -p ${dataDir} && ../target/debug/keywarden serve`,
+      command: `rm -rf ${dataDir} && mkdir -p ${dataDir} && ${serverBin} serve`,
       url: `http://127.0.0.1:${port}/login`,
       reuseExistingServer: false,
       timeout: 60_000,

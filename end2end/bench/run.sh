@@ -27,7 +27,7 @@ rm -f "$OUT"/results.md "$OUT"/*.db*
 if [ "$ONLY" = gateway ]; then
   cargo build --release -p server --bin keywarden
 else
-  cargo leptos build --release --split
+  bash .ci/build-release
 fi
 cargo build --release -p fake-exchange --bin fake-exchange --example ceiling
 BIN="$PWD/target/release"
