@@ -231,14 +231,13 @@ impl Vault {
         token: &str,
         key_id: Option<&str>,
     ) -> Result<Secret, VaultError> {
-        let legacy = owner.version == 0 && owner.field.has_row_version();
-        if legacy && self.refuse_bare_tokens {
+        // A bare token, or a key pair sealed before row versions.
+        let predates_rotation =
+            key_id.is_none() || (owner.version == 0 && owner.field.has_row_version());
+        if predates_rotation && self.refuse_bare_tokens {
             return Err(VaultError::BareTokenRefused);
         }
         let Some(key_id) = key_id else {
-            if self.refuse_bare_tokens {
-                return Err(VaultError::BareTokenRefused);
-            }
             if owner.version != 0 {
                 return Err(VaultError::StaleVersion);
             }

@@ -31,7 +31,7 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// The Fernet keyring: the first key encrypts, every key decrypts.
     pub fernet_keys: Vec<String>,
-    /// Refuse the seed's bare tokens.
+    /// Refuse the seed's bare tokens and key pairs sealed before row versions.
     pub refuse_bare_tokens: bool,
     pub jwt_secret: String,
     pub token_ttl: Duration,

@@ -124,6 +124,7 @@ fn pem_to_der(pem: &str) -> Result<Vec<u8>, KeyFormatError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ring::signature::{KeyPair, RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey};
 
     #[test]
     fn rsa_signing_leaves_the_async_worker_free() {
@@ -163,7 +164,6 @@ mod tests {
             );
         });
     }
-    use ring::signature::{KeyPair, RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey};
 
     // ../shared/reference/binance-signature-vectors.json
     const ED25519_PEM: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIIJEYWtGBrhACmb9Dvy+qa8WEf0lQOl1s4CLIAB9m89u\n-----END PRIVATE KEY-----\n";
