@@ -84,18 +84,20 @@ for backend in sqlite postgres; do
   ready_ms=$(( ($(date +%s%N) - started) / 1000000 ))
 
   # Seed: bench0 holds a key (reads, balance, login); bench1..4 cycle create/delete; bench5
-  # times creates one at a time.
+  # times creates one at a time; bench6 holds the same key for half of the real orders' bots.
   : >"$OUT/tokens"
-  for i in 0 1 2 3 4 5; do
+  for i in 0 1 2 3 4 5 6; do
     body="{\"email\":\"bench$i@example.com\",\"password\":\"benchmark password\"}"
     curl -fs -X POST "http://$KEYWARDEN/api/v1/auth/register" -H 'content-type: application/json' -d "$body" >/dev/null
     token=$(curl -fs -X POST "http://$KEYWARDEN/api/v1/auth/login" -H 'content-type: application/json' -d "$body" \
       | python3 -c "import json,sys; print(json.load(sys.stdin)['access_token'])")
-    case "$i" in 0) reader="$token" ;; 5) creator="$token" ;; *) echo "$token" >>"$OUT/tokens" ;; esac
+    case "$i" in 0) reader="$token" ;; 5) creator="$token" ;; 6) second="$token" ;; *) echo "$token" >>"$OUT/tokens" ;; esac
   done
-  curl -fs -X POST "http://$KEYWARDEN/api/v1/api-keys/" -H "authorization: Bearer $reader" \
-    -H 'content-type: application/json' \
-    -d "{\"api_key\":\"$DEMO_KEY\",\"secret_key\":\"$DEMO_SECRET\"}" >/dev/null
+  for holder in "$reader" "$second"; do
+    curl -fs -X POST "http://$KEYWARDEN/api/v1/api-keys/" -H "authorization: Bearer $holder" \
+      -H 'content-type: application/json' \
+      -d "{\"api_key\":\"$DEMO_KEY\",\"secret_key\":\"$DEMO_SECRET\"}" >/dev/null
+  done
 
   # A bot of bench0's key and its gateway token.
   bot=$(curl -fs -X POST "http://$KEYWARDEN/api/v1/bot-configs" -H "authorization: Bearer $reader" \
@@ -134,7 +136,9 @@ for backend in sqlite postgres; do
   # latency is then mostly the queue of 32) and paced, each connection sending one request
   # every $PACE_MS ms (~1,600 a second, below saturation): the latency a request itself takes.
   bot_tokens="$OUT/bot-tokens-$backend"
-  python3 "$BENCH_DIR/seed_bots.py" "$KEYWARDEN" "$reader" 200 >"$bot_tokens"
+  # An account may hold 100 bots: two accounts with the same Binance key hold 99 and 100.
+  python3 "$BENCH_DIR/seed_bots.py" "$KEYWARDEN" "$reader" 99 >"$bot_tokens"
+  python3 "$BENCH_DIR/seed_bots.py" "$KEYWARDEN" "$second" 100 >>"$bot_tokens"
   order_test="symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.001&price=60000"
   buy="symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.001"
   sell="symbol=BTCUSDT&side=SELL&type=MARKET&quantity=0.001"

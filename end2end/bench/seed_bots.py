@@ -1,6 +1,6 @@
 """Creates `count` bots (BTCUSDT, at most 1,000 USDT an order) on the signed-in user's key, a
 token for each, and prints the tokens one per line: the real-order rows spread their load over
-them, as each bot may place 600 orders a minute."""
+them, as each bot may place 600 orders a minute (and an account may have 100 bots)."""
 
 import json
 import sys
