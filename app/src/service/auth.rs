@@ -380,11 +380,10 @@ impl Keywarden {
         // A stolen token must not let its holder guess the password without limit.
         let limits = &self.inner.limits;
         let wrong_guesses = RecentEvents {
+            user_id: caller.user_id,
             action: Action::PasswordChange.as_str(),
+            error_code: ServiceError::WrongPassword.code(),
             since: self.now() - limits.login_window,
-            error_code: Some(ServiceError::WrongPassword.code()),
-            user_id: Some(caller.user_id),
-            ip: None,
         };
         self.within_limit(
             &wrong_guesses,

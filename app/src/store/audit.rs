@@ -1,6 +1,5 @@
 use chrono::{DateTime, Utc};
 
-use super::rows::{Columns, FromColumns};
 use super::{Store, StoreError, on_pool, on_writer};
 
 /// An event about to be appended. The user and key ids are bound where the event is written,
@@ -78,23 +77,12 @@ pub struct AuditEventRow {
     pub created_at: DateTime<Utc>,
 }
 
-/// A `COUNT(*) AS n`.
-struct Counted(i64);
-
-impl FromColumns for Counted {
-    fn from_columns<C: Columns>(row: &mut C) -> Result<Self, C::Error> {
-        Ok(Counted(row.int("n")?))
-    }
-}
-
-/// Which audit events to count: one action since a time, optionally only failures with one
-/// code, for one user, from one address.
+/// Which audit events to count: a user's failures of one action with one code, since a time.
 pub struct RecentEvents<'a> {
+    pub user_id: i64,
     pub action: &'a str,
+    pub error_code: &'a str,
     pub since: DateTime<Utc>,
-    pub error_code: Option<&'a str>,
-    pub user_id: Option<i64>,
-    pub ip: Option<&'a str>,
 }
 
 macro_rules! insert_event_sql {
@@ -109,6 +97,11 @@ pub(super) const INSERT_EVENT: &str = insert_event_sql!();
 
 /// `INSERT_EVENT` answering the new event's id.
 pub(super) const INSERT_EVENT_RETURNING_ID: &str = concat!(insert_event_sql!(), " RETURNING id");
+
+/// A bot's events of one action and outcome since `$3`, up to the event `$5`: an attempt
+/// counts those before it and itself.
+pub(super) const COUNT_BOT_EVENTS: &str = "SELECT COUNT(*) FROM audit_events \
+    WHERE bot_config_id = $1 AND action = $2 AND created_at > $3 AND outcome = $4 AND id <= $5";
 
 /// Binds an event's `$1`..`$10` as `INSERT_EVENT` numbers them.
 macro_rules! bind_event {
@@ -171,18 +164,21 @@ impl Store {
         Ok(on_writer!(self, pool => append_event!(pool, event, user_id, api_key_id).map(|_| ()))?)
     }
 
-    /// Appends an order event, committed before this returns (an order's attempt is on disk
-    /// before the order leaves), and returns its id. Events of concurrent orders share one
-    /// commit (`order_journal`).
-    pub async fn append_order_event(
+    /// Appends an order's attempt, committed before this returns (an order's attempt is on
+    /// disk before the order leaves), and returns how many attempts of the same action its bot
+    /// has made since `counted_since`, this one and none after it included: counted in the
+    /// transaction that writes it, by the writer, whose pages no other commit has made stale.
+    /// Attempts of concurrent orders share one commit (`order_journal`).
+    pub async fn append_order_attempt(
         &self,
         user_id: i64,
         api_key_id: i64,
-        event: &NewAuditEvent<'_>,
+        attempt: &NewAuditEvent<'_>,
+        counted_since: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
-        let event = OrderEvent::new(user_id, api_key_id, event);
+        let event = OrderEvent::new(user_id, api_key_id, attempt);
         match &self.order_journal {
-            Some(journal) => journal.append(event).await,
+            Some(journal) => journal.append(event, counted_since).await,
             None => Err(StoreError::Other("this store has no order journal".into())),
         }
     }
@@ -206,34 +202,6 @@ impl Store {
         if let Some(journal) = &self.order_journal {
             journal.settled().await;
         }
-    }
-
-    /// How many `action` events with `outcome` the bot has since `since`, up to the event
-    /// `up_to` (so each attempt counts those before it).
-    pub async fn count_bot_events(
-        &self,
-        bot_config_id: i64,
-        action: &str,
-        outcome: &str,
-        since: DateTime<Utc>,
-        up_to: i64,
-    ) -> Result<i64, StoreError> {
-        let sql = "SELECT COUNT(*) AS n FROM audit_events WHERE bot_config_id = $1 \
-                   AND action = $2 AND created_at > $3 AND outcome = $4 AND id <= $5";
-        if let Some(direct) = self.sqlite_direct() {
-            let since = super::direct::time_param(since);
-            let params = rusqlite::params![bot_config_id, action, since, outcome, up_to];
-            let counted: Option<Counted> = direct.query_row(sql, params)?;
-            return Ok(counted.map_or(0, |c| c.0));
-        }
-        Ok(on_pool!(self, pool => sqlx::query_scalar(sql)
-            .bind(bot_config_id)
-            .bind(action)
-            .bind(since)
-            .bind(outcome)
-            .bind(up_to)
-            .fetch_one(pool)
-            .await)?)
     }
 
     /// The user's events newest first, those with an id below `before` if given.
@@ -297,10 +265,10 @@ impl Store {
     pub async fn sign_ins_from(&self, user_id: i64, ip: &str) -> Result<(bool, bool), StoreError> {
         let sql = "SELECT \
             EXISTS (SELECT 1 FROM audit_events WHERE user_id = $1 AND action = 'user.login' \
-                    AND outcome = 'success'), \
+                    AND outcome = 'success' AND bot_config_id IS NULL), \
             EXISTS (SELECT 1 FROM audit_events WHERE user_id = $1 \
                     AND action IN ('user.login', 'user.register') AND outcome = 'success' \
-                    AND ip = $2)";
+                    AND ip = $2 AND bot_config_id IS NULL)";
         Ok(on_pool!(self, pool => sqlx::query_as(sql)
             .bind(user_id)
             .bind(ip)
@@ -313,37 +281,18 @@ impl Store {
         &self,
         recent: &RecentEvents<'_>,
     ) -> Result<(i64, Option<DateTime<Utc>>), StoreError> {
-        // Only the filters given appear in the SQL: written as `($n IS NULL OR col = $n)`,
-        // neither SQLite nor PostgreSQL would use the (user_id | ip, action, created_at)
-        // indexes, and every sign-in would scan the whole audit trail.
-        let mut sql = String::from(
-            "SELECT COUNT(*), MIN(created_at) FROM audit_events \
-             WHERE action = $1 AND created_at > $2",
-        );
-        let mut next = 2;
-        for (column, given) in [
-            ("error_code", recent.error_code.is_some()),
-            ("user_id", recent.user_id.is_some()),
-            ("ip", recent.ip.is_some()),
-        ] {
-            if given {
-                next += 1;
-                sql.push_str(&format!(" AND {column} = ${next}"));
-            }
-        }
-        Ok(on_pool!(self, pool => {
-            let mut query = sqlx::query_as(&sql).bind(recent.action).bind(recent.since);
-            if let Some(code) = recent.error_code {
-                query = query.bind(code);
-            }
-            if let Some(user_id) = recent.user_id {
-                query = query.bind(user_id);
-            }
-            if let Some(ip) = recent.ip {
-                query = query.bind(ip);
-            }
-            query.fetch_one(pool).await
-        })?)
+        // `bot_config_id IS NULL` lets both databases use the partial index on
+        // (user_id, action, created_at), which holds no bot's events.
+        let sql = "SELECT COUNT(*), MIN(created_at) FROM audit_events WHERE user_id = $1 \
+                   AND action = $2 AND created_at > $3 AND error_code = $4 \
+                   AND bot_config_id IS NULL";
+        Ok(on_pool!(self, pool => sqlx::query_as(sql)
+            .bind(recent.user_id)
+            .bind(recent.action)
+            .bind(recent.since)
+            .bind(recent.error_code)
+            .fetch_one(pool)
+            .await)?)
     }
 
     /// Deletes the audit events older than `before` (the database itself refuses any younger

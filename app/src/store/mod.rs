@@ -8,6 +8,7 @@ mod api_keys;
 mod audit;
 mod bot_configs;
 mod bot_tokens;
+mod checkpointer;
 mod direct;
 mod error;
 mod order_journal;
@@ -129,6 +130,9 @@ impl Store {
             },
             None => order_journal::Destination::Store(store.clone()),
         };
+        if let Some(path) = sqlite_file {
+            checkpointer::start(path, &store.sqlite_writer)?;
+        }
         let journal = order_journal::OrderJournal::start(destination)?;
         Ok(Store {
             order_journal: Some(Arc::new(journal)),
@@ -164,7 +168,11 @@ impl Store {
                 .journal_mode(SqliteJournalMode::Wal)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(5))
-                .pragma("cache_size", SQLITE_CACHE_SIZE);
+                .pragma("cache_size", SQLITE_CACHE_SIZE)
+                .pragma(
+                    checkpointer::NO_AUTOMATIC_CHECKPOINTS.0,
+                    checkpointer::NO_AUTOMATIC_CHECKPOINTS.1,
+                );
             let file = options.get_filename().to_owned();
             let in_memory = url.contains(":memory:") || url.contains("mode=memory");
             let sqlite = pool_options::<sqlx::Sqlite>(pool)

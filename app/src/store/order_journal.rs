@@ -2,9 +2,10 @@
 //! to a transaction.
 //!
 //! An order's attempt must be committed before the order leaves (`append`: the caller waits
-//! for its id). Its outcome, and a refusal, need not hold the bot up (`append_behind`: queued,
-//! committed with the next batch); Binance already holds the order, and the attempt names its
-//! client order id. Both kinds share one queue, so the trail keeps the order in which things
+//! for it, and for the count of its bot's recent attempts, taken in the same transaction). Its
+//! outcome, and a refusal, need not hold the bot up (`append_behind`: queued, committed with
+//! the next batch); Binance already holds the order, and the attempt names its client order
+//! id. Both kinds share one queue, so the trail keeps the order in which things
 //! happened, and many orders share one flush. `settled` waits for what was queued before it.
 //!
 //! On a SQLite file, whose commit waits for the disk (`synchronous = FULL`), a thread with its
@@ -18,10 +19,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 use tokio::sync::{Mutex, mpsc, oneshot, watch};
 
-use super::audit::{INSERT_EVENT_RETURNING_ID, OrderEvent, bind_event, in_transaction};
+use super::audit::{
+    COUNT_BOT_EVENTS, INSERT_EVENT_RETURNING_ID, OrderEvent, bind_event, in_transaction,
+};
 use super::direct::time_param;
 use super::{Store, StoreError};
 
@@ -31,11 +35,20 @@ const MOST_PER_COMMIT: usize = 256;
 /// How long to wait before each retry of a failed batch's events written behind.
 const RETRY_AFTER: [Duration; 2] = [Duration::from_millis(100), Duration::from_secs(1)];
 
-/// An event waiting for its commit, and who waits for its id (no one, written behind).
+/// An event waiting for its commit, and who waits for it (no one, written behind).
 pub(super) struct Pending {
     event: OrderEvent,
-    written: Option<oneshot::Sender<Result<i64, StoreError>>>,
+    waiting: Option<Waiting>,
 }
+
+/// An attempt's caller, waiting for the count of its bot's attempts since `counted_since`.
+struct Waiting {
+    counted_since: DateTime<Utc>,
+    answer: oneshot::Sender<Result<i64, StoreError>>,
+}
+
+/// What a batch's commit tells each of its events: the count its caller waits for, if any.
+type Counts = Vec<Option<i64>>;
 
 #[derive(Debug)]
 pub(super) struct OrderJournal {
@@ -44,11 +57,11 @@ pub(super) struct OrderJournal {
     queued: AtomicU64,
     /// Events done so far (committed, failed or given up on), in queue order.
     done: watch::Receiver<u64>,
-    counts: Arc<Counts>,
+    tally: Arc<Tally>,
 }
 
 #[derive(Debug, Default)]
-struct Counts {
+struct Tally {
     events: AtomicU64,
     commits: AtomicU64,
     lost: AtomicU64,
@@ -71,9 +84,9 @@ impl OrderJournal {
     pub(super) fn start(destination: Destination) -> std::io::Result<OrderJournal> {
         let (queue, waiting) = mpsc::unbounded_channel();
         let (done_sender, done) = watch::channel(0);
-        let counts: Arc<Counts> = Arc::default();
+        let tally: Arc<Tally> = Arc::default();
         let batches = Batches {
-            counts: Arc::clone(&counts),
+            tally: Arc::clone(&tally),
             done: done_sender,
         };
         match destination {
@@ -90,32 +103,40 @@ impl OrderJournal {
             queue,
             queued: AtomicU64::new(0),
             done,
-            counts,
+            tally,
         })
     }
 
     /// Events committed so far, and in how many transactions.
     pub(super) fn written(&self) -> (u64, u64) {
-        let counts = &self.counts;
+        let tally = &self.tally;
         (
-            counts.events.load(Ordering::Relaxed),
-            counts.commits.load(Ordering::Relaxed),
+            tally.events.load(Ordering::Relaxed),
+            tally.commits.load(Ordering::Relaxed),
         )
     }
 
     /// Events written behind that could not be written.
     pub(super) fn lost(&self) -> u64 {
-        self.counts.lost.load(Ordering::Relaxed)
+        self.tally.lost.load(Ordering::Relaxed)
     }
 
-    /// Appends the event and returns its id once it is committed.
-    pub(super) async fn append(&self, event: OrderEvent) -> Result<i64, StoreError> {
-        let (written, id) = oneshot::channel();
+    /// Appends an attempt and returns, once it is committed, how many attempts of its bot and
+    /// action there are since `counted_since` up to it, itself included.
+    pub(super) async fn append(
+        &self,
+        event: OrderEvent,
+        counted_since: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        let (answer, count) = oneshot::channel();
         self.queue(Pending {
             event,
-            written: Some(written),
+            waiting: Some(Waiting {
+                counted_since,
+                answer,
+            }),
         })?;
-        id.await.map_err(|_| stopped())?
+        count.await.map_err(|_| stopped())?
     }
 
     /// Queues the event to be committed with the next batch.
@@ -123,11 +144,11 @@ impl OrderJournal {
         if self
             .queue(Pending {
                 event,
-                written: None,
+                waiting: None,
             })
             .is_err()
         {
-            self.counts.lost.fetch_add(1, Ordering::Relaxed);
+            self.tally.lost.fetch_add(1, Ordering::Relaxed);
             tracing::error!("an order event was dropped: the order journal has stopped");
         }
     }
@@ -153,35 +174,37 @@ fn stopped() -> StoreError {
 
 /// What the writer does with each batch's outcome, wherever it writes.
 struct Batches {
-    counts: Arc<Counts>,
+    tally: Arc<Tally>,
     done: watch::Sender<u64>,
 }
 
 impl Batches {
-    /// Hands a committed batch's ids to those waiting, or fails the attempts of a batch that
-    /// was not committed. Returns how long to wait before trying the rest again, if at all.
+    /// Hands a committed batch's counts to those waiting, or fails the attempts of a batch
+    /// that was not committed. Returns how long to wait before trying the rest again, if at all.
     fn after(
         &self,
         batch: &mut Vec<Pending>,
-        outcome: Result<Vec<i64>, String>,
+        outcome: Result<Counts, String>,
         tries: usize,
     ) -> Option<Duration> {
         match outcome {
-            Ok(ids) => {
-                self.counts.commits.fetch_add(1, Ordering::Relaxed);
-                (self.counts.events).fetch_add(ids.len() as u64, Ordering::Relaxed);
-                for (pending, id) in batch.drain(..).zip(ids) {
-                    if let Some(written) = pending.written {
-                        let _ = written.send(Ok(id));
+            Ok(counts) => {
+                self.tally.commits.fetch_add(1, Ordering::Relaxed);
+                (self.tally.events).fetch_add(counts.len() as u64, Ordering::Relaxed);
+                for (pending, count) in batch.drain(..).zip(counts) {
+                    if let (Some(waiting), Some(count)) = (pending.waiting, count) {
+                        let _ = waiting.answer.send(Ok(count));
                     }
                 }
                 None
             }
             // Nothing of the batch is written (a fault of the database, not of an event).
             Err(err) => {
-                batch.retain_mut(|pending| match pending.written.take() {
-                    Some(written) => {
-                        let _ = written.send(Err(StoreError::Other(err.clone().into())));
+                batch.retain_mut(|pending| match pending.waiting.take() {
+                    Some(waiting) => {
+                        let _ = waiting
+                            .answer
+                            .send(Err(StoreError::Other(err.clone().into())));
                         false
                     }
                     None => true,
@@ -192,7 +215,7 @@ impl Batches {
                 if let Some(wait) = RETRY_AFTER.get(tries) {
                     return Some(*wait);
                 }
-                self.counts
+                self.tally
                     .lost
                     .fetch_add(batch.len() as u64, Ordering::Relaxed);
                 tracing::error!(
@@ -258,10 +281,10 @@ async fn write_to_store(
 
 impl Store {
     /// The events in one transaction, through sqlx.
-    async fn insert_order_events(&self, batch: &[Pending]) -> Result<Vec<i64>, StoreError> {
+    async fn insert_order_events(&self, batch: &[Pending]) -> Result<Counts, StoreError> {
         in_transaction!(self, conn => {
-            let mut ids = Vec::with_capacity(batch.len());
-            for Pending { event, .. } in batch {
+            let mut counts = Vec::with_capacity(batch.len());
+            for Pending { event, waiting } in batch {
                 let row = event.borrowed();
                 let id: i64 = bind_event!(
                     sqlx::query_scalar(INSERT_EVENT_RETURNING_ID),
@@ -271,9 +294,22 @@ impl Store {
                 )
                 .fetch_one(&mut *conn)
                 .await?;
-                ids.push(id);
+                let count = match waiting {
+                    Some(waiting) => Some(
+                        sqlx::query_scalar(COUNT_BOT_EVENTS)
+                            .bind(event.bot_config_id)
+                            .bind(event.action)
+                            .bind(waiting.counted_since)
+                            .bind(event.outcome)
+                            .bind(id)
+                            .fetch_one(&mut *conn)
+                            .await?,
+                    ),
+                    None => None,
+                };
+                counts.push(count);
             }
-            ids
+            counts
         })
     }
 }
@@ -282,16 +318,17 @@ fn write_together_on_file(
     connection: &mut Option<Connection>,
     path: &Path,
     batch: &[Pending],
-) -> rusqlite::Result<Vec<i64>> {
+) -> rusqlite::Result<Counts> {
     let connection = match connection {
         Some(connection) => connection,
         None => connection.insert(open(path)?),
     };
     let transaction = connection.transaction()?;
-    let mut ids = Vec::with_capacity(batch.len());
+    let mut counts = Vec::with_capacity(batch.len());
     {
         let mut insert = transaction.prepare_cached(INSERT_EVENT_RETURNING_ID)?;
-        for Pending { event: p, .. } in batch {
+        let mut count = transaction.prepare_cached(COUNT_BOT_EVENTS)?;
+        for Pending { event: p, waiting } in batch {
             let row = rusqlite::params![
                 p.user_id,
                 p.action,
@@ -304,20 +341,35 @@ fn write_together_on_file(
                 p.bot_config_id,
                 p.detail,
             ];
-            ids.push(insert.query_row(row, |row| row.get(0))?);
+            let id: i64 = insert.query_row(row, |row| row.get(0))?;
+            counts.push(match waiting {
+                Some(waiting) => Some(count.query_row(
+                    rusqlite::params![
+                        p.bot_config_id,
+                        p.action,
+                        time_param(waiting.counted_since),
+                        p.outcome,
+                        id
+                    ],
+                    |row| row.get(0),
+                )?),
+                None => None,
+            });
         }
     }
     transaction.commit()?;
-    Ok(ids)
+    Ok(counts)
 }
 
-/// A connection as sqlx's are: WAL, full sync, the same busy wait.
+/// A connection as sqlx's are: WAL, full sync, the same busy wait, no checkpoints of its own.
 fn open(path: &Path) -> rusqlite::Result<Connection> {
     let connection = Connection::open(path)?;
     connection.busy_timeout(Duration::from_secs(5))?;
     connection.pragma_update(None, "journal_mode", "wal")?;
     connection.pragma_update(None, "synchronous", "full")?;
     connection.pragma_update(None, "cache_size", super::SQLITE_CACHE_SIZE)?;
+    let (name, value) = super::checkpointer::NO_AUTOMATIC_CHECKPOINTS;
+    connection.pragma_update(None, name, value)?;
     Ok(connection)
 }
 
@@ -330,7 +382,7 @@ mod tests {
     use crate::store::{NewAuditEvent, Pool, PoolSettings, Store};
 
     #[tokio::test]
-    async fn concurrent_events_share_commits_and_each_learns_its_own_id() {
+    async fn concurrent_attempts_share_commits_and_each_counts_those_before_it() {
         let path = std::env::temp_dir().join(format!(
             "keywarden-group-commit-{}-{}.db",
             std::process::id(),
@@ -344,49 +396,71 @@ mod tests {
             .await
             .unwrap();
         store.migrate().await.unwrap();
+        let since = Utc::now() - chrono::Duration::minutes(1);
+        // An attempt of another bot, and one of this bot before the window: neither counts.
+        for (bot, at) in [(2, Utc::now()), (1, since - chrono::Duration::seconds(1))] {
+            let event = NewAuditEvent {
+                at,
+                bot_config_id: Some(bot),
+                ..attempt("{}")
+            };
+            store
+                .append_order_attempt(1, 1, &event, since)
+                .await
+                .unwrap();
+        }
+        let (_, commits_before) = store.order_events_written();
         let mut appends = tokio::task::JoinSet::new();
         for n in 0..64 {
             let store = store.clone();
             appends.spawn(async move {
                 let detail = format!("{{\"n\":{n}}}");
-                let event = NewAuditEvent {
-                    action: "order.place",
-                    outcome: "attempt",
-                    error_code: None,
-                    ip: Some("203.0.113.7"),
-                    user_agent: None,
-                    at: Utc::now(),
-                    bot_config_id: Some(1),
-                    detail: Some(&detail),
-                };
-                (detail.clone(), store.append_order_event(1, 1, &event).await)
+                let count = store
+                    .append_order_attempt(1, 1, &attempt(&detail), since)
+                    .await;
+                (detail, count)
             });
         }
-        let written = appends.join_all().await;
-        let mut ids: Vec<i64> = Vec::new();
-        for (detail, id) in written {
-            let id = id.unwrap();
-            let (stored,): (String,) =
-                sqlx::query_as("SELECT detail FROM audit_events WHERE id = $1")
-                    .bind(id)
-                    .fetch_one(match store.pool() {
-                        crate::store::Pool::Sqlite(pool) => pool,
-                        crate::store::Pool::Postgres(_) => unreachable!(),
-                    })
+        let mut counts = Vec::new();
+        for (detail, count) in appends.join_all().await {
+            let count = count.unwrap();
+            let Pool::Sqlite(pool) = store.pool() else {
+                unreachable!()
+            };
+            let (stored,): (i64,) =
+                sqlx::query_as("SELECT COUNT(*) FROM audit_events WHERE detail = $1")
+                    .bind(&detail)
+                    .fetch_one(pool)
                     .await
                     .unwrap();
-            assert_eq!(stored, detail, "event {id} holds another event's record");
-            ids.push(id);
+            assert_eq!(stored, 1, "the attempt {detail} is not stored once");
+            counts.push(count);
         }
-        ids.sort_unstable();
-        ids.dedup();
-        assert_eq!(ids.len(), 64);
+        counts.sort_unstable();
+        assert_eq!(counts, (1..=64).collect::<Vec<i64>>());
         let (events, commits) = store.order_events_written();
-        assert_eq!(events, 64);
-        assert!(commits < 16, "64 concurrent events took {commits} commits");
+        assert_eq!(events, 66);
+        assert!(
+            commits - commits_before < 16,
+            "64 concurrent attempts took {} commits",
+            commits - commits_before
+        );
         store.close().await;
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
+
+    fn attempt(detail: &str) -> NewAuditEvent<'_> {
+        NewAuditEvent {
+            action: "order.place",
+            outcome: "attempt",
+            error_code: None,
+            ip: Some("203.0.113.7"),
+            user_agent: None,
+            at: Utc::now(),
+            bot_config_id: Some(1),
+            detail: Some(detail),
         }
     }
 

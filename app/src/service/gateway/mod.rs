@@ -595,19 +595,9 @@ impl Keywarden {
             detail: Some(&detail),
             ..self.event(request.client, action)
         };
-        let attempt = store
-            .append_order_event(user_id, key_id, &attempt)
-            .await
-            .map_err(Refusal::from_store)?;
         let window_start = self.now() - Span::minutes(1);
         let recent = store
-            .count_bot_events(
-                grant.bot_config_id,
-                action.as_str(),
-                "attempt",
-                window_start,
-                attempt,
-            )
+            .append_order_attempt(user_id, key_id, &attempt, window_start)
             .await
             .map_err(Refusal::from_store)?;
         if endpoint.places_an_order() && recent > grant.policy.orders_per_minute {

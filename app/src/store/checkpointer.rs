@@ -1,0 +1,139 @@
+//! Checkpoints of a SQLite file's write-ahead log, off the writers' path.
+//!
+//! SQLite copies the log back into the database file (a checkpoint) inside the commit that
+//! takes the log past 1,000 pages. Under a stream of orders that was the order journal's commit
+//! every tenth of a second or so, and it held the journal for several milliseconds (copying
+//! pages, then flushing the database file) while attempts queued behind it: most of an order's
+//! p99. Writers here therefore never checkpoint (`wal_autocheckpoint = 0`); this thread does,
+//! on a connection of its own, beside them.
+//!
+//! A checkpoint beside writers copies most of the log, but the log starts again from its
+//! beginning only once it is all copied and no reader is still on it, which a steady stream of
+//! commits and reads never leaves room for: the log grew by 40 MB a second. So once it is
+//! long, the checkpointer takes the writer's turn and restarts it: it copies the few pages
+//! added since its first pass, waits a moment for readers to finish, and starts the log afresh.
+
+use std::path::Path;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use rusqlite::Connection;
+use tokio::sync::Mutex;
+
+/// How often the log is copied back.
+const EVERY: Duration = Duration::from_millis(100);
+
+/// A log this long (pages) is finished under the writer's turn, so that it starts again; a
+/// shorter one waits for a later round. SQLite's own threshold.
+const RESTART_FROM_PAGES: i64 = 1_000;
+
+/// The pragma every connection that writes to the file sets: the checkpoints are this module's.
+pub(super) const NO_AUTOMATIC_CHECKPOINTS: (&str, &str) = ("wal_autocheckpoint", "0");
+
+/// Starts the checkpointer of the file at `path`. It stops once no one holds `writer`, the
+/// turn every writer of this process takes.
+pub(super) fn start(path: &Path, writer: &Arc<Mutex<()>>) -> std::io::Result<()> {
+    let path = path.to_owned();
+    let writer = Arc::downgrade(writer);
+    std::thread::Builder::new()
+        .name("wal-checkpoint".into())
+        .spawn(move || run(&path, &writer))?;
+    Ok(())
+}
+
+fn run(path: &Path, writer: &Weak<Mutex<()>>) {
+    let mut connection = None;
+    loop {
+        std::thread::sleep(EVERY);
+        let Some(writer) = writer.upgrade() else {
+            return;
+        };
+        if let Err(err) = checkpoint(&mut connection, path, &writer) {
+            // The next round opens the file afresh.
+            connection = None;
+            tracing::warn!("cannot checkpoint the database's write-ahead log: {err}");
+        }
+    }
+}
+
+fn checkpoint(
+    connection: &mut Option<Connection>,
+    path: &Path,
+    writer: &Mutex<()>,
+) -> rusqlite::Result<()> {
+    let connection = match connection {
+        Some(connection) => connection,
+        None => connection.insert(open(path)?),
+    };
+    let pages = run_checkpoint(connection, "PASSIVE")?;
+    if pages >= RESTART_FROM_PAGES {
+        let _turn = writer.blocking_lock();
+        run_checkpoint(connection, "RESTART")?;
+    }
+    Ok(())
+}
+
+/// Runs a checkpoint: `PASSIVE` copies what no reader still needs and waits for no one;
+/// `RESTART` copies it all, waits (briefly) for readers still on the log, and starts the log
+/// again. Returns the log's length in pages.
+fn run_checkpoint(connection: &Connection, mode: &str) -> rusqlite::Result<i64> {
+    connection.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |row| {
+        row.get(1)
+    })
+}
+
+fn open(path: &Path) -> rusqlite::Result<Connection> {
+    let connection = Connection::open(path)?;
+    // Readers still on the log are waited for this long before a restart is left for later.
+    connection.busy_timeout(Duration::from_millis(5))?;
+    // A checkpoint flushes the database file before the log may start again.
+    connection.pragma_update(None, "synchronous", "full")?;
+    Ok(connection)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn log_pages(connection: &Connection) -> i64 {
+        run_checkpoint(connection, "PASSIVE").unwrap()
+    }
+
+    #[test]
+    fn writers_leave_the_log_to_the_checkpointer_which_starts_it_again() {
+        let path = std::env::temp_dir().join(format!(
+            "keywarden-checkpointer-{}-{:?}.db",
+            std::process::id(),
+            std::time::SystemTime::now()
+        ));
+        let writer = Connection::open(&path).unwrap();
+        writer.pragma_update(None, "journal_mode", "wal").unwrap();
+        let (name, value) = NO_AUTOMATIC_CHECKPOINTS;
+        writer.pragma_update(None, name, value).unwrap();
+        writer
+            .execute("CREATE TABLE pages (filler BLOB)", [])
+            .unwrap();
+        for _ in 0..1_200 {
+            writer
+                .execute("INSERT INTO pages VALUES (zeroblob(4000))", [])
+                .unwrap();
+        }
+        let observer = Connection::open(&path).unwrap();
+        let before = log_pages(&observer);
+        assert!(before > 1_200, "the writers checkpointed: {before} pages");
+        checkpoint(&mut None, &path, &Mutex::new(())).unwrap();
+        writer
+            .execute("INSERT INTO pages VALUES (zeroblob(10))", [])
+            .unwrap();
+        let after = log_pages(&observer);
+        assert!(after < 10, "the log did not start again: {after} pages");
+        let rows: i64 = observer
+            .query_row("SELECT COUNT(*) FROM pages", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(rows, 1_201);
+        drop((writer, observer));
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
+}
