@@ -17,7 +17,7 @@ use std::path::Path;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OpenFlags};
 use tokio::sync::Mutex;
 
 /// How often the log is copied back.
@@ -83,7 +83,9 @@ fn run_checkpoint(connection: &Connection, mode: &str) -> rusqlite::Result<i64> 
 }
 
 fn open(path: &Path) -> rusqlite::Result<Connection> {
-    let connection = Connection::open(path)?;
+    // Never creates the file: one removed under a store that is closing stays removed.
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let connection = Connection::open_with_flags(path, flags)?;
     // Readers still on the log are waited for this long before a restart is left for later.
     connection.busy_timeout(Duration::from_millis(5))?;
     // A checkpoint flushes the database file before the log may start again.
@@ -135,5 +137,8 @@ mod tests {
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
         }
+        // A store closing after its file was removed does not bring it back.
+        assert!(checkpoint(&mut None, &path, &Mutex::new(())).is_err());
+        assert!(!path.exists());
     }
 }
