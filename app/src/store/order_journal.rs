@@ -5,8 +5,8 @@
 //! for it, and for the count of its bot's recent attempts, taken in the same transaction). Its
 //! outcome, and a refusal, need not hold the bot up (`append_behind`: queued, committed with
 //! the next batch); Binance already holds the order, and the attempt names its client order
-//! id. Both kinds share one queue, so the trail keeps the order in which things
-//! happened, and many orders share one flush. `settled` waits for what was queued before it.
+//! id. Both kinds share one queue, so the trail keeps the order in which things happened, and
+//! many orders share one flush. `settled` waits for what was queued before it.
 //!
 //! On a SQLite file, whose commit waits for the disk (`synchronous = FULL`), a thread with its
 //! own rusqlite connection writes each batch (no trip through sqlx's worker per statement);
@@ -451,17 +451,22 @@ mod tests {
         }
     }
 
-    fn attempt(detail: &str) -> NewAuditEvent<'_> {
+    /// An event of bot 1's order, now.
+    fn order_event<'a>(outcome: &'static str, detail: &'a str) -> NewAuditEvent<'a> {
         NewAuditEvent {
             action: "order.place",
-            outcome: "attempt",
+            outcome,
             error_code: None,
-            ip: Some("203.0.113.7"),
+            ip: None,
             user_agent: None,
             at: Utc::now(),
             bot_config_id: Some(1),
             detail: Some(detail),
         }
+    }
+
+    fn attempt(detail: &str) -> NewAuditEvent<'_> {
+        order_event("attempt", detail)
     }
 
     const SETTINGS: PoolSettings = PoolSettings {
@@ -470,16 +475,7 @@ mod tests {
     };
 
     fn outcome(detail: &str) -> NewAuditEvent<'_> {
-        NewAuditEvent {
-            action: "order.place",
-            outcome: "success",
-            error_code: None,
-            ip: None,
-            user_agent: None,
-            at: Utc::now(),
-            bot_config_id: Some(1),
-            detail: Some(detail),
-        }
+        order_event("success", detail)
     }
 
     async fn stored_outcomes(store: &Store) -> i64 {
