@@ -680,6 +680,20 @@ async fn replace_and_rename_keep_the_key_and_its_configs(backend: Backend) {
         (StatusCode::OK, Some(2))
     );
 
+    // The count follows a bot config's delete.
+    let first = &configs[0]["id"];
+    let (status, _) = server
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/bot-configs/{first}"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, key) = server.get("/api/v1/api-keys/me", &token).await;
+    assert_eq!(key["bot_config_count"], 1);
+
     let other = server.user("fin@example.com").await;
     let (status, _) = server
         .call(

@@ -186,12 +186,9 @@ macro_rules! update_key_recorded {
 /// `key_<column>` (read back with `Prefixed`).
 macro_rules! key_columns {
     ($($column:literal),*) => {
-        const COLUMNS: &str = concat!($($column, ", ",)*
-            "(SELECT COUNT(*) FROM bot_configs b WHERE b.api_key_id = api_keys.id) \
-             AS bot_config_count");
+        const COLUMNS: &str = concat!($($column, ", ",)* "bot_config_count");
         pub(super) const JOINED_COLUMNS: &str = concat!($("k.", $column, " AS key_", $column, ", ",)*
-            "(SELECT COUNT(*) FROM bot_configs b WHERE b.api_key_id = k.id) \
-             AS key_bot_config_count");
+            "k.bot_config_count AS key_bot_config_count");
     };
 }
 key_columns!(

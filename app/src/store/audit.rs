@@ -85,23 +85,32 @@ pub struct RecentEvents<'a> {
     pub since: DateTime<Utc>,
 }
 
-macro_rules! insert_event_sql {
-    () => {
-        "INSERT INTO audit_events (user_id, action, api_key_id, outcome, error_code, ip, \
-         user_agent, created_at, bot_config_id, detail) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-    };
+pub(super) const INSERT_EVENT: &str = "INSERT INTO audit_events (user_id, action, api_key_id, \
+    outcome, error_code, ip, user_agent, created_at, bot_config_id, detail) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+
+/// `INSERT_EVENT` with an order attempt's number among its bot's (`$11`).
+pub(super) const INSERT_ORDER_EVENT: &str = "INSERT INTO audit_events (user_id, action, \
+    api_key_id, outcome, error_code, ip, user_agent, created_at, bot_config_id, detail, \
+    attempt_number) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+
+/// Numbers the next order attempt of the bot `$1`; no row if the bot is gone.
+pub(super) const NUMBER_ATTEMPT: &str = "UPDATE bot_configs \
+    SET orders_attempted = orders_attempted + 1 WHERE id = $1 RETURNING orders_attempted";
+
+/// The number of the bot `$1`'s first attempt of the action `$2` after `$3`.
+pub(super) const FIRST_ATTEMPT_AFTER: &str = "SELECT attempt_number FROM audit_events \
+    WHERE bot_config_id = $1 AND action = $2 AND outcome = 'attempt' AND created_at > $3 \
+    AND attempt_number IS NOT NULL ORDER BY created_at LIMIT 1";
+
+/// How many attempts there are from the first of the window to the one numbered `number`,
+/// both included. An attempt without a number (its bot was deleted meanwhile) counts alone.
+pub(super) fn attempts_in_window(number: Option<i64>, first_in_window: Option<i64>) -> i64 {
+    match number {
+        Some(number) => number - first_in_window.unwrap_or(number) + 1,
+        None => 1,
+    }
 }
-
-pub(super) const INSERT_EVENT: &str = insert_event_sql!();
-
-/// `INSERT_EVENT` answering the new event's id.
-pub(super) const INSERT_EVENT_RETURNING_ID: &str = concat!(insert_event_sql!(), " RETURNING id");
-
-/// A bot's events of one action and outcome since `$3`, up to the event `$5`: an attempt
-/// counts those before it and itself.
-pub(super) const COUNT_BOT_EVENTS: &str = "SELECT COUNT(*) FROM audit_events \
-    WHERE bot_config_id = $1 AND action = $2 AND created_at > $3 AND outcome = $4 AND id <= $5";
 
 /// Binds an event's `$1`..`$10` as `INSERT_EVENT` numbers them.
 macro_rules! bind_event {
@@ -165,17 +174,17 @@ impl Store {
     }
 
     /// Appends an order's attempt, committed before this returns (an order's attempt is on
-    /// disk before the order leaves), and returns how many attempts of the same action its bot
-    /// has made since `counted_since`, this one and none after it included: counted in the
-    /// transaction that writes it, by the writer, whose pages no other commit has made stale.
-    /// Attempts of concurrent orders share one commit (`order_journal`).
+    /// disk before the order leaves). Given `counted_since`, the attempt is numbered among its
+    /// bot's, and this returns how many of them there are since then, this one and none after
+    /// it included: counted in the transaction that writes it. Attempts of concurrent orders
+    /// share one commit (`order_journal`).
     pub async fn append_order_attempt(
         &self,
         user_id: i64,
         api_key_id: i64,
         attempt: &NewAuditEvent<'_>,
-        counted_since: DateTime<Utc>,
-    ) -> Result<i64, StoreError> {
+        counted_since: Option<DateTime<Utc>>,
+    ) -> Result<Option<i64>, StoreError> {
         let event = OrderEvent::new(user_id, api_key_id, attempt);
         match &self.order_journal {
             Some(journal) => journal.append(event, counted_since).await,

@@ -177,7 +177,7 @@ impl Store {
             "INSERT INTO bot_configs (api_key_id, name, symbol, created_at, enabled, \
              max_order_notional, order_types, orders_per_minute) \
              SELECT id, $2, $3, $4, $5, $6, $7, $8 FROM api_keys WHERE user_id = $1 \
-             AND (SELECT COUNT(*) FROM bot_configs b WHERE b.api_key_id = api_keys.id) < $9 \
+             AND bot_config_count < $9 \
              RETURNING {}",
             columns("bot_configs")
         );

@@ -595,12 +595,15 @@ impl Keywarden {
             detail: Some(&detail),
             ..self.event(request.client, action)
         };
-        let window_start = self.now() - Span::minutes(1);
+        // Only orders placed count against the bot's rate.
+        let window_start = endpoint
+            .places_an_order()
+            .then(|| self.now() - Span::minutes(1));
         let recent = store
             .append_order_attempt(user_id, key_id, &attempt, window_start)
             .await
             .map_err(Refusal::from_store)?;
-        if endpoint.places_an_order() && recent > grant.policy.orders_per_minute {
+        if recent.is_some_and(|recent| recent > grant.policy.orders_per_minute) {
             let refusal = Refusal::new(
                 RefusalKind::OrderRateLimited,
                 format!(
