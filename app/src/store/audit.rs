@@ -85,14 +85,21 @@ pub struct RecentEvents<'a> {
     pub since: DateTime<Utc>,
 }
 
-pub(super) const INSERT_EVENT: &str = "INSERT INTO audit_events (user_id, action, api_key_id, \
-    outcome, error_code, ip, user_agent, created_at, bot_config_id, detail) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+/// The insert of an event's `$1`..`$10`, and of one more column if named.
+macro_rules! insert_event_sql {
+    ($($column:literal, $value:literal)?) => {
+        concat!(
+            "INSERT INTO audit_events (user_id, action, api_key_id, outcome, error_code, ip, \
+             user_agent, created_at, bot_config_id, detail", $(", ", $column,)? ") \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10", $(", ", $value,)? ")"
+        )
+    };
+}
+
+pub(super) const INSERT_EVENT: &str = insert_event_sql!();
 
 /// `INSERT_EVENT` with an order attempt's number among its bot's (`$11`).
-pub(super) const INSERT_ORDER_EVENT: &str = "INSERT INTO audit_events (user_id, action, \
-    api_key_id, outcome, error_code, ip, user_agent, created_at, bot_config_id, detail, \
-    attempt_number) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+pub(super) const INSERT_ORDER_EVENT: &str = insert_event_sql!("attempt_number", "$11");
 
 /// Numbers the next order attempt of the bot `$1`; no row if the bot is gone.
 pub(super) const NUMBER_ATTEMPT: &str = "UPDATE bot_configs \

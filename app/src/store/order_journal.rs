@@ -26,7 +26,7 @@ use tokio::sync::{Mutex, mpsc, oneshot, watch};
 
 use super::audit::{
     FIRST_ATTEMPT_AFTER, INSERT_ORDER_EVENT, NUMBER_ATTEMPT, OrderEvent, attempts_in_window,
-    bind_event,
+    bind_event, in_transaction,
 };
 use super::direct::time_param;
 use super::{Pool, Store, StoreError};
@@ -286,50 +286,48 @@ impl Store {
     /// The events in one transaction, through sqlx: a statement for them all on PostgreSQL,
     /// two per event on an in-memory SQLite (tests).
     async fn insert_order_events(&self, batch: &[Pending]) -> Result<Counts, StoreError> {
-        let pool = match self.pool() {
-            Pool::Postgres(pool) => return insert_order_events_at_once(pool, batch).await,
-            Pool::Sqlite(pool) => pool,
-        };
-        let _turn = self.writer_turn().await;
-        let mut tx = pool.begin().await?;
-        let mut counts = Vec::with_capacity(batch.len());
-        for Pending { event, waiting } in batch {
-            let counted_since = waiting.as_ref().and_then(|w| w.counted_since);
-            let number: Option<i64> = match counted_since {
-                Some(_) => {
-                    sqlx::query_scalar(NUMBER_ATTEMPT)
-                        .bind(event.bot_config_id)
-                        .fetch_optional(&mut *tx)
-                        .await?
-                }
-                None => None,
-            };
-            let row = event.borrowed();
-            bind_event!(
-                sqlx::query(INSERT_ORDER_EVENT),
-                row,
-                event.user_id,
-                event.api_key_id
-            )
-            .bind(number)
-            .execute(&mut *tx)
-            .await?;
-            let count = match counted_since {
-                Some(since) => {
-                    let first: Option<i64> = sqlx::query_scalar(FIRST_ATTEMPT_AFTER)
-                        .bind(event.bot_config_id)
-                        .bind(event.action)
-                        .bind(since)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                    Some(attempts_in_window(number, first))
-                }
-                None => None,
-            };
-            counts.push(count);
+        if let Pool::Postgres(pool) = self.pool() {
+            return insert_order_events_at_once(pool, batch).await;
         }
-        tx.commit().await?;
-        Ok(counts)
+        in_transaction!(self, conn => {
+            let mut counts = Vec::with_capacity(batch.len());
+            for Pending { event, waiting } in batch {
+                let counted_since = waiting.as_ref().and_then(|w| w.counted_since);
+                let number: Option<i64> = match counted_since {
+                    Some(_) => {
+                        sqlx::query_scalar(NUMBER_ATTEMPT)
+                            .bind(event.bot_config_id)
+                            .fetch_optional(&mut *conn)
+                            .await?
+                    }
+                    None => None,
+                };
+                let row = event.borrowed();
+                bind_event!(
+                    sqlx::query(INSERT_ORDER_EVENT),
+                    row,
+                    event.user_id,
+                    event.api_key_id
+                )
+                .bind(number)
+                .execute(&mut *conn)
+                .await?;
+                let count = match counted_since {
+                    Some(since) => {
+                        let first: Option<i64> = sqlx::query_scalar(FIRST_ATTEMPT_AFTER)
+                            .bind(event.bot_config_id)
+                            .bind(event.action)
+                            .bind(since)
+                            .fetch_optional(&mut *conn)
+                            .await?;
+                        Some(attempts_in_window(number, first))
+                    }
+                    None => None,
+                };
+                counts.push(count);
+            }
+            counts
+        })
     }
 }
 
