@@ -123,12 +123,15 @@ impl Store {
             sqlite_direct: sqlite_file.map(|path| Arc::new(direct::DirectReads::new(path))),
             order_journal: None,
         };
-        let destination = match sqlite_file {
-            Some(path) => order_journal::Destination::SqliteFile {
+        let destination = match (sqlite_file, &store.pool) {
+            (Some(path), _) => order_journal::Destination::SqliteFile {
                 path: path.to_owned(),
                 writer: Arc::clone(&store.sqlite_writer),
             },
-            None => order_journal::Destination::Store(store.clone()),
+            (None, Pool::Postgres(pool)) => {
+                order_journal::Destination::Postgres(pool.connect_options())
+            }
+            (None, Pool::Sqlite(_)) => order_journal::Destination::Store(store.clone()),
         };
         if let Some(path) = sqlite_file {
             checkpointer::start(path, &store.sqlite_writer)?;

@@ -10,8 +10,9 @@
 //!
 //! On a SQLite file, whose commit waits for the disk (`synchronous = FULL`), a thread with its
 //! own rusqlite connection writes each batch (no trip through sqlx's worker per statement);
-//! elsewhere a task writes it through sqlx, on PostgreSQL in one statement (one round trip per
-//! batch, not two per event), on an in-memory SQLite one event at a time. A failed batch
+//! elsewhere a task writes it through sqlx: on PostgreSQL in one statement (one round trip per
+//! batch, not two per event) on a connection of the journal's own, on an in-memory SQLite one
+//! event at a time. A failed batch
 //! fails the attempts in it at once (their orders are refused before they leave), and is tried
 //! twice more for the rest, which are then logged and counted lost.
 
@@ -22,6 +23,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension};
+use sqlx::Connection as _;
+use sqlx::postgres::{PgConnectOptions, PgConnection};
 use tokio::sync::{Mutex, mpsc, oneshot, watch};
 
 use super::audit::{
@@ -29,7 +32,7 @@ use super::audit::{
     bind_event, in_transaction,
 };
 use super::direct::time_param;
-use super::{Pool, Store, StoreError};
+use super::{Store, StoreError};
 
 /// The most events one transaction takes.
 const MOST_PER_COMMIT: usize = 256;
@@ -78,8 +81,10 @@ pub(super) enum Destination {
         path: PathBuf,
         writer: Arc<Mutex<()>>,
     },
-    /// A store without a journal of its own, so the task ends once every store that queues to
-    /// it is dropped.
+    /// PostgreSQL, through a connection of the journal's own (see `SqlxWriter`).
+    Postgres(Arc<PgConnectOptions>),
+    /// A store without a journal of its own (an in-memory SQLite), so the task ends once every
+    /// store that queues to it is dropped.
     Store(Store),
 }
 
@@ -98,8 +103,16 @@ impl OrderJournal {
                     .name("order-journal".into())
                     .spawn(move || write_to_file(&path, &writer, waiting, &batches))?;
             }
+            Destination::Postgres(options) => {
+                let writer = SqlxWriter::postgres(&options);
+                tokio::spawn(write_through_sqlx(writer, waiting, batches));
+            }
             Destination::Store(store) => {
-                tokio::spawn(write_to_store(store, waiting, batches));
+                tokio::spawn(write_through_sqlx(
+                    SqlxWriter::Store(store),
+                    waiting,
+                    batches,
+                ));
             }
         }
         Ok(OrderJournal {
@@ -263,8 +276,51 @@ fn write_to_file(
     }
 }
 
-async fn write_to_store(
-    store: Store,
+/// Where a task (not a thread) writes the journal's batches, through sqlx.
+enum SqlxWriter {
+    /// The journal's PostgreSQL connection, opened on first use and again after a failed
+    /// batch. Its own, so that it always uses the batch statement's generic plan: planned
+    /// afresh for each batch's arrays (as the pool's connections let PostgreSQL choose), the
+    /// statement spent as long being planned as being run.
+    Postgres {
+        options: Box<PgConnectOptions>,
+        connection: Option<PgConnection>,
+    },
+    Store(Store),
+}
+
+impl SqlxWriter {
+    fn postgres(options: &PgConnectOptions) -> SqlxWriter {
+        let options = options.clone();
+        SqlxWriter::Postgres {
+            options: Box::new(options.options([("plan_cache_mode", "force_generic_plan")])),
+            connection: None,
+        }
+    }
+
+    async fn write(&mut self, batch: &[Pending]) -> Result<Counts, StoreError> {
+        match self {
+            SqlxWriter::Postgres {
+                options,
+                connection,
+            } => {
+                let conn = match connection {
+                    Some(conn) => conn,
+                    None => connection.insert(PgConnection::connect_with(options).await?),
+                };
+                let outcome = insert_order_events_at_once(conn, batch).await;
+                if outcome.is_err() {
+                    *connection = None;
+                }
+                outcome
+            }
+            SqlxWriter::Store(store) => store.insert_order_events(batch).await,
+        }
+    }
+}
+
+async fn write_through_sqlx(
+    mut writer: SqlxWriter,
     mut waiting: mpsc::UnboundedReceiver<Pending>,
     batches: Batches,
 ) {
@@ -272,7 +328,7 @@ async fn write_to_store(
     while waiting.recv_many(&mut batch, MOST_PER_COMMIT).await > 0 {
         let events = batch.len();
         for tries in 0.. {
-            let outcome = store.insert_order_events(&batch).await;
+            let outcome = writer.write(&batch).await;
             match batches.after(&mut batch, outcome.map_err(|e| e.to_string()), tries) {
                 Some(wait) => tokio::time::sleep(wait).await,
                 None => break,
@@ -283,12 +339,8 @@ async fn write_to_store(
 }
 
 impl Store {
-    /// The events in one transaction, through sqlx: a statement for them all on PostgreSQL,
-    /// two per event on an in-memory SQLite (tests).
+    /// The events in one transaction on an in-memory SQLite (tests), two statements each.
     async fn insert_order_events(&self, batch: &[Pending]) -> Result<Counts, StoreError> {
-        if let Pool::Postgres(pool) = self.pool() {
-            return insert_order_events_at_once(pool, batch).await;
-        }
         in_transaction!(self, conn => {
             let mut counts = Vec::with_capacity(batch.len());
             for Pending { event, waiting } in batch {
@@ -364,7 +416,7 @@ const INSERT_BATCH_AND_COUNT: &str = "WITH batch AS (\
     FROM numbered w ORDER BY w.n";
 
 async fn insert_order_events_at_once(
-    pool: &sqlx::PgPool,
+    conn: &mut PgConnection,
     batch: &[Pending],
 ) -> Result<Counts, StoreError> {
     let events = || batch.iter().map(|pending| &pending.event);
@@ -388,7 +440,7 @@ async fn insert_order_events_at_once(
         .bind(events().map(|e| e.bot_config_id).collect::<Vec<_>>())
         .bind(events().map(|e| e.detail.as_deref()).collect::<Vec<_>>())
         .bind(counted_since)
-        .fetch_all(pool)
+        .fetch_all(conn)
         .await?;
     Ok(counts)
 }

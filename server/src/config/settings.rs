@@ -301,7 +301,8 @@ settings! {
         read_by: Config,
     }
     /// database pool size per instance (on SQLite, writes take turns and each request's own reads
-    /// use connections of their own, so a few are enough)
+    /// use connections of their own, so a few are enough; on PostgreSQL the order journal holds
+    /// one connection more, its own)
     DATABASE_MAX_CONNECTIONS {
         default: Described("`4` on SQLite, `10` on PostgreSQL"),
         read_by: Config,
