@@ -306,6 +306,21 @@ async fn openapi_document_and_docs_page(backend: Backend) {
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert!(response.text().await.unwrap().contains("swagger"));
+    // The page loads the document from where it is served.
+    let initializer = server
+        .http
+        .get(server.url("/api/docs/swagger-initializer.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(initializer.status(), StatusCode::OK);
+    assert!(
+        initializer
+            .text()
+            .await
+            .unwrap()
+            .contains("\"/api/openapi.json\"")
+    );
     let (status, body) = server
         .call(Method::GET, "/api/v1/nothing-here", None, None)
         .await;
