@@ -89,6 +89,9 @@ fn EventRow(event: AuditEventView) -> impl IntoView {
         ("success", _) => "succeeded".to_owned(),
         ("attempt", _) => "sent to Binance".to_owned(),
         ("unknown", _) => "no answer from Binance in time".to_owned(),
+        (_, Some(code)) if event.action.starts_with("order.") => {
+            format!("refused: {}", refusal_in_words(&code))
+        }
         (_, Some(code)) => format!("failed: {}", code.replace('_', " ")),
         _ => "failed".to_owned(),
     };
@@ -147,6 +150,31 @@ pub(super) fn describe(action: &str) -> String {
     .to_owned()
 }
 
+/// A gateway refusal's code, as the bot's owner reads it.
+pub(super) fn refusal_in_words(code: &str) -> String {
+    match code {
+        "token_revoked" => "its token was revoked",
+        "token_expired" => "its token has expired",
+        "address_not_allowed" => "sent from an address its token does not allow",
+        "account_inactive" => "the account is inactive",
+        "key_unusable" => "the account's key cannot be used",
+        "bot_disabled" => "the bot is disabled",
+        "bots_paused" => "every bot was paused",
+        "symbol_not_allowed" => "another symbol than the bot's",
+        "order_type_not_allowed" => "an order type the bot may not place",
+        "order_too_large" => "larger than the bot's largest order",
+        "order_size_unknown" => "its size could not be told",
+        "duplicate_parameter" => "a parameter was sent twice",
+        "order_rate_limited" => "more orders a minute than the bot may place",
+        "exchange_busy" => "the account was at Binance's order limit",
+        "exchange_unavailable" => "Binance could not be reached",
+        "binance_rejected" => "Binance refused it",
+        "internal_error" => "Keywarden could not record it",
+        other => return other.replace('_', " "),
+    }
+    .to_owned()
+}
+
 /// One field of an order event's detail as text: a string as it is, a number written out.
 pub(super) fn detail_field(detail: &serde_json::Value, name: &str) -> Option<String> {
     match &detail[name] {
@@ -194,5 +222,15 @@ mod tests {
             "bot dca BTCUSDT, Binance code -1013"
         );
         assert_eq!(order_summary(&serde_json::json!({})), None);
+    }
+
+    #[test]
+    fn refusals_read_alike_on_every_page() {
+        assert_eq!(
+            refusal_in_words("order_too_large"),
+            "larger than the bot's largest order"
+        );
+        assert_eq!(refusal_in_words("binance_rejected"), "Binance refused it");
+        assert_eq!(refusal_in_words("some_new_code"), "some new code");
     }
 }

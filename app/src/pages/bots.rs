@@ -674,7 +674,7 @@ fn BotEvent(event: AuditEventView) -> impl IntoView {
             Some(code) => format!("Binance refused it (code {code})"),
             None => "Binance refused it".into(),
         },
-        (_, Some(code)) => format!("refused: {}", refusal_in_words(code)),
+        (_, Some(code)) => format!("refused: {}", super::activity::refusal_in_words(code)),
         _ => "failed".into(),
     };
     let failed = !matches!(event.outcome.as_str(), "success" | "attempt");
@@ -683,30 +683,6 @@ fn BotEvent(event: AuditEventView) -> impl IntoView {
             <Time at=event.created_at/> " · " {what} " — " {outcome}
         </li>
     }
-}
-
-/// A gateway refusal's code, as the bot's owner reads it.
-fn refusal_in_words(code: &str) -> String {
-    match code {
-        "token_revoked" => "its token was revoked",
-        "token_expired" => "its token has expired",
-        "address_not_allowed" => "sent from an address its token does not allow",
-        "account_inactive" => "the account is inactive",
-        "key_unusable" => "the account's key cannot be used",
-        "bot_disabled" => "the bot is disabled",
-        "bots_paused" => "every bot was paused",
-        "symbol_not_allowed" => "another symbol than the bot's",
-        "order_type_not_allowed" => "an order type the bot may not place",
-        "order_too_large" => "larger than the bot's largest order",
-        "order_size_unknown" => "its size could not be told",
-        "duplicate_parameter" => "a parameter was sent twice",
-        "order_rate_limited" => "more orders a minute than the bot may place",
-        "exchange_busy" => "the account was at Binance's order limit",
-        "exchange_unavailable" => "Binance could not be reached",
-        "internal_error" => "Keywarden could not record it",
-        other => return other.replace('_', " "),
-    }
-    .to_owned()
 }
 
 /// "Pause all bots" in the header once the account has a bot, and the banner that stays on
