@@ -298,29 +298,15 @@ async fn openapi_document_and_docs_page(backend: Backend) {
             "{path} missing from the document"
         );
     }
-    let response = server
-        .http
-        .get(server.url("/api/docs/"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    assert!(response.text().await.unwrap().contains("swagger"));
-    // The page loads the document from where it is served.
-    let initializer = server
-        .http
-        .get(server.url("/api/docs/swagger-initializer.js"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(initializer.status(), StatusCode::OK);
-    assert!(
-        initializer
-            .text()
-            .await
-            .unwrap()
-            .contains("\"/api/openapi.json\"")
-    );
+    // The docs page, and where it loads the document from.
+    for (path, expected) in [
+        ("/api/docs/", "swagger"),
+        ("/api/docs/swagger-initializer.js", "\"/api/openapi.json\""),
+    ] {
+        let response = server.http.get(server.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        assert!(response.text().await.unwrap().contains(expected), "{path}");
+    }
     let (status, body) = server
         .call(Method::GET, "/api/v1/nothing-here", None, None)
         .await;
