@@ -128,9 +128,10 @@ impl Store {
                 path: path.to_owned(),
                 writer: Arc::clone(&store.sqlite_writer),
             },
-            (None, Pool::Postgres(pool)) => {
-                order_journal::Destination::Postgres(pool.connect_options())
-            }
+            (None, Pool::Postgres(pool)) => order_journal::Destination::Postgres {
+                options: pool.connect_options(),
+                connect_timeout: pool.options().get_acquire_timeout(),
+            },
             (None, Pool::Sqlite(_)) => order_journal::Destination::Store(store.clone()),
         };
         if let Some(path) = sqlite_file {

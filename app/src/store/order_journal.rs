@@ -12,9 +12,9 @@
 //! own rusqlite connection writes each batch (no trip through sqlx's worker per statement);
 //! elsewhere a task writes it through sqlx: on PostgreSQL in one statement (one round trip per
 //! batch, not two per event) on a connection of the journal's own, on an in-memory SQLite one
-//! event at a time. A failed batch
-//! fails the attempts in it at once (their orders are refused before they leave), and is tried
-//! twice more for the rest, which are then logged and counted lost.
+//! event at a time. A failed batch fails the attempts in it at once (their orders are refused
+//! before they leave), and is tried twice more for the rest, which are then logged and counted
+//! lost.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -81,8 +81,12 @@ pub(super) enum Destination {
         path: PathBuf,
         writer: Arc<Mutex<()>>,
     },
-    /// PostgreSQL, through a connection of the journal's own (see `SqlxWriter`).
-    Postgres(Arc<PgConnectOptions>),
+    /// PostgreSQL, through a connection of the journal's own (see `SqlxWriter`), opened within
+    /// `connect_timeout` (the pool's acquire timeout).
+    Postgres {
+        options: Arc<PgConnectOptions>,
+        connect_timeout: Duration,
+    },
     /// A store without a journal of its own (an in-memory SQLite), so the task ends once every
     /// store that queues to it is dropped.
     Store(Store),
@@ -103,8 +107,11 @@ impl OrderJournal {
                     .name("order-journal".into())
                     .spawn(move || write_to_file(&path, &writer, waiting, &batches))?;
             }
-            Destination::Postgres(options) => {
-                let writer = SqlxWriter::postgres(&options);
+            Destination::Postgres {
+                options,
+                connect_timeout,
+            } => {
+                let writer = SqlxWriter::postgres(&options, connect_timeout);
                 tokio::spawn(write_through_sqlx(writer, waiting, batches));
             }
             Destination::Store(store) => {
@@ -284,16 +291,18 @@ enum SqlxWriter {
     /// statement spent as long being planned as being run.
     Postgres {
         options: Box<PgConnectOptions>,
+        connect_timeout: Duration,
         connection: Option<PgConnection>,
     },
     Store(Store),
 }
 
 impl SqlxWriter {
-    fn postgres(options: &PgConnectOptions) -> SqlxWriter {
+    fn postgres(options: &PgConnectOptions, connect_timeout: Duration) -> SqlxWriter {
         let options = options.clone();
         SqlxWriter::Postgres {
             options: Box::new(options.options([("plan_cache_mode", "force_generic_plan")])),
+            connect_timeout,
             connection: None,
         }
     }
@@ -302,11 +311,20 @@ impl SqlxWriter {
         match self {
             SqlxWriter::Postgres {
                 options,
+                connect_timeout,
                 connection,
             } => {
                 let conn = match connection {
                     Some(conn) => conn,
-                    None => connection.insert(PgConnection::connect_with(options).await?),
+                    None => {
+                        let connecting = PgConnection::connect_with(options);
+                        let opened = tokio::time::timeout(*connect_timeout, connecting)
+                            .await
+                            .map_err(|_| {
+                                StoreError::Other("no PostgreSQL connection in time".into())
+                            })??;
+                        connection.insert(opened)
+                    }
                 };
                 let outcome = insert_order_events_at_once(conn, batch).await;
                 if outcome.is_err() {
