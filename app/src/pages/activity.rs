@@ -168,7 +168,7 @@ pub(super) fn refusal_in_words(code: &str) -> String {
         "order_rate_limited" => "more orders a minute than the bot may place",
         "exchange_busy" => "the account was at Binance's order limit",
         "exchange_unavailable" => "Binance could not be reached",
-        "binance_rejected" => "Binance refused it",
+        "binance_rejected" => "by Binance",
         "internal_error" => "Keywarden could not record it",
         other => return other.replace('_', " "),
     }
@@ -230,7 +230,7 @@ mod tests {
             refusal_in_words("order_too_large"),
             "larger than the bot's largest order"
         );
-        assert_eq!(refusal_in_words("binance_rejected"), "Binance refused it");
+        assert_eq!(refusal_in_words("binance_rejected"), "by Binance");
         assert_eq!(refusal_in_words("some_new_code"), "some new code");
     }
 }
