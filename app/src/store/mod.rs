@@ -242,3 +242,49 @@ impl Store {
         on_pool!(self, pool => pool.close().await)
     }
 }
+
+/// A migrated store on a PostgreSQL database of its own (`TEST_POSTGRES_URL`'s server, as
+/// `make test` sets it), dropped by `drop_test_database`.
+#[cfg(test)]
+pub(crate) async fn test_database_on_postgres(purpose: &str, settings: PoolSettings) -> Store {
+    let name = format!(
+        "keywarden_{purpose}_{}_{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
+    );
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&test_postgres_admin().await)
+        .await
+        .unwrap();
+    let admin_url = test_postgres_url();
+    let (base, _) = admin_url.rsplit_once('/').unwrap();
+    let store = Store::connect(&format!("{base}/{name}"), settings)
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    store
+}
+
+#[cfg(test)]
+pub(crate) async fn drop_test_database(store: Store) {
+    let Pool::Postgres(pool) = store.pool() else {
+        panic!("not a PostgreSQL store");
+    };
+    let name = pool.connect_options().get_database().unwrap().to_owned();
+    store.close().await;
+    sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .execute(&test_postgres_admin().await)
+        .await
+        .unwrap();
+}
+
+#[cfg(test)]
+fn test_postgres_url() -> String {
+    std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+#[cfg(test)]
+async fn test_postgres_admin() -> PgPool {
+    PgPool::connect(&test_postgres_url()).await.unwrap()
+}

@@ -560,27 +560,9 @@ mod tests {
     /// its own: there a batch is one statement.
     #[tokio::test]
     async fn concurrent_attempts_share_commits_and_each_counts_those_before_it_on_postgres() {
-        let admin_url = std::env::var("TEST_POSTGRES_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-        let name = format!(
-            "keywarden_journal_{}_{}",
-            std::process::id(),
-            Utc::now().timestamp_nanos_opt().unwrap_or_default()
-        );
-        let admin = sqlx::PgPool::connect(&admin_url).await.unwrap();
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&admin)
-            .await
-            .unwrap();
-        let (base, _) = admin_url.rsplit_once('/').unwrap();
-        let store = Store::connect(&format!("{base}/{name}"), SETTINGS)
-            .await
-            .unwrap();
-        attempts_share_commits_and_count_those_before_them(store).await;
-        sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
-            .execute(&admin)
-            .await
-            .unwrap();
+        let store = crate::store::test_database_on_postgres("journal", SETTINGS).await;
+        attempts_share_commits_and_count_those_before_them(store.clone()).await;
+        crate::store::drop_test_database(store).await;
     }
 
     async fn attempts_share_commits_and_count_those_before_them(store: Store) {
@@ -743,5 +725,35 @@ mod tests {
             "given up after {:?}, before both retries",
             started.elapsed()
         );
+    }
+
+    /// A database that takes the connection and never answers: each batch fails within the
+    /// connect timeout and is tried again, and the journal gives the event up rather than
+    /// holding every order behind it.
+    #[tokio::test]
+    async fn a_database_that_never_answers_fails_the_batch_within_the_timeout() {
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = silent.local_addr().unwrap().port();
+        let held = tokio::spawn(async move {
+            let mut connections = Vec::new();
+            while let Ok((connection, _)) = silent.accept().await {
+                connections.push(connection);
+            }
+        });
+        let options = sqlx::postgres::PgConnectOptions::new()
+            .host("127.0.0.1")
+            .port(port)
+            .username("postgres");
+        let journal = super::OrderJournal::start(super::Destination::Postgres {
+            options: std::sync::Arc::new(options),
+            connect_timeout: Duration::from_millis(200),
+        })
+        .unwrap();
+        journal.append_behind(super::OrderEvent::new(1, 1, &outcome("{}")));
+        tokio::time::timeout(Duration::from_secs(10), journal.settled())
+            .await
+            .expect("the journal gives up on a database that never answers");
+        assert_eq!(journal.lost(), 1);
+        held.abort();
     }
 }
