@@ -15,6 +15,7 @@ mod order_journal;
 mod rows;
 mod sealed;
 mod sessions;
+mod shared_reads;
 mod two_factor;
 mod users;
 
@@ -52,6 +53,9 @@ pub struct Store {
     sqlite_writer: Arc<tokio::sync::Mutex<()>>,
     /// The hot reads of a SQLite file, without sqlx's thread hop (see `direct`).
     sqlite_direct: Option<Arc<direct::DirectReads>>,
+    /// On PostgreSQL, the session reads of requests at once, many to a statement (see
+    /// `shared_reads`).
+    shared_session_reads: Option<Arc<shared_reads::SharedReads<SessionOfUser>>>,
     /// Order events, committed in order, many to a transaction (see `order_journal`). Only
     /// the store the journal's own task writes through has none.
     order_journal: Option<Arc<order_journal::OrderJournal>>,
@@ -117,10 +121,19 @@ pub struct PoolSettings {
 
 impl Store {
     fn new(pool: Pool, sqlite_file: Option<&std::path::Path>) -> std::io::Result<Store> {
+        let shared_session_reads = match &pool {
+            Pool::Postgres(pool) => Some(shared_reads::SharedReads::new(
+                pool.clone(),
+                &sessions::session_of_user_select(),
+                "s.id",
+            )),
+            Pool::Sqlite(_) => None,
+        };
         let store = Store {
             pool,
             sqlite_writer: Arc::default(),
             sqlite_direct: sqlite_file.map(|path| Arc::new(direct::DirectReads::new(path))),
+            shared_session_reads,
             order_journal: None,
         };
         let destination = match (sqlite_file, &store.pool) {

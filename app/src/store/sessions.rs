@@ -102,6 +102,16 @@ pub enum RefreshOutcome {
 const COLUMNS: &str = "s.id, s.user_id, s.kind, s.secret_hash, s.created_at, s.last_seen_at, \
                        s.expires_at, s.revoked_at, s.ip, s.user_agent, s.stepped_up_at";
 
+/// `SessionOfUser`'s statement, without its WHERE clause.
+pub(super) fn session_of_user_select() -> String {
+    format!(
+        "SELECT {COLUMNS}, u.is_active AS user_is_active, \
+         (t.enabled_at IS NOT NULL) AS two_factor_on, {JOINED_COLUMNS} FROM sessions s \
+         JOIN users u ON u.id = s.user_id LEFT JOIN api_keys k ON k.user_id = s.user_id \
+         LEFT JOIN two_factor t ON t.user_id = s.user_id"
+    )
+}
+
 impl Store {
     /// Opens a session (with its first refresh token) and records the sign-in, together.
     pub async fn insert_session(
@@ -145,12 +155,10 @@ impl Store {
         &self,
         session_id: &str,
     ) -> Result<Option<SessionOfUser>, StoreError> {
-        let sql = format!(
-            "SELECT {COLUMNS}, u.is_active AS user_is_active, \
-             (t.enabled_at IS NOT NULL) AS two_factor_on, {JOINED_COLUMNS} FROM sessions s \
-             JOIN users u ON u.id = s.user_id LEFT JOIN api_keys k ON k.user_id = s.user_id \
-             LEFT JOIN two_factor t ON t.user_id = s.user_id WHERE s.id = $1"
-        );
+        if let Some(shared) = &self.shared_session_reads {
+            return shared.find(session_id).await;
+        }
+        let sql = format!("{} WHERE s.id = $1", session_of_user_select());
         if let Some(direct) = self.sqlite_direct() {
             return direct.query_row(&sql, [session_id]);
         }
