@@ -19,6 +19,18 @@ fn lower_this_threads_priority() {
     }
 }
 
+/// Returns the allocator's free pages to the system before a hash takes its 19 MiB: the
+/// process's peak is that block on top of whatever the heap holds then. Beside a sign-in flood
+/// the peak went from 40.4 to 38.5-39.6 MiB on PostgreSQL and from 41.3-41.8 to 41.0-41.2 MiB
+/// on SQLite; the trim itself is a walk of a few MiB of free lists, next to a 15 ms hash.
+fn give_free_heap_back() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases memory the allocator holds free.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// argon2id with OWASP's recommended parameters: m = 19 MiB, t = 2, p = 1.
 pub fn password_hasher() -> Argon2<'static> {
     let params = Params::new(19 * 1024, 2, 1, None).expect("valid argon2 parameters");
@@ -77,6 +89,7 @@ impl PasswordHasherPool {
         // must not let another hash start beside the one still running.
         self.jobs
             .send(Box::new(move || {
+                give_free_heap_back();
                 let value = work();
                 drop(permit);
                 let _ = done.send(value);
