@@ -1,3 +1,5 @@
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Utc};
 
 use super::api_keys::{ApiKeyRow, JOINED_COLUMNS};
@@ -158,13 +160,13 @@ impl Store {
         if let Some(shared) = &self.shared_session_reads {
             return shared.find(session_id).await;
         }
-        let sql = format!("{} WHERE s.id = $1", session_of_user_select());
+        static ONE_SESSION: LazyLock<String> =
+            LazyLock::new(|| format!("{} WHERE s.id = $1", session_of_user_select()));
+        let sql = ONE_SESSION.as_str();
         if let Some(direct) = self.sqlite_direct() {
-            return direct.query_row(&sql, [session_id]);
+            return direct.query_row(sql, [session_id]);
         }
-        Ok(
-            on_pool!(self, pool => sqlx::query_as(&sql).bind(session_id).fetch_optional(pool).await)?,
-        )
+        Ok(on_pool!(self, pool => sqlx::query_as(sql).bind(session_id).fetch_optional(pool).await)?)
     }
 
     pub async fn touch_session(
