@@ -9,7 +9,7 @@ ifeq ($(CI),true)
 export CARGO_INCREMENTAL := 0
 endif
 
-.PHONY: run test soak bench setup setup-test build-release unit-and-integration e2e e2e-release lint postgres
+.PHONY: run test soak bench link-order setup setup-test build-release unit-and-integration e2e e2e-release lint postgres
 
 ## Install what is missing, build a release and serve http://127.0.0.1:3000 (SQLite in ./data).
 run: setup build-release
@@ -29,6 +29,12 @@ bench: postgres
 	bash .ci/setup bench
 	bash end2end/bench/run.sh
 	cargo bench -p app --features ssr --bench crypto
+
+## Profile the release build and rewrite server/link-order.txt, the functions the linker lays
+## out together (when the dependencies or the toolchain change).
+link-order: postgres build-release
+	bash .ci/setup bench
+	bash end2end/bench/link_order.sh
 
 setup:
 	bash .ci/setup build

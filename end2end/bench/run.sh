@@ -12,13 +12,8 @@ DURATION="${BENCH_DURATION:-10s}"
 # BENCH_ONLY=gateway: the gateway rows alone (a quicker loop while working on them).
 ONLY="${BENCH_ONLY:-}"
 PACE_MS=20
-EXCHANGE=127.0.0.1:3920
-KEYWARDEN=127.0.0.1:3021
 CEILING=127.0.0.1:3999
 PG_ADMIN="${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
-# The fake exchange's demo account (Binance's documented HMAC example key).
-DEMO_KEY=vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A
-DEMO_SECRET=NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j
 mkdir -p "$OUT"
 rm -f "$OUT"/results.md "$OUT"/*.db*
 
@@ -31,11 +26,11 @@ else
 fi
 cargo build --release -p fake-exchange --bin fake-exchange --example ceiling
 BIN="$PWD/target/release"
+source "$BENCH_DIR/common.sh"
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
-wait_for() { for _ in $(seq 1 500); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.01; done; echo "no answer from $1" >&2; exit 1; }
 peak_rss_mib() { awk '/VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 reset_peak_rss() { echo 5 > "/proc/$1/clear_refs"; }
 json() { python3 -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$1" "$2"; }
@@ -56,8 +51,12 @@ row() { # name, wrk JSON, pid
     "$(peak_rss_mib "$3")" "$(python3 -c "print(f'{$rps / $ceiling_rps:.0%}')")"
 }
 
+# How much of the link order (server/build.rs) still names this build's functions.
+in_binary=$(nm --defined-only "$BIN/keywarden" | awk '{ print $3 }' | sort -u | comm -12 - <(sort -u server/link-order.txt) | wc -l)
 {
   echo "Ceiling (minimal axum JSON handler, 64 connections): $(json "$ceiling" rps) req/s, p99 $(json "$ceiling" p99_ms) ms."
+  echo
+  echo "Link order: $in_binary of the $(wc -l <server/link-order.txt) functions in server/link-order.txt are in this build (the rest are laid out as the linker found them)."
   echo
   echo "| backend / endpoint | req/s | p50 ms | p99 ms | p99.9 ms | errors | peak RSS MiB | of ceiling |"
   echo "|---|---|---|---|---|---|---|---|"
@@ -71,14 +70,7 @@ for backend in sqlite postgres; do
     database_url="${PG_ADMIN%/*}/keywarden_bench"
   fi
   started=$(date +%s%N)
-  env DATABASE_URL="$database_url" KEYWARDEN_ADDR="$KEYWARDEN" KEYWARDEN_DATA_DIR="$OUT/data" \
-    FERNET_KEYS="$("$BIN/keywarden" gen-key)" JWT_SECRET="benchmark-jwt-secret-of-enough-length-0123" \
-    JWT_EXPIRES_MINUTES=120 BINANCE_BASE_URL="http://$EXCHANGE" BINANCE_TESTNET_BASE_URL="http://$EXCHANGE" \
-    KEYWARDEN_LOGIN_FAILURES_PER_IP=1000000 KEYWARDEN_LOGIN_FAILURES_PER_ACCOUNT=1000000 \
-    KEYWARDEN_REGISTRATIONS_PER_IP=1000000 \
-    KEYWARDEN_MAX_IN_FLIGHT=100000 KEYWARDEN_MAX_IN_FLIGHT_PER_ADDRESS=100000 \
-    KEYWARDEN_BINANCE_CALLS_PER_MINUTE=100000000 \
-    "$BIN/keywarden" serve >"$OUT/keywarden-$backend.log" 2>&1 &
+  start_keywarden "$database_url" "$OUT/keywarden-$backend.log"
   server=$!
   pids+=($server)
   wait_for "http://$KEYWARDEN/readyz"
@@ -88,17 +80,10 @@ for backend in sqlite postgres; do
   # times creates one at a time; bench6 holds the same key for half of the real orders' bots.
   : >"$OUT/tokens"
   for i in 0 1 2 3 4 5 6; do
-    body="{\"email\":\"bench$i@example.com\",\"password\":\"benchmark password\"}"
-    curl -fs -X POST "http://$KEYWARDEN/api/v1/auth/register" -H 'content-type: application/json' -d "$body" >/dev/null
-    token=$(curl -fs -X POST "http://$KEYWARDEN/api/v1/auth/login" -H 'content-type: application/json' -d "$body" \
-      | python3 -c "import json,sys; print(json.load(sys.stdin)['access_token'])")
+    token=$(sign_up "$i")
     case "$i" in 0) reader="$token" ;; 5) creator="$token" ;; 6) second="$token" ;; *) echo "$token" >>"$OUT/tokens" ;; esac
   done
-  for holder in "$reader" "$second"; do
-    curl -fs -X POST "http://$KEYWARDEN/api/v1/api-keys/" -H "authorization: Bearer $holder" \
-      -H 'content-type: application/json' \
-      -d "{\"api_key\":\"$DEMO_KEY\",\"secret_key\":\"$DEMO_SECRET\"}" >/dev/null
-  done
+  for holder in "$reader" "$second"; do store_demo_key "$holder"; done
 
   # A bot of bench0's key and its gateway token.
   bot=$(curl -fs -X POST "http://$KEYWARDEN/api/v1/bot-configs" -H "authorization: Bearer $reader" \
