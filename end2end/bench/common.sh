@@ -8,6 +8,17 @@ DEMO_SECRET=NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j
 
 wait_for() { for _ in $(seq 1 "${2:-500}"); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.01; done; echo "no answer from $1" >&2; exit 1; }
 
+# database_url BACKEND NAME: a fresh database of that name, on SQLite (a file in $OUT) or on
+# PostgreSQL (created through $PG_ADMIN); prints its URL.
+database_url() {
+  if [ "$1" = sqlite ]; then
+    echo "sqlite://$OUT/$2.db"
+  else
+    psql -q "$PG_ADMIN" -c "DROP DATABASE IF EXISTS $2 WITH (FORCE)" -c "CREATE DATABASE $2" >&2
+    echo "${PG_ADMIN%/*}/$2"
+  fi
+}
+
 # start_keywarden DATABASE_URL LOG [WRAPPER...]: serves on $KEYWARDEN against the fake exchange,
 # with the abuse limits out of the way; the server's pid is in $! afterwards.
 start_keywarden() {

@@ -20,12 +20,7 @@ trap 'kill $exchange 2>/dev/null || true' EXIT
 wait_for "http://$EXCHANGE/api/v3/time"
 
 for backend in sqlite postgres; do
-  if [ "$backend" = sqlite ]; then
-    database_url="sqlite://$OUT/profile.db"
-  else
-    psql -q "$PG_ADMIN" -c "DROP DATABASE IF EXISTS keywarden_link_order WITH (FORCE)" -c "CREATE DATABASE keywarden_link_order"
-    database_url="${PG_ADMIN%/*}/keywarden_link_order"
-  fi
+  database_url=$(database_url "$backend" keywarden_link_order)
   start_keywarden "$database_url" "$OUT/keywarden-$backend.log" \
     valgrind --tool=callgrind --demangle=no --callgrind-out-file="$OUT/callgrind-$backend"
   server=$!

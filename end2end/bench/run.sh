@@ -63,12 +63,7 @@ in_binary=$(nm --defined-only "$BIN/keywarden" | awk '{ print $3 }' | sort -u | 
 } >"$OUT/results.md"
 
 for backend in sqlite postgres; do
-  if [ "$backend" = sqlite ]; then
-    database_url="sqlite://$OUT/bench.db"
-  else
-    psql -q "$PG_ADMIN" -c "DROP DATABASE IF EXISTS keywarden_bench WITH (FORCE)" -c "CREATE DATABASE keywarden_bench"
-    database_url="${PG_ADMIN%/*}/keywarden_bench"
-  fi
+  database_url=$(database_url "$backend" keywarden_bench)
   started=$(date +%s%N)
   start_keywarden "$database_url" "$OUT/keywarden-$backend.log"
   server=$!
