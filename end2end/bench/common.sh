@@ -1,7 +1,9 @@
-# Sourced by run.sh and link_order.sh: the addresses, the fake exchange's demo account, and the
-# release server started as the benchmarks run it. Expects BIN (target/release) and OUT.
+# Sourced by run.sh and link_order.sh: the addresses, the PostgreSQL server the benchmark's
+# databases are made on, the fake exchange's demo account, and the release server started as
+# the benchmarks run it. Expects BIN (target/release) and OUT.
 EXCHANGE=127.0.0.1:3920
 KEYWARDEN=127.0.0.1:3021
+PG_ADMIN="${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
 # The fake exchange's demo account (Binance's documented HMAC example key).
 DEMO_KEY=vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A
 DEMO_SECRET=NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j

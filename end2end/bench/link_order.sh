@@ -9,7 +9,6 @@ cd "$(dirname "$0")/../.."
 export BENCH_DIR="$PWD/end2end/bench"
 OUT="$PWD/target/link-order"
 BIN="$PWD/target/release"
-PG_ADMIN="${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
 source "$BENCH_DIR/common.sh"
 command -v valgrind >/dev/null || { echo "link-order: valgrind is missing (.ci/setup bench)" >&2; exit 1; }
 cargo build --release -p fake-exchange --bin fake-exchange

@@ -13,7 +13,6 @@ DURATION="${BENCH_DURATION:-10s}"
 ONLY="${BENCH_ONLY:-}"
 PACE_MS=20
 CEILING=127.0.0.1:3999
-PG_ADMIN="${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
 mkdir -p "$OUT"
 rm -f "$OUT"/results.md "$OUT"/*.db*
 
