@@ -248,7 +248,7 @@ impl Keywarden {
             ));
         }
         // An order's outcome is written behind its answer: whoever saw the answer sees it here.
-        self.inner.store.order_events_settled().await;
+        self.inner.store.writes_behind_settled().await;
         // One more than asked tells whether another page follows.
         let mut rows = self
             .inner

@@ -232,6 +232,8 @@ impl Keywarden {
             .date_naive()
             .and_time(chrono::NaiveTime::MIN)
             .and_utc();
+        // Orders' outcomes and tokens' uses are written behind their answers.
+        self.inner.store.writes_behind_settled().await;
         let mut usage = self
             .inner
             .store

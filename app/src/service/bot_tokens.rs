@@ -128,6 +128,8 @@ impl Keywarden {
         bot_config_id: i64,
     ) -> Result<Vec<BotTokenView>, ServiceError> {
         self.bot_config_of(caller, bot_config_id).await?;
+        // A token's use is written behind its request: whoever saw the answer sees it here.
+        self.inner.store.writes_behind_settled().await;
         let rows = self.inner.store.live_bot_tokens(bot_config_id).await?;
         Ok(rows.into_iter().map(bot_token_view).collect())
     }

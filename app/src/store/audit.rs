@@ -1,5 +1,6 @@
 use chrono::{DateTime, Utc};
 
+use super::order_journal::Entry;
 use super::{Store, StoreError, on_pool, on_writer};
 
 /// An event about to be appended. The user and key ids are bound where the event is written,
@@ -200,7 +201,7 @@ impl Store {
     }
 
     /// Queues an order event to be committed after this returns, in order with every other
-    /// (an order's outcome, once the bot has its answer); `order_events_settled` waits for it.
+    /// (an order's outcome, once the bot has its answer); `writes_behind_settled` waits for it.
     pub fn append_order_event_behind(
         &self,
         user_id: i64,
@@ -208,13 +209,13 @@ impl Store {
         event: &NewAuditEvent<'_>,
     ) {
         if let Some(journal) = &self.order_journal {
-            journal.append_behind(OrderEvent::new(user_id, api_key_id, event));
+            journal.append_behind(Entry::Event(OrderEvent::new(user_id, api_key_id, event)));
         }
     }
 
-    /// Waits until every order event queued before this call is committed (or given up on),
-    /// so a read that follows sees them.
-    pub async fn order_events_settled(&self) {
+    /// Waits until every order event and token use queued before this call is committed (or
+    /// given up on), so a read that follows sees them.
+    pub async fn writes_behind_settled(&self) {
         if let Some(journal) = &self.order_journal {
             journal.settled().await;
         }

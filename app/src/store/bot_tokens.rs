@@ -3,8 +3,9 @@ use chrono::{DateTime, Utc};
 use super::api_keys::StoredCiphertexts;
 use super::audit::{NewAuditEvent, append_event, in_transaction};
 use super::bot_configs::{BotPolicy, policy_from_columns};
+use super::order_journal::{Entry, TokenUse};
 use super::rows::{Columns, FromColumns, from_columns_for_sqlx, parsed};
-use super::{Store, StoreError, on_pool, on_writer};
+use super::{Store, StoreError, on_pool};
 use crate::model::Environment;
 
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -142,21 +143,16 @@ impl Store {
             .await)?)
     }
 
-    /// Notes when and from where a token was last used.
-    pub async fn touch_bot_token(
-        &self,
-        token_id: i64,
-        at: DateTime<Utc>,
-        ip: Option<&str>,
-    ) -> Result<(), StoreError> {
-        let sql = "UPDATE bot_tokens SET last_used_at = $2, last_ip = $3 WHERE id = $1";
-        Ok(on_writer!(self, pool => sqlx::query(sql)
-            .bind(token_id)
-            .bind(at)
-            .bind(ip)
-            .execute(pool)
-            .await
-            .map(|_| ()))?)
+    /// Notes when and from where a token was last used, written behind (with the next batch
+    /// of the order journal); `writes_behind_settled` waits for it.
+    pub fn note_bot_token_use(&self, token_id: i64, at: DateTime<Utc>, ip: Option<&str>) {
+        if let Some(journal) = &self.order_journal {
+            journal.append_behind(Entry::TokenUse(TokenUse {
+                token_id,
+                at,
+                ip: ip.map(str::to_owned),
+            }));
+        }
     }
 
     /// The bot's tokens that are not revoked, oldest first.

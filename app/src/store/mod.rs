@@ -56,7 +56,8 @@ pub struct Store {
     /// On PostgreSQL, the session reads of requests at once, many to a statement (see
     /// `shared_reads`).
     shared_session_reads: Option<Arc<shared_reads::SharedReads<SessionOfUser>>>,
-    /// Order events, committed in order, many to a transaction (see `order_journal`). Only
+    /// Order events and bot tokens' uses, committed in order, many to a transaction (see
+    /// `order_journal`). Only
     /// the store the journal's own task writes through has none.
     order_journal: Option<Arc<order_journal::OrderJournal>>,
 }
@@ -251,7 +252,7 @@ impl Store {
 
     /// Writes what is queued, then closes the pool.
     pub async fn close(&self) {
-        self.order_events_settled().await;
+        self.writes_behind_settled().await;
         on_pool!(self, pool => pool.close().await)
     }
 }

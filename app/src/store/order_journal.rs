@@ -1,12 +1,14 @@
 //! The order journal: every order event of the process, committed in the order they came, many
-//! to a transaction.
+//! to a transaction, and with them the bot tokens' uses (a token's last use and address).
 //!
 //! An order's attempt must be committed before the order leaves (`append`: the caller waits
 //! for it, and for the count of its bot's recent attempts, taken in the same transaction). Its
 //! outcome, and a refusal, need not hold the bot up (`append_behind`: queued, committed with
 //! the next batch); Binance already holds the order, and the attempt names its client order
 //! id. Both kinds share one queue, so the trail keeps the order in which things happened, and
-//! many orders share one flush. `settled` waits for what was queued before it.
+//! many orders share one flush. A token's use is written behind too: awaited, its write held
+//! the bot's first request of the minute for a commit of its own, and many bots starting at
+//! once queued their commits one by one. `settled` waits for what was queued before it.
 //!
 //! On a SQLite file, whose commit waits for the disk (`synchronous = FULL`), a thread with its
 //! own rusqlite connection writes each batch (no trip through sqlx's worker per statement);
@@ -40,11 +42,40 @@ const MOST_PER_COMMIT: usize = 256;
 /// How long to wait before each retry of a failed batch's events written behind.
 const RETRY_AFTER: [Duration; 2] = [Duration::from_millis(100), Duration::from_secs(1)];
 
-/// An event waiting for its commit, and who waits for it (no one, written behind).
+/// An entry waiting for its commit, and who waits for it (no one, written behind).
 pub(super) struct Pending {
-    event: OrderEvent,
+    entry: Entry,
     waiting: Option<Waiting>,
 }
+
+impl Pending {
+    fn event(&self) -> Option<&OrderEvent> {
+        match &self.entry {
+            Entry::Event(event) => Some(event),
+            Entry::TokenUse(_) => None,
+        }
+    }
+}
+
+/// What the journal writes.
+pub(super) enum Entry {
+    Event(OrderEvent),
+    TokenUse(TokenUse),
+}
+
+/// A bot token's use: when, and from where.
+pub(super) struct TokenUse {
+    pub token_id: i64,
+    pub at: DateTime<Utc>,
+    pub ip: Option<String>,
+}
+
+/// Notes a token's use at `$1` from `$2` (the token `$3`). SQLite numbers `$N` parameters in
+/// the order they appear, so they appear in order.
+const NOTE_TOKEN_USE: &str = "UPDATE bot_tokens SET last_used_at = $1, last_ip = $2 WHERE id = $3";
+
+/// What a batch's commit tells each of its entries: the count an attempt's caller asked for.
+type Counts = Vec<Option<i64>>;
 
 /// An attempt's caller, waiting for its commit and, given `counted_since`, for the count of
 /// its bot's attempts since then (the attempt is then numbered among its bot's).
@@ -53,15 +84,12 @@ struct Waiting {
     answer: oneshot::Sender<Result<Option<i64>, StoreError>>,
 }
 
-/// What a batch's commit tells each of its events: the count its caller asked for, if any.
-type Counts = Vec<Option<i64>>;
-
 #[derive(Debug)]
 pub(super) struct OrderJournal {
     queue: mpsc::UnboundedSender<Pending>,
-    /// Events queued so far.
+    /// Entries queued so far.
     queued: AtomicU64,
-    /// Events done so far (committed, failed or given up on), in queue order.
+    /// Entries done so far (committed, failed or given up on), in queue order.
     done: watch::Receiver<u64>,
     tally: Arc<Tally>,
 }
@@ -153,7 +181,7 @@ impl OrderJournal {
     ) -> Result<Option<i64>, StoreError> {
         let (answer, count) = oneshot::channel();
         self.queue(Pending {
-            event,
+            entry: Entry::Event(event),
             waiting: Some(Waiting {
                 counted_since,
                 answer,
@@ -162,17 +190,19 @@ impl OrderJournal {
         count.await.map_err(|_| stopped())?
     }
 
-    /// Queues the event to be committed with the next batch.
-    pub(super) fn append_behind(&self, event: OrderEvent) {
+    /// Queues the entry to be committed with the next batch.
+    pub(super) fn append_behind(&self, entry: Entry) {
         if self
             .queue(Pending {
-                event,
+                entry,
                 waiting: None,
             })
             .is_err()
         {
             self.tally.lost.fetch_add(1, Ordering::Relaxed);
-            tracing::error!("an order event was dropped: the order journal has stopped");
+            tracing::error!(
+                "an order event or token use was dropped: the order journal has stopped"
+            );
         }
     }
 
@@ -212,8 +242,9 @@ impl Batches {
     ) -> Option<Duration> {
         match outcome {
             Ok(counts) => {
+                let events = batch.iter().filter_map(Pending::event);
                 self.tally.commits.fetch_add(1, Ordering::Relaxed);
-                (self.tally.events).fetch_add(counts.len() as u64, Ordering::Relaxed);
+                (self.tally.events).fetch_add(events.count() as u64, Ordering::Relaxed);
                 for (pending, count) in batch.drain(..).zip(counts) {
                     if let Some(waiting) = pending.waiting {
                         let _ = waiting.answer.send(Ok(count));
@@ -238,11 +269,11 @@ impl Batches {
                 if let Some(wait) = RETRY_AFTER.get(tries) {
                     return Some(*wait);
                 }
-                self.tally
-                    .lost
-                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                let events = batch.iter().filter_map(Pending::event).count();
+                self.tally.lost.fetch_add(events as u64, Ordering::Relaxed);
                 tracing::error!(
-                    events = batch.len(),
+                    events,
+                    token_uses = batch.len() - events,
                     "order events could not be written: {err}"
                 );
                 batch.clear();
@@ -357,11 +388,25 @@ async fn write_through_sqlx(
 }
 
 impl Store {
-    /// The events in one transaction on an in-memory SQLite (tests), two statements each.
+    /// The entries in one transaction on an in-memory SQLite (tests), an event in two
+    /// statements.
     async fn insert_order_events(&self, batch: &[Pending]) -> Result<Counts, StoreError> {
         in_transaction!(self, conn => {
             let mut counts = Vec::with_capacity(batch.len());
-            for Pending { event, waiting } in batch {
+            for Pending { entry, waiting } in batch {
+                let event = match entry {
+                    Entry::Event(event) => event,
+                    Entry::TokenUse(used) => {
+                        sqlx::query(NOTE_TOKEN_USE)
+                            .bind(used.at)
+                            .bind(used.ip.as_deref())
+                            .bind(used.token_id)
+                            .execute(&mut *conn)
+                            .await?;
+                        counts.push(None);
+                        continue;
+                    }
+                };
                 let counted_since = waiting.as_ref().and_then(|w| w.counted_since);
                 let number: Option<i64> = match counted_since {
                     Some(_) => {
@@ -437,12 +482,31 @@ async fn insert_order_events_at_once(
     conn: &mut PgConnection,
     batch: &[Pending],
 ) -> Result<Counts, StoreError> {
-    let events = || batch.iter().map(|pending| &pending.event);
+    let uses = || {
+        batch.iter().filter_map(|pending| match &pending.entry {
+            Entry::TokenUse(used) => Some(used),
+            Entry::Event(_) => None,
+        })
+    };
+    // Written again if the events fail and the batch is tried again, to the same effect.
+    if uses().next().is_some() {
+        sqlx::query(NOTE_TOKEN_USES)
+            .bind(uses().map(|u| u.token_id).collect::<Vec<_>>())
+            .bind(uses().map(|u| u.at).collect::<Vec<_>>())
+            .bind(uses().map(|u| u.ip.as_deref()).collect::<Vec<_>>())
+            .execute(&mut *conn)
+            .await?;
+    }
+    let events = || batch.iter().filter_map(Pending::event);
+    if events().next().is_none() {
+        return Ok(vec![None; batch.len()]);
+    }
     let counted_since: Vec<Option<DateTime<Utc>>> = batch
         .iter()
+        .filter(|pending| pending.event().is_some())
         .map(|pending| pending.waiting.as_ref().and_then(|w| w.counted_since))
         .collect();
-    let counts = sqlx::query_scalar(INSERT_BATCH_AND_COUNT)
+    let counts: Counts = sqlx::query_scalar(INSERT_BATCH_AND_COUNT)
         .bind(events().map(|e| e.user_id).collect::<Vec<_>>())
         .bind(events().map(|e| e.action).collect::<Vec<_>>())
         .bind(events().map(|e| e.api_key_id).collect::<Vec<_>>())
@@ -460,8 +524,18 @@ async fn insert_order_events_at_once(
         .bind(counted_since)
         .fetch_all(conn)
         .await?;
-    Ok(counts)
+    // Each event's count, in its place among the entries.
+    let mut counts = counts.into_iter();
+    Ok(batch
+        .iter()
+        .map(|pending| pending.event().and_then(|_| counts.next().flatten()))
+        .collect())
 }
+
+/// Notes a batch's token uses in one statement (a token used twice keeps its later use).
+const NOTE_TOKEN_USES: &str = "UPDATE bot_tokens t SET last_used_at = u.at, last_ip = u.ip \
+    FROM (SELECT DISTINCT ON (id) id, at, ip FROM UNNEST($1::BIGINT[], $2::TIMESTAMPTZ[], \
+    $3::TEXT[]) WITH ORDINALITY AS u(id, at, ip, n) ORDER BY id, n DESC) u WHERE t.id = u.id";
 
 fn write_together_on_file(
     connection: &mut Option<Connection>,
@@ -478,7 +552,20 @@ fn write_together_on_file(
         let mut number = transaction.prepare_cached(NUMBER_ATTEMPT)?;
         let mut insert = transaction.prepare_cached(INSERT_ORDER_EVENT)?;
         let mut first = transaction.prepare_cached(FIRST_ATTEMPT_AFTER)?;
-        for Pending { event: p, waiting } in batch {
+        for Pending { entry, waiting } in batch {
+            let p = match entry {
+                Entry::Event(event) => event,
+                Entry::TokenUse(used) => {
+                    let mut note = transaction.prepare_cached(NOTE_TOKEN_USE)?;
+                    note.execute(rusqlite::params![
+                        time_param(used.at),
+                        used.ip,
+                        used.token_id
+                    ])?;
+                    counts.push(None);
+                    continue;
+                }
+            };
             let counted_since = waiting.as_ref().and_then(|w| w.counted_since);
             let attempt_number: Option<i64> = match counted_since {
                 Some(_) => number
@@ -578,6 +665,8 @@ mod tests {
              VALUES (1, 1, 'one', 'BTCUSDT', $1)",
             "INSERT INTO bot_configs (id, api_key_id, name, symbol, created_at) \
              VALUES (2, 1, 'two', 'BTCUSDT', $1)",
+            "INSERT INTO bot_tokens (id, bot_config_id, prefix, token_hash, environment, \
+             created_at) VALUES (1, 1, 'kwb_', 'hash', 'mainnet', $1)",
         ] {
             on_pool!(store, pool => sqlx::query(sql).bind(now).execute(pool).await.map(|_| ()))
                 .unwrap();
@@ -609,8 +698,9 @@ mod tests {
             let store = store.clone();
             appends.spawn(async move {
                 let detail = format!("{{\"n\":{n}}}");
-                // Outcomes written behind, in between, are counted by nobody.
+                // Outcomes and token uses written behind, in between, are counted by nobody.
                 store.append_order_event_behind(1, 1, &outcome(&detail));
+                store.note_bot_token_use(1, Utc::now(), Some(&format!("10.0.0.{n}")));
                 let count = store
                     .append_order_attempt(1, 1, &attempt(&detail), Some(since))
                     .await;
@@ -632,7 +722,18 @@ mod tests {
         }
         counts.sort_unstable();
         assert_eq!(counts, (2..=65).collect::<Vec<i64>>());
-        store.order_events_settled().await;
+        // Of two uses queued one after the other, the later stays, in a batch or apart.
+        let (earlier, later) = (Utc::now(), Utc::now() - chrono::Duration::hours(1));
+        store.note_bot_token_use(1, earlier, Some("192.0.2.1"));
+        store.note_bot_token_use(1, later, Some("192.0.2.2"));
+        store.writes_behind_settled().await;
+        let tokens = store.live_bot_tokens(1).await.unwrap();
+        assert_eq!(tokens[0].last_ip.as_deref(), Some("192.0.2.2"));
+        let noted = tokens[0].last_used_at.unwrap();
+        assert!(
+            (noted - later).num_milliseconds().abs() < 1,
+            "{noted} is not {later}"
+        );
         let (events, commits) = store.order_events_written();
         assert_eq!(events, 4 + 64 * 2);
         assert!(
@@ -693,7 +794,7 @@ mod tests {
         for n in 0..100 {
             store.append_order_event_behind(1, 1, &outcome(&format!("{{\"n\":{n}}}")));
         }
-        store.order_events_settled().await;
+        store.writes_behind_settled().await;
         assert_eq!(stored_outcomes(&store).await, 100);
         for n in 100..150 {
             store.append_order_event_behind(1, 1, &outcome(&format!("{{\"n\":{n}}}")));
@@ -718,7 +819,7 @@ mod tests {
         pool.close().await;
         let started = std::time::Instant::now();
         store.append_order_event_behind(1, 1, &outcome("{}"));
-        store.order_events_settled().await;
+        store.writes_behind_settled().await;
         assert_eq!(store.order_events_lost(), 1);
         assert!(
             started.elapsed() >= Duration::from_millis(1_100),
@@ -749,7 +850,11 @@ mod tests {
             connect_timeout: Duration::from_millis(200),
         })
         .unwrap();
-        journal.append_behind(super::OrderEvent::new(1, 1, &outcome("{}")));
+        journal.append_behind(super::Entry::Event(super::OrderEvent::new(
+            1,
+            1,
+            &outcome("{}"),
+        )));
         tokio::time::timeout(Duration::from_secs(10), journal.settled())
             .await
             .expect("the journal gives up on a database that never answers");

@@ -323,16 +323,9 @@ impl Keywarden {
         if grant
             .last_used_at
             .is_none_or(|at| (now - at).num_seconds() >= TOUCH_EVERY_SECS)
-            && let Err(err) = self
-                .inner
-                .store
-                .touch_bot_token(grant.token_id, now, client.ip.as_deref())
-                .await
         {
-            tracing::warn!(
-                token_id = grant.token_id,
-                "cannot note a token's use: {err}"
-            );
+            let store = &self.inner.store;
+            store.note_bot_token_use(grant.token_id, now, client.ip.as_deref());
         }
         Ok(grant)
     }

@@ -53,7 +53,7 @@ impl Keywarden {
         bot: serde_json::Value,
     ) {
         let store = &self.inner.store;
-        store.order_events_settled().await;
+        store.writes_behind_settled().await;
         let since = self.now() - Duration::hours(1);
         let refusals = match store.count_bot_refusals(bot_id, since).await {
             Ok(n) => n,
