@@ -57,8 +57,7 @@ pub struct Store {
     /// `shared_reads`).
     shared_session_reads: Option<Arc<shared_reads::SharedReads<SessionOfUser>>>,
     /// Order events and bot tokens' uses, committed in order, many to a transaction (see
-    /// `order_journal`). Only
-    /// the store the journal's own task writes through has none.
+    /// `order_journal`). Only the store the journal's own task writes through has none.
     order_journal: Option<Arc<order_journal::OrderJournal>>,
 }
 

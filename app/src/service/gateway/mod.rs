@@ -324,8 +324,7 @@ impl Keywarden {
             .last_used_at
             .is_none_or(|at| (now - at).num_seconds() >= TOUCH_EVERY_SECS)
         {
-            let store = &self.inner.store;
-            store.note_bot_token_use(grant.token_id, now, client.ip.as_deref());
+            (self.inner.store).note_bot_token_use(grant.token_id, now, client.ip.as_deref());
         }
         Ok(grant)
     }
