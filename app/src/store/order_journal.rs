@@ -10,8 +10,9 @@
 //! the bot's first request of the minute for a commit of its own, and many bots starting at
 //! once queued their commits one by one. `settled` waits for what was queued before it.
 //!
-//! On a SQLite file, whose commit waits for the disk (`synchronous = FULL`), a thread with its
-//! own rusqlite connection writes each batch (no trip through sqlx's worker per statement);
+//! On a SQLite file, whose commit waits for the disk (`synchronous = FULL`), each batch is
+//! written through a rusqlite connection of the journal's own (no trip through sqlx's worker
+//! per statement), by an attempt's own request or the journal's thread (see `FileQueue`);
 //! elsewhere a task writes it through sqlx: on PostgreSQL in one statement (one round trip per
 //! batch, not two per event) on a connection of the journal's own, on an in-memory SQLite one
 //! event at a time. A failed batch fails the attempts in it at once (their orders are refused
@@ -19,14 +20,15 @@
 //! lost.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension};
 use sqlx::Connection as _;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
+use tokio::runtime::RuntimeFlavor;
 use tokio::sync::{Mutex, mpsc, oneshot, watch};
 
 use super::audit::{
@@ -55,6 +57,13 @@ impl Pending {
             Entry::TokenUse(_) => None,
         }
     }
+
+    fn token_use(&self) -> Option<&TokenUse> {
+        match &self.entry {
+            Entry::TokenUse(used) => Some(used),
+            Entry::Event(_) => None,
+        }
+    }
 }
 
 /// What the journal writes.
@@ -81,12 +90,24 @@ type Counts = Vec<Option<i64>>;
 /// its bot's attempts since then (the attempt is then numbered among its bot's).
 struct Waiting {
     counted_since: Option<DateTime<Utc>>,
-    answer: oneshot::Sender<Result<Option<i64>, StoreError>>,
+    answer: oneshot::Sender<Reply>,
+}
+
+/// What an attempt's caller is told.
+enum Reply {
+    /// Its batch was committed (with its count), or failed.
+    Written(Result<Option<i64>, StoreError>),
+    /// The commit before its attempt's finished and nobody writes the next batch: the caller
+    /// does, then reads its own answer from `reply` (see `FileQueue`).
+    Lead {
+        baton: Baton,
+        reply: oneshot::Receiver<Reply>,
+    },
 }
 
 #[derive(Debug)]
 pub(super) struct OrderJournal {
-    queue: mpsc::UnboundedSender<Pending>,
+    queue: Queue,
     /// Entries queued so far.
     queued: AtomicU64,
     /// Entries done so far (committed, failed or given up on), in queue order.
@@ -99,6 +120,15 @@ struct Tally {
     events: AtomicU64,
     commits: AtomicU64,
     lost: AtomicU64,
+}
+
+/// Where entries wait for their batch.
+#[derive(Debug)]
+enum Queue {
+    /// For a task that writes through sqlx.
+    Channel(mpsc::UnboundedSender<Pending>),
+    /// For a SQLite file, written by whoever finds no batch being written.
+    File(Arc<FileQueue>),
 }
 
 /// Where the journal's batches go.
@@ -122,34 +152,38 @@ pub(super) enum Destination {
 
 impl OrderJournal {
     pub(super) fn start(destination: Destination) -> std::io::Result<OrderJournal> {
-        let (queue, waiting) = mpsc::unbounded_channel();
         let (done_sender, done) = watch::channel(0);
         let tally: Arc<Tally> = Arc::default();
         let batches = Batches {
             tally: Arc::clone(&tally),
             done: done_sender,
         };
-        match destination {
+        let through_sqlx = |writer, batches| {
+            let (queue, waiting) = mpsc::unbounded_channel();
+            tokio::spawn(write_through_sqlx(writer, waiting, batches));
+            Queue::Channel(queue)
+        };
+        let queue = match destination {
             Destination::SqliteFile { path, writer } => {
+                let file = Arc::new(FileQueue {
+                    state: std::sync::Mutex::default(),
+                    wake: Condvar::new(),
+                    path,
+                    writer,
+                    batches,
+                });
+                let thread_file = Arc::clone(&file);
                 std::thread::Builder::new()
                     .name("order-journal".into())
-                    .spawn(move || write_to_file(&path, &writer, waiting, &batches))?;
+                    .spawn(move || thread_file.write_behind())?;
+                Queue::File(file)
             }
             Destination::Postgres {
                 options,
                 connect_timeout,
-            } => {
-                let writer = SqlxWriter::postgres(&options, connect_timeout);
-                tokio::spawn(write_through_sqlx(writer, waiting, batches));
-            }
-            Destination::Store(store) => {
-                tokio::spawn(write_through_sqlx(
-                    SqlxWriter::Store(store),
-                    waiting,
-                    batches,
-                ));
-            }
-        }
+            } => through_sqlx(SqlxWriter::postgres(&options, connect_timeout), batches),
+            Destination::Store(store) => through_sqlx(SqlxWriter::Store(store), batches),
+        };
         Ok(OrderJournal {
             queue,
             queued: AtomicU64::new(0),
@@ -179,15 +213,26 @@ impl OrderJournal {
         event: OrderEvent,
         counted_since: Option<DateTime<Utc>>,
     ) -> Result<Option<i64>, StoreError> {
-        let (answer, count) = oneshot::channel();
-        self.queue(Pending {
+        let (answer, mut reply) = oneshot::channel();
+        let turn = self.queue(Pending {
             entry: Entry::Event(event),
             waiting: Some(Waiting {
                 counted_since,
                 answer,
             }),
         })?;
-        count.await.map_err(|_| stopped())?
+        if let Some(baton) = turn {
+            baton.write().await;
+        }
+        loop {
+            match reply.await.map_err(|_| stopped())? {
+                Reply::Written(answer) => return answer,
+                Reply::Lead { baton, reply: own } => {
+                    baton.write().await;
+                    reply = own;
+                }
+            }
+        }
     }
 
     /// Queues the entry to be committed with the next batch.
@@ -206,11 +251,18 @@ impl OrderJournal {
         }
     }
 
-    fn queue(&self, pending: Pending) -> Result<(), StoreError> {
-        self.queue.send(pending).map_err(|_| stopped())?;
+    /// Queues the entry; returns the turn to write the next batch when its caller has it.
+    fn queue(&self, pending: Pending) -> Result<Option<Baton>, StoreError> {
+        let turn = match &self.queue {
+            Queue::Channel(queue) => {
+                queue.send(pending).map_err(|_| stopped())?;
+                None
+            }
+            Queue::File(file) => file.push(pending),
+        };
         // Counted before the caller goes on, so a `settled` that starts after waits for it.
         self.queued.fetch_add(1, Ordering::SeqCst);
-        Ok(())
+        Ok(turn)
     }
 
     /// Returns once every event queued before this call is done.
@@ -218,6 +270,14 @@ impl OrderJournal {
         let target = self.queued.load(Ordering::SeqCst);
         let mut done = self.done.clone();
         let _ = done.wait_for(|done| *done >= target).await;
+    }
+}
+
+impl Drop for OrderJournal {
+    fn drop(&mut self) {
+        if let Queue::File(file) = &self.queue {
+            file.close();
+        }
     }
 }
 
@@ -247,7 +307,7 @@ impl Batches {
                 (self.tally.events).fetch_add(events.count() as u64, Ordering::Relaxed);
                 for (pending, count) in batch.drain(..).zip(counts) {
                     if let Some(waiting) = pending.waiting {
-                        let _ = waiting.answer.send(Ok(count));
+                        let _ = waiting.answer.send(Reply::Written(Ok(count)));
                     }
                 }
                 None
@@ -256,9 +316,8 @@ impl Batches {
             Err(err) => {
                 batch.retain_mut(|pending| match pending.waiting.take() {
                     Some(waiting) => {
-                        let _ = waiting
-                            .answer
-                            .send(Err(StoreError::Other(err.clone().into())));
+                        let failed = Err(StoreError::Other(err.clone().into()));
+                        let _ = waiting.answer.send(Reply::Written(failed));
                         false
                     }
                     None => true,
@@ -287,30 +346,229 @@ impl Batches {
     }
 }
 
-fn write_to_file(
-    path: &Path,
-    writer: &Mutex<()>,
-    mut waiting: mpsc::UnboundedReceiver<Pending>,
-    batches: &Batches,
-) {
-    let mut connection = None;
-    let mut batch = Vec::with_capacity(MOST_PER_COMMIT);
-    while waiting.blocking_recv_many(&mut batch, MOST_PER_COMMIT) > 0 {
-        let events = batch.len();
-        for tries in 0.. {
-            let turn = writer.blocking_lock();
-            let outcome = write_together_on_file(&mut connection, path, &batch);
-            drop(turn);
-            if outcome.is_err() {
-                // The next try opens the file afresh.
-                connection = None;
-            }
-            match batches.after(&mut batch, outcome.map_err(|e| e.to_string()), tries) {
-                Some(wait) => std::thread::sleep(wait),
-                None => break,
-            }
+/// A SQLite file's queue. Whoever queues an entry and finds no batch being written writes the
+/// next one: an attempt's own request, on its async worker (whose other tasks `block_in_place`
+/// hands to another thread meanwhile), or the journal's thread for entries written behind.
+/// A request that finishes its batch hands the turn to the first attempt still queued, whose
+/// caller is woken for its answer anyway; with none queued, to the thread. So an attempt
+/// waits for no thread but its own, where the thread's round trip was two wake-ups on the
+/// way of every order (on two busy cores, up to a millisecond each at p99). Retries, which
+/// wait, are the thread's.
+struct FileQueue {
+    state: std::sync::Mutex<FileState>,
+    /// Wakes the thread when the turn is handed to it, or when the journal closes.
+    wake: Condvar,
+    path: PathBuf,
+    /// The process's SQLite writer turn, taken for each commit.
+    writer: Arc<Mutex<()>>,
+    batches: Batches,
+}
+
+#[derive(Default)]
+struct FileState {
+    queue: Vec<Pending>,
+    /// Someone has the turn: what is queued meanwhile waits for it. False only with the queue
+    /// empty.
+    writing: bool,
+    /// The turn is the thread's.
+    thread_turn: bool,
+    /// A failed batch whose entries written behind the thread tries again before the queue.
+    retry: Option<Retry>,
+    /// Kept between batches; a failed batch's next try opens the file afresh.
+    connection: Option<Connection>,
+    closed: bool,
+}
+
+struct Retry {
+    batch: Vec<Pending>,
+    /// The entries the batch had, for `Batches::finished`.
+    entries: usize,
+    tries: usize,
+    wait: Duration,
+}
+
+impl std::fmt::Debug for FileQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileQueue")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The turn to write the next batch of a `FileQueue`. Dropped unused (its caller gone, or on a
+/// runtime that cannot block in place), it hands the turn to the journal's thread.
+struct Baton {
+    file: Arc<FileQueue>,
+    used: bool,
+}
+
+impl Baton {
+    /// Writes the next batch (which holds its caller's attempt) on this thread, and passes
+    /// the turn on.
+    async fn write(mut self) {
+        let can_block_in_place = tokio::runtime::Handle::try_current()
+            .is_ok_and(|runtime| runtime.runtime_flavor() == RuntimeFlavor::MultiThread);
+        if !can_block_in_place {
+            return;
         }
-        batches.finished(events);
+        let turn = self.file.writer.lock().await;
+        self.used = true;
+        let file = Arc::clone(&self.file);
+        tokio::task::block_in_place(move || {
+            let (mut batch, entries) = file.next_batch();
+            match file.try_batch(&mut batch, 0, turn) {
+                None => {
+                    file.batches.finished(entries);
+                    file.pass_turn();
+                }
+                Some(wait) => {
+                    let retry = Retry {
+                        batch,
+                        entries,
+                        tries: 1,
+                        wait,
+                    };
+                    file.lock().retry = Some(retry);
+                    file.hand_to_thread();
+                }
+            }
+        });
+    }
+}
+
+impl Drop for Baton {
+    fn drop(&mut self) {
+        if !self.used {
+            self.file.hand_to_thread();
+        }
+    }
+}
+
+impl FileQueue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, FileState> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Queues the entry; returns the turn if nobody had it and the entry's caller waits.
+    fn push(self: &Arc<Self>, pending: Pending) -> Option<Baton> {
+        let waits = pending.waiting.is_some();
+        let mut state = self.lock();
+        state.queue.push(pending);
+        if state.writing {
+            return None;
+        }
+        state.writing = true;
+        if waits {
+            return Some(Baton {
+                file: Arc::clone(self),
+                used: false,
+            });
+        }
+        state.thread_turn = true;
+        drop(state);
+        self.wake.notify_one();
+        None
+    }
+
+    fn next_batch(&self) -> (Vec<Pending>, usize) {
+        let mut state = self.lock();
+        let entries = state.queue.len().min(MOST_PER_COMMIT);
+        (state.queue.drain(..entries).collect(), entries)
+    }
+
+    /// Writes the batch once, in the writer turn given, and answers those waiting; returns how
+    /// long to wait before trying the rest again, if at all.
+    fn try_batch(
+        &self,
+        batch: &mut Vec<Pending>,
+        tries: usize,
+        turn: tokio::sync::MutexGuard<'_, ()>,
+    ) -> Option<Duration> {
+        let mut connection = self.lock().connection.take();
+        let outcome = write_together_on_file(&mut connection, &self.path, batch);
+        drop(turn);
+        if outcome.is_ok() {
+            self.lock().connection = connection;
+        }
+        self.batches
+            .after(batch, outcome.map_err(|e| e.to_string()), tries)
+    }
+
+    /// After a batch: the turn goes to the first attempt queued, to the thread if only entries
+    /// written behind are, and to nobody if nothing is.
+    fn pass_turn(self: &Arc<Self>) {
+        let mut state = self.lock();
+        if state.queue.is_empty() {
+            state.writing = false;
+            return;
+        }
+        let Some(waiting) = state.queue.iter_mut().find_map(|p| p.waiting.as_mut()) else {
+            state.thread_turn = true;
+            drop(state);
+            self.wake.notify_one();
+            return;
+        };
+        let (answer, reply) = oneshot::channel();
+        let caller = std::mem::replace(&mut waiting.answer, answer);
+        drop(state);
+        let baton = Baton {
+            file: Arc::clone(self),
+            used: false,
+        };
+        // A caller that has gone drops the baton with the message.
+        let _ = caller.send(Reply::Lead { baton, reply });
+    }
+
+    fn hand_to_thread(&self) {
+        self.lock().thread_turn = true;
+        self.wake.notify_one();
+    }
+
+    fn close(&self) {
+        self.lock().closed = true;
+        self.wake.notify_one();
+    }
+
+    /// The journal's thread: writes when it has the turn, until the journal closes with
+    /// nothing left to write.
+    fn write_behind(self: Arc<Self>) {
+        loop {
+            let state = self.lock();
+            let waits =
+                |state: &mut FileState| !state.thread_turn && (state.writing || !state.closed);
+            let mut state = (self.wake.wait_while(state, waits))
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if !state.thread_turn {
+                return;
+            }
+            state.thread_turn = false;
+            let retry = state.retry.take();
+            drop(state);
+            let mut retry = retry.unwrap_or_else(|| {
+                let (batch, entries) = self.next_batch();
+                Retry {
+                    batch,
+                    entries,
+                    tries: 0,
+                    wait: Duration::ZERO,
+                }
+            });
+            loop {
+                std::thread::sleep(retry.wait);
+                let turn = self.writer.blocking_lock();
+                match self.try_batch(&mut retry.batch, retry.tries, turn) {
+                    Some(wait) => {
+                        retry.wait = wait;
+                        retry.tries += 1;
+                    }
+                    None => break,
+                }
+            }
+            self.batches.finished(retry.entries);
+            self.pass_turn();
+        }
     }
 }
 
@@ -482,12 +740,7 @@ async fn insert_order_events_at_once(
     conn: &mut PgConnection,
     batch: &[Pending],
 ) -> Result<Counts, StoreError> {
-    let uses = || {
-        batch.iter().filter_map(|pending| match &pending.entry {
-            Entry::TokenUse(used) => Some(used),
-            Entry::Event(_) => None,
-        })
-    };
+    let uses = || batch.iter().filter_map(Pending::token_use);
     // Written again if the events fail and the batch is tried again, to the same effect.
     if uses().next().is_some() {
         sqlx::query(NOTE_TOKEN_USES)
@@ -620,19 +873,72 @@ mod tests {
 
     use crate::store::{NewAuditEvent, Pool, PoolSettings, Store, on_pool};
 
-    #[tokio::test]
+    /// On a SQLite file, attempts' requests write the batches (an async worker blocking in
+    /// place).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_attempts_share_commits_and_each_counts_those_before_it() {
+        let (store, path) = on_sqlite_file("group-commit").await;
+        attempts_share_commits_and_count_those_before_them(store).await;
+        remove_sqlite_file(&path);
+    }
+
+    /// On a runtime of one thread, which cannot block in place, the journal's thread writes.
+    #[tokio::test]
+    async fn concurrent_attempts_share_commits_on_a_runtime_of_one_thread() {
+        let (store, path) = on_sqlite_file("group-commit-one-thread").await;
+        attempts_share_commits_and_count_those_before_them(store).await;
+        remove_sqlite_file(&path);
+    }
+
+    /// A caller that goes away before its turn to write comes leaves the turn to the next.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_caller_gone_before_its_turn_to_write_leaves_it_to_the_next() {
+        let (store, path) = on_sqlite_file("caller-gone").await;
+        store.migrate().await.unwrap();
+        let append = |detail: &'static str| {
+            let store = store.clone();
+            tokio::spawn(
+                async move { (store.append_order_attempt(1, 1, &attempt(detail), None)).await },
+            )
+        };
+        let pause = || tokio::time::sleep(Duration::from_millis(50));
+        // Another connection holds the file's write lock, so the first batch waits to commit.
+        let holder = rusqlite::Connection::open(&path).unwrap();
+        holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let first = append("first");
+        pause().await;
+        // Queued behind the first batch, the turn after it is this caller's: it goes.
+        let gone = append("gone");
+        pause().await;
+        gone.abort();
+        let last = append("last");
+        pause().await;
+        holder.execute_batch("COMMIT").unwrap();
+        for append in [first, last] {
+            let answered = tokio::time::timeout(Duration::from_secs(10), append).await;
+            let answer = answered.expect("an attempt was never answered").unwrap();
+            assert_eq!(answer.unwrap(), None);
+        }
+        store.close().await;
+        remove_sqlite_file(&path);
+    }
+
+    async fn on_sqlite_file(name: &str) -> (Store, String) {
         let path = std::env::temp_dir().join(format!(
-            "keywarden-group-commit-{}-{}.db",
+            "keywarden-{name}-{}-{}.db",
             std::process::id(),
             Utc::now().timestamp_nanos_opt().unwrap_or_default()
         ));
-        let store = Store::connect(&format!("sqlite://{}", path.display()), SETTINGS)
+        let path = path.display().to_string();
+        let store = Store::connect(&format!("sqlite://{path}"), SETTINGS)
             .await
             .unwrap();
-        attempts_share_commits_and_count_those_before_them(store).await;
+        (store, path)
+    }
+
+    fn remove_sqlite_file(path: &str) {
         for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+            let _ = std::fs::remove_file(format!("{path}{suffix}"));
         }
     }
 
@@ -783,13 +1089,7 @@ mod tests {
 
     #[tokio::test]
     async fn events_queued_behind_are_read_once_settled_and_written_before_close() {
-        let path = std::env::temp_dir().join(format!(
-            "keywarden-write-behind-{}-{}.db",
-            std::process::id(),
-            Utc::now().timestamp_nanos_opt().unwrap_or_default()
-        ));
-        let url = format!("sqlite://{}", path.display());
-        let store = Store::connect(&url, SETTINGS).await.unwrap();
+        let (store, path) = on_sqlite_file("write-behind").await;
         store.migrate().await.unwrap();
         for n in 0..100 {
             store.append_order_event_behind(1, 1, &outcome(&format!("{{\"n\":{n}}}")));
@@ -800,13 +1100,13 @@ mod tests {
             store.append_order_event_behind(1, 1, &outcome(&format!("{{\"n\":{n}}}")));
         }
         store.close().await;
-        let reopened = Store::connect(&url, SETTINGS).await.unwrap();
+        let reopened = Store::connect(&format!("sqlite://{path}"), SETTINGS)
+            .await
+            .unwrap();
         assert_eq!(stored_outcomes(&reopened).await, 150);
         assert_eq!(store.order_events_lost(), 0);
         reopened.close().await;
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-        }
+        remove_sqlite_file(&path);
     }
 
     #[tokio::test]
