@@ -16,6 +16,7 @@ on_both_backends!(
     orders_are_signed_with_the_stored_key_and_recorded,
     an_order_binance_does_not_answer_in_time_is_not_sent_again,
     a_bots_order_rate_is_limited,
+    market_orders_are_sized_at_a_price_read_at_most_once_a_second,
     ccxt_trades_through_the_gateway,
     python_binance_trades_through_the_gateway,
     a_bot_sees_only_its_own_account_and_keeps_working_with_a_replaced_key,
@@ -567,6 +568,67 @@ async fn a_bots_order_rate_is_limited(backend: Backend) {
     server.clock.advance(chrono::Duration::seconds(61));
     let (status, body) = gateway(&server, Method::POST, &order(4), Some(&bot.token)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    server.finish().await;
+}
+
+/// A MARKET order by quantity is sized at the last price, read at most once a second and one
+/// read at a time: orders that find it over a second old are sized at it while one of them
+/// reads the next behind them, and once it is two seconds old they wait for the next.
+async fn market_orders_are_sized_at_a_price_read_at_most_once_a_second(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let bot = bot(
+        &server,
+        "ivy@example.com",
+        json!({"max_order_notional": "100"}),
+    )
+    .await;
+    let token = Some(bot.token.as_str());
+    // 0.0015 × 65,000 = 97.5 fits; at 130,000 it would not.
+    let order = "/api/v3/order/test?symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.0015";
+    let orders_at_once = |count: usize| {
+        futures_util::future::join_all(
+            (0..count).map(|_| gateway(&server, Method::POST, order, token)),
+        )
+    };
+    let price_reads = || server.exchange.request_count("GET", "/api/v3/ticker/price");
+    let all_placed = |answers: Vec<(StatusCode, Value)>| {
+        for (status, body) in answers {
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
+    };
+    server.exchange.set_price("BTCUSDT", "65000.00");
+    all_placed(orders_at_once(8).await);
+    assert_eq!(price_reads(), 1, "eight orders at once read the price once");
+    server.exchange.set_price("BTCUSDT", "130000.00");
+    all_placed(orders_at_once(1).await);
+
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    all_placed(orders_at_once(4).await);
+    let mut refused = None;
+    for _ in 0..50 {
+        let answer = gateway(&server, Method::POST, order, token).await;
+        if answer.0 != StatusCode::OK {
+            refused = Some(answer);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let refused = refused.expect("orders are sized at the price read behind them");
+    assert_refused(&refused, StatusCode::FORBIDDEN, -7013);
+    assert_eq!(
+        price_reads(),
+        2,
+        "the orders over a second late read the price once"
+    );
+
+    server.exchange.set_price("BTCUSDT", "65000.00");
+    tokio::time::sleep(std::time::Duration::from_millis(2_100)).await;
+    all_placed(orders_at_once(4).await);
+    assert_eq!(
+        price_reads(),
+        3,
+        "orders that wait for the price read it once"
+    );
     server.finish().await;
 }
 

@@ -9,7 +9,7 @@ mod refusal;
 mod refusal_alerts;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Duration as Span;
@@ -39,21 +39,31 @@ pub struct GatewayRequest<'a> {
     pub client: &'a ClientInfo,
 }
 
-/// How long a price read for a MARKET order's size is reused.
+/// How long a price read for a MARKET order's size is reused. An order that finds it older,
+/// but not twice as old, is sized at it while one request reads the next behind it: when each
+/// order that found it old read it again, the reads piled up on each other every second (paced
+/// real orders: 1 % of them over 5 ms, against 0.5 % with the price never read again).
 const PRICE_FRESH_FOR: Duration = Duration::from_secs(1);
 /// A token's last use is written at most this often.
-const TOUCH_EVERY_SECS: i64 = 60;
+const NOTE_USE_EVERY_SECS: i64 = 60;
 
 /// What the gateway keeps in memory: symbols' last prices (per environment, read at most once
 /// a second) and each bot's requests by kind, for the metrics.
 #[derive(Default)]
 pub struct GatewayState {
-    prices: Mutex<HashMap<(Environment, String), (Instant, Amount)>>,
+    prices: Mutex<HashMap<(Environment, String), PriceSlot>>,
     requests: Mutex<BTreeMap<(i64, &'static str), u64>>,
     /// Per stored key (a Binance account): the 10-second window of its last order answer and
     /// the order count Binance reported for it (`X-MBX-ORDER-COUNT-10S`).
     order_counts: Mutex<HashMap<i64, (i64, u64)>>,
     refusal_alerts: refusal_alerts::RefusalAlerts,
+}
+
+/// A symbol's last price, and the turn to read the next: one read at a time.
+#[derive(Default)]
+struct PriceSlot {
+    last: Option<(Instant, Amount)>,
+    reading: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Binance's spot limit on orders per account per 10 seconds (`ORDERS`, `SECOND`, 10; the
@@ -322,7 +332,7 @@ impl Keywarden {
         }
         if grant
             .last_used_at
-            .is_none_or(|at| (now - at).num_seconds() >= TOUCH_EVERY_SECS)
+            .is_none_or(|at| (now - at).num_seconds() >= NOTE_USE_EVERY_SECS)
         {
             (self.inner.store).note_bot_token_use(grant.token_id, now, client.ip.as_deref());
         }
@@ -438,24 +448,52 @@ impl Keywarden {
         }
     }
 
-    /// The symbol's last price, from the exchange at most once a second.
+    /// The symbol's last price, from the exchange at most once a second, one read at a time.
     async fn current_price(
         &self,
         environment: Environment,
         symbol: &str,
     ) -> Result<Amount, Refusal> {
         let cache_key = (environment, symbol.to_owned());
-        let cached = {
-            let prices = self.inner.gateway.prices.lock();
-            let prices = prices.unwrap_or_else(|e| e.into_inner());
-            prices.get(&cache_key).copied()
-        };
-        if let Some((read_at, price)) = cached
+        let (last, reading) = self.price_slot(&cache_key);
+        match last {
+            Some((read_at, price)) if read_at.elapsed() < PRICE_FRESH_FOR => return Ok(price),
+            Some((read_at, price)) if read_at.elapsed() < 2 * PRICE_FRESH_FOR => {
+                if let Ok(turn) = reading.try_lock_owned() {
+                    let gateway = self.clone();
+                    tokio::spawn(async move {
+                        if let Err(refusal) = gateway.read_price(&cache_key).await {
+                            tracing::warn!(symbol = %cache_key.1, "no price read: {}", refusal.msg);
+                        }
+                        drop(turn);
+                    });
+                }
+                return Ok(price);
+            }
+            _ => {}
+        }
+        let _turn = reading.lock().await;
+        // Read by the request that had the turn before.
+        if let (Some((read_at, price)), _) = self.price_slot(&cache_key)
             && read_at.elapsed() < PRICE_FRESH_FOR
         {
             return Ok(price);
         }
-        let params = [("symbol".to_owned(), symbol.to_owned())];
+        self.read_price(&cache_key).await
+    }
+
+    fn price_slot(
+        &self,
+        cache_key: &(Environment, String),
+    ) -> (Option<(Instant, Amount)>, Arc<tokio::sync::Mutex<()>>) {
+        let mut prices = (self.inner.gateway.prices.lock()).unwrap_or_else(|e| e.into_inner());
+        let slot = prices.entry(cache_key.clone()).or_default();
+        (slot.last, Arc::clone(&slot.reading))
+    }
+
+    async fn read_price(&self, cache_key: &(Environment, String)) -> Result<Amount, Refusal> {
+        let (environment, symbol) = cache_key;
+        let params = [("symbol".to_owned(), symbol.clone())];
         let request = Forward {
             method: Method::GET,
             path: "/api/v3/ticker/price",
@@ -466,7 +504,7 @@ impl Keywarden {
         let answer = self
             .inner
             .exchange
-            .forward(environment, &request, self.now())
+            .forward(*environment, &request, self.now())
             .await
             .map_err(Refusal::from_exchange)?;
         #[derive(serde::Deserialize)]
@@ -482,7 +520,7 @@ impl Keywarden {
                 ))
             })?;
         let mut prices = (self.inner.gateway.prices.lock()).unwrap_or_else(|e| e.into_inner());
-        prices.insert(cache_key, (Instant::now(), price));
+        prices.entry(cache_key.clone()).or_default().last = Some((Instant::now(), price));
         Ok(price)
     }
 
