@@ -97,8 +97,8 @@ struct Waiting {
 enum Reply {
     /// Its batch was committed (with its count), or failed.
     Written(Result<Option<i64>, StoreError>),
-    /// The commit before its attempt's finished and nobody writes the next batch: the caller
-    /// does, then reads its own answer from `reply` (see `FileQueue`).
+    /// The batch before its attempt's is written and nobody writes the next: the caller does,
+    /// then reads its own answer from `reply` (see `FileQueue`).
     Lead {
         baton: Baton,
         reply: oneshot::Receiver<Reply>,
@@ -414,25 +414,7 @@ impl Baton {
         let turn = self.file.writer.lock().await;
         self.used = true;
         let file = Arc::clone(&self.file);
-        tokio::task::block_in_place(move || {
-            let (mut batch, entries) = file.next_batch();
-            match file.try_batch(&mut batch, 0, turn) {
-                None => {
-                    file.batches.finished(entries);
-                    file.pass_turn();
-                }
-                Some(wait) => {
-                    let retry = Retry {
-                        batch,
-                        entries,
-                        tries: 1,
-                        wait,
-                    };
-                    file.lock().retry = Some(retry);
-                    file.hand_to_thread();
-                }
-            }
-        });
+        tokio::task::block_in_place(move || file.write_next_batch(turn));
     }
 }
 
@@ -472,10 +454,31 @@ impl FileQueue {
         None
     }
 
-    fn next_batch(&self) -> (Vec<Pending>, usize) {
-        let mut state = self.lock();
-        let entries = state.queue.len().min(MOST_PER_COMMIT);
-        (state.queue.drain(..entries).collect(), entries)
+    /// Writes the next batch in the writer turn given, and passes the turn on; a batch that
+    /// failed goes to the thread with what of it is to be tried again.
+    fn write_next_batch(self: &Arc<Self>, turn: tokio::sync::MutexGuard<'_, ()>) {
+        let mut batch: Vec<Pending> = {
+            let mut state = self.lock();
+            let entries = state.queue.len().min(MOST_PER_COMMIT);
+            state.queue.drain(..entries).collect()
+        };
+        let entries = batch.len();
+        match self.try_batch(&mut batch, 0, turn) {
+            None => {
+                self.batches.finished(entries);
+                self.pass_turn();
+            }
+            Some(wait) => {
+                let retry = Retry {
+                    batch,
+                    entries,
+                    tries: 1,
+                    wait,
+                };
+                self.lock().retry = Some(retry);
+                self.hand_to_thread();
+            }
+        }
     }
 
     /// Writes the batch once, in the writer turn given, and answers those waiting; returns how
@@ -546,15 +549,10 @@ impl FileQueue {
             state.thread_turn = false;
             let retry = state.retry.take();
             drop(state);
-            let mut retry = retry.unwrap_or_else(|| {
-                let (batch, entries) = self.next_batch();
-                Retry {
-                    batch,
-                    entries,
-                    tries: 0,
-                    wait: Duration::ZERO,
-                }
-            });
+            let Some(mut retry) = retry else {
+                self.write_next_batch(self.writer.blocking_lock());
+                continue;
+            };
             loop {
                 std::thread::sleep(retry.wait);
                 let turn = self.writer.blocking_lock();
