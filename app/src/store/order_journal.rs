@@ -893,23 +893,16 @@ mod tests {
     async fn a_caller_gone_before_its_turn_to_write_leaves_it_to_the_next() {
         let (store, path) = on_sqlite_file("caller-gone").await;
         store.migrate().await.unwrap();
-        let append = |detail: &'static str| {
-            let store = store.clone();
-            tokio::spawn(
-                async move { (store.append_order_attempt(1, 1, &attempt(detail), None)).await },
-            )
-        };
-        let pause = || tokio::time::sleep(Duration::from_millis(50));
         // Another connection holds the file's write lock, so the first batch waits to commit.
         let holder = rusqlite::Connection::open(&path).unwrap();
         holder.execute_batch("BEGIN IMMEDIATE").unwrap();
-        let first = append("first");
+        let first = spawn_attempt(&store, "first");
         pause().await;
         // Queued behind the first batch, the turn after it is this caller's: it goes.
-        let gone = append("gone");
+        let gone = spawn_attempt(&store, "gone");
         pause().await;
         gone.abort();
-        let last = append("last");
+        let last = spawn_attempt(&store, "last");
         pause().await;
         holder.execute_batch("COMMIT").unwrap();
         for append in [first, last] {
@@ -919,6 +912,96 @@ mod tests {
         }
         store.close().await;
         remove_sqlite_file(&path);
+    }
+
+    /// A batch the file refuses answers its attempts at once; what waits behind them is tried
+    /// again, and written once the file takes it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_refused_batch_fails_its_attempts_and_writes_the_rest_on_a_later_try() {
+        let (store, path, control) = on_file_that_may_refuse("refused-batch").await;
+        // The first batch waits for the file's write lock, so an outcome and an attempt queue
+        // behind it and are written together; the file refuses both batches.
+        control
+            .execute_batch("BEGIN IMMEDIATE; UPDATE refusals SET refusing = 1;")
+            .unwrap();
+        let first = spawn_attempt(&store, "first");
+        pause().await;
+        store.append_order_event_behind(1, 1, &outcome("{}"));
+        let second = spawn_attempt(&store, "second");
+        pause().await;
+        control.execute_batch("COMMIT").unwrap();
+        for append in [first, second] {
+            let answered = tokio::time::timeout(Duration::from_secs(10), append).await;
+            let answer = answered.expect("an attempt was never answered").unwrap();
+            assert!(answer.is_err(), "a refused attempt was answered {answer:?}");
+        }
+        // The outcome is tried again 100 ms after its batch failed (and a second after that).
+        control
+            .execute_batch("UPDATE refusals SET refusing = 0")
+            .unwrap();
+        store.writes_behind_settled().await;
+        assert_eq!(stored_outcomes(&store).await, 1);
+        assert_eq!(store.order_events_lost(), 0);
+        store.close().await;
+        remove_sqlite_file(&path);
+    }
+
+    #[tokio::test]
+    async fn events_the_file_keeps_refusing_are_tried_twice_more_then_counted_lost() {
+        let (store, path, control) = on_file_that_may_refuse("refused-for-good").await;
+        control
+            .execute_batch("UPDATE refusals SET refusing = 1")
+            .unwrap();
+        let started = std::time::Instant::now();
+        store.append_order_event_behind(1, 1, &outcome("{}"));
+        store.writes_behind_settled().await;
+        assert_eq!(store.order_events_lost(), 1);
+        assert!(
+            started.elapsed() >= Duration::from_millis(1_100),
+            "given up after {:?}, before both retries",
+            started.elapsed()
+        );
+        control
+            .execute_batch("UPDATE refusals SET refusing = 0")
+            .unwrap();
+        assert_eq!(stored_outcomes(&store).await, 0);
+        store.close().await;
+        remove_sqlite_file(&path);
+    }
+
+    /// A migrated store on a file that refuses every new event while the `refusals` table
+    /// says so, and the test's own connection to that file.
+    async fn on_file_that_may_refuse(name: &str) -> (Store, String, rusqlite::Connection) {
+        let (store, path) = on_sqlite_file(name).await;
+        store.migrate().await.unwrap();
+        let control = rusqlite::Connection::open(&path).unwrap();
+        control.busy_timeout(Duration::from_secs(5)).unwrap();
+        control
+            .execute_batch(
+                "CREATE TABLE refusals (refusing INTEGER NOT NULL); \
+                 INSERT INTO refusals VALUES (0); \
+                 CREATE TRIGGER refuse_events BEFORE INSERT ON audit_events \
+                 WHEN (SELECT refusing FROM refusals) = 1 \
+                 BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;",
+            )
+            .unwrap();
+        (store, path, control)
+    }
+
+    /// An attempt appended on a task of its own.
+    fn spawn_attempt(
+        store: &Store,
+        detail: &'static str,
+    ) -> tokio::task::JoinHandle<Result<Option<i64>, super::StoreError>> {
+        let store = store.clone();
+        tokio::spawn(
+            async move { (store.append_order_attempt(1, 1, &attempt(detail), None)).await },
+        )
+    }
+
+    /// Long enough for an attempt just spawned to be queued.
+    async fn pause() {
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
     async fn on_sqlite_file(name: &str) -> (Store, String) {
