@@ -16,6 +16,10 @@ DURATION="${BENCH_DURATION:-10s}"
 ONLY="${BENCH_ONLY:-}"
 RUNS="${BENCH_RUNS:-3}"
 BACKENDS="${BENCH_BACKENDS:-sqlite postgres}"
+case "$ONLY" in "" | gateway | real-orders) ;; *) echo "BENCH_ONLY is gateway or real-orders" >&2; exit 2 ;; esac
+for backend in $BACKENDS; do
+  case "$backend" in sqlite | postgres) ;; *) echo "BENCH_BACKENDS names sqlite and postgres" >&2; exit 2 ;; esac
+done
 PACE_MS=20
 CEILING=127.0.0.1:3999
 mkdir -p "$OUT"
