@@ -3,9 +3,11 @@
 //! A `write` per line on the request's thread cost a fifth of GET /api/v1/api-keys/me's CPU
 //! time (perf). A queue with a thread that waits on it (tracing-appender) spun and woke its
 //! thread per line instead (strace, per 10,945 requests: 1,790 `sched_yield`, 1,514 writes). Here
-//! a line is appended to a buffer under a lock; only the first line into an empty buffer wakes
-//! the writing thread, which lets lines gather for `GATHER` and writes them in one call. So
-//! under load there are at most ~100 wake-ups and writes a second, and none when idle.
+//! a line is appended to a buffer under a lock, and the writing thread comes by on its own: every
+//! `GATHER` while lines keep coming, every `IDLE` once a round found none. No line wakes it: at
+//! a few requests a second, the first line into an empty buffer did, so each request paid a
+//! wake-up before its answer was written, and the woken thread took the core the client was
+//! about to be woken on (`perf sched`: the client then waited ~50 µs for the other, idle core).
 //!
 //! Nothing is dropped: a buffer that reaches `LIMIT` is written out by the thread that filled
 //! it. What is still buffered is written when the `Flush` guard is dropped, at exit.
@@ -15,8 +17,10 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-/// How long the writing thread lets lines gather after the first one arrives.
+/// How long the writing thread lets lines gather while they keep coming.
 const GATHER: Duration = Duration::from_millis(10);
+/// How long it waits after a round that found no line: the most a line waits when idle.
+const IDLE: Duration = Duration::from_millis(100);
 /// A buffer this full is written at once, by the thread that filled it.
 const LIMIT: usize = 256 * 1024;
 /// Room a new buffer starts with: a few hundred lines.
@@ -29,7 +33,8 @@ struct Lines {
 
 struct Shared<W> {
     lines: Mutex<Lines>,
-    lines_waiting: Condvar,
+    /// Signalled by the guard at exit.
+    stopping: Condvar,
     /// Taken before `lines` is let go, so batches are written in the order they were taken,
     /// while new lines gather in the next one.
     out: Mutex<W>,
@@ -76,7 +81,7 @@ pub fn log_writer<W: Write + Send + 'static>(out: W) -> (LogWriter<W>, Flush<W>)
             buffer: Vec::with_capacity(START),
             stopping: false,
         }),
-        lines_waiting: Condvar::new(),
+        stopping: Condvar::new(),
         out: Mutex::new(out),
     });
     let thread = std::thread::Builder::new()
@@ -98,33 +103,33 @@ pub fn log_writer<W: Write + Send + 'static>(out: W) -> (LogWriter<W>, Flush<W>)
 }
 
 fn write_lines<W: Write>(shared: &Shared<W>) {
+    let mut wait = IDLE;
     loop {
-        let mut lines = lock(&shared.lines);
-        while lines.buffer.is_empty() && !lines.stopping {
-            lines = shared
-                .lines_waiting
-                .wait(lines)
-                .unwrap_or_else(|e| e.into_inner());
-        }
+        let lines = lock(&shared.lines);
+        // Woken early only by the guard, at exit.
+        let (lines, _) = shared
+            .stopping
+            .wait_timeout_while(lines, wait, |lines| !lines.stopping)
+            .unwrap_or_else(|e| e.into_inner());
         if lines.stopping {
             shared.write_out(lines);
             return;
         }
-        drop(lines);
-        std::thread::sleep(GATHER);
-        shared.write_out(lock(&shared.lines));
+        if lines.buffer.is_empty() {
+            wait = IDLE;
+        } else {
+            wait = GATHER;
+            shared.write_out(lines);
+        }
     }
 }
 
 impl<W: Write> Write for LogWriter<W> {
     fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
         let mut lines = lock(&self.shared.lines);
-        let was_empty = lines.buffer.is_empty();
         lines.buffer.extend_from_slice(line);
         if lines.buffer.len() >= LIMIT {
             self.shared.write_out(lines);
-        } else if was_empty {
-            self.shared.lines_waiting.notify_one();
         }
         Ok(line.len())
     }
@@ -145,7 +150,7 @@ impl<'a, W: Write + 'a> tracing_subscriber::fmt::MakeWriter<'a> for LogWriter<W>
 impl<W: Write> Drop for Flush<W> {
     fn drop(&mut self) {
         lock(&self.shared.lines).stopping = true;
-        self.shared.lines_waiting.notify_one();
+        self.shared.stopping.notify_one();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
