@@ -61,7 +61,14 @@ row() { # name, wrk JSON, pid
 
 # How much of the link order (server/build.rs) still names this build's functions.
 in_binary=$(nm --defined-only "$BIN/keywarden" | awk '{ print $3 }' | sort -u | comm -12 - <(sort -u server/link-order.txt) | wc -l)
+# The machine, so that runs on different machines can be told apart: the same build's rows
+# move with the host (see the bench history).
+halt_poll=/sys/module/haltpoll/parameters/guest_halt_poll_ns
+machine="$(nproc) cores, kernel $(uname -r)"
+[ -r "$halt_poll" ] && machine="$machine, guest halt-polling $(cat "$halt_poll") ns"
 {
+  echo "Machine: $machine."
+  echo
   echo "Ceiling (minimal axum JSON handler, 64 connections): $(json "$ceiling" rps) req/s, p99 $(json "$ceiling" p99_ms) ms."
   echo
   echo "Link order: $in_binary of the $(wc -l <server/link-order.txt) functions in server/link-order.txt are in this build (the rest are laid out as the linker found them)."
