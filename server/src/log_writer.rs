@@ -34,7 +34,7 @@ struct Lines {
 struct Shared<W> {
     lines: Mutex<Lines>,
     /// Signalled by the guard at exit.
-    stopping: Condvar,
+    stop_requested: Condvar,
     /// Taken before `lines` is let go, so batches are written in the order they were taken,
     /// while new lines gather in the next one.
     out: Mutex<W>,
@@ -81,7 +81,7 @@ pub fn log_writer<W: Write + Send + 'static>(out: W) -> (LogWriter<W>, Flush<W>)
             buffer: Vec::with_capacity(START),
             stopping: false,
         }),
-        stopping: Condvar::new(),
+        stop_requested: Condvar::new(),
         out: Mutex::new(out),
     });
     let thread = std::thread::Builder::new()
@@ -108,7 +108,7 @@ fn write_lines<W: Write>(shared: &Shared<W>) {
         let lines = lock(&shared.lines);
         // Woken early only by the guard, at exit.
         let (lines, _) = shared
-            .stopping
+            .stop_requested
             .wait_timeout_while(lines, wait, |lines| !lines.stopping)
             .unwrap_or_else(|e| e.into_inner());
         if lines.stopping {
@@ -150,7 +150,7 @@ impl<'a, W: Write + 'a> tracing_subscriber::fmt::MakeWriter<'a> for LogWriter<W>
 impl<W: Write> Drop for Flush<W> {
     fn drop(&mut self) {
         lock(&self.shared.lines).stopping = true;
-        self.shared.stopping.notify_one();
+        self.shared.stop_requested.notify_one();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
