@@ -292,6 +292,11 @@ impl Store {
         if let Some(direct) = self.sqlite_direct() {
             return direct.query_row(&sql, [user_id]);
         }
+        if let Some(kept) = self.kept_connections() {
+            return kept
+                .fetch_optional(sqlx::query_as(&sql).bind(user_id))
+                .await;
+        }
         Ok(on_pool!(self, pool => sqlx::query_as(&sql).bind(user_id).fetch_optional(pool).await)?)
     }
 

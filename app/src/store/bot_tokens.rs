@@ -137,6 +137,11 @@ impl Store {
         if let Some(direct) = self.sqlite_direct() {
             return direct.query_row(GRANT, [token_hash]);
         }
+        if let Some(kept) = self.kept_connections() {
+            return kept
+                .fetch_optional(sqlx::query_as(GRANT).bind(token_hash))
+                .await;
+        }
         Ok(on_pool!(self, pool => sqlx::query_as(GRANT)
             .bind(token_hash)
             .fetch_optional(pool)

@@ -11,6 +11,7 @@ mod bot_tokens;
 mod checkpointer;
 mod direct;
 mod error;
+mod kept_connections;
 mod order_journal;
 mod rows;
 mod sealed;
@@ -53,6 +54,9 @@ pub struct Store {
     sqlite_writer: Arc<tokio::sync::Mutex<()>>,
     /// The hot reads of a SQLite file, without sqlx's thread hop (see `direct`).
     sqlite_direct: Option<Arc<direct::DirectReads>>,
+    /// On PostgreSQL, the connections the hot reads use, kept out of the pool between them
+    /// (see `kept_connections`).
+    kept_connections: Option<Arc<kept_connections::KeptConnections>>,
     /// On PostgreSQL, the session reads of requests at once, many to a statement (see
     /// `shared_reads`).
     shared_session_reads: Option<Arc<shared_reads::SharedReads<SessionOfUser>>>,
@@ -121,18 +125,24 @@ pub struct PoolSettings {
 
 impl Store {
     fn new(pool: Pool, sqlite_file: Option<&std::path::Path>) -> std::io::Result<Store> {
-        let shared_session_reads = match &pool {
-            Pool::Postgres(pool) => Some(shared_reads::SharedReads::new(
+        let kept_connections = match &pool {
+            Pool::Postgres(pool) => Some(Arc::new(kept_connections::KeptConnections::new(
                 pool.clone(),
-                &sessions::session_of_user_select(),
-                "s.id",
-            )),
+            ))),
             Pool::Sqlite(_) => None,
         };
+        let shared_session_reads = kept_connections.as_ref().map(|kept| {
+            shared_reads::SharedReads::new(
+                Arc::clone(kept),
+                &sessions::session_of_user_select(),
+                "s.id",
+            )
+        });
         let store = Store {
             pool,
             sqlite_writer: Arc::default(),
             sqlite_direct: sqlite_file.map(|path| Arc::new(direct::DirectReads::new(path))),
+            kept_connections,
             shared_session_reads,
             order_journal: None,
         };
@@ -159,6 +169,10 @@ impl Store {
 
     pub(crate) fn sqlite_direct(&self) -> Option<&direct::DirectReads> {
         self.sqlite_direct.as_deref()
+    }
+
+    fn kept_connections(&self) -> Option<&kept_connections::KeptConnections> {
+        self.kept_connections.as_deref()
     }
 
     pub fn pool(&self) -> &Pool {
@@ -222,9 +236,11 @@ impl Store {
         Ok(applied as usize >= known)
     }
 
-    /// Connections open and idle in the pool, and its maximum.
+    /// Connections open and idle (in the pool, or kept for the hot reads), and the pool's
+    /// maximum.
     pub fn pool_usage(&self) -> (u32, usize, u32) {
-        on_pool!(self, pool => (pool.size(), pool.num_idle(), pool.options().get_max_connections()))
+        let kept = self.kept_connections().map_or(0, |kept| kept.idle());
+        on_pool!(self, pool => (pool.size(), pool.num_idle() + kept, pool.options().get_max_connections()))
     }
 
     /// The order events committed so far and the transactions they took (many events per
@@ -252,6 +268,9 @@ impl Store {
     /// Writes what is queued, then closes the pool.
     pub async fn close(&self) {
         self.writes_behind_settled().await;
+        if let Some(kept) = self.kept_connections() {
+            kept.release_all();
+        }
         on_pool!(self, pool => pool.close().await)
     }
 }
@@ -285,6 +304,11 @@ pub(crate) async fn drop_test_database(store: Store) {
     };
     let name = pool.connect_options().get_database().unwrap().to_owned();
     store.close().await;
+    drop_test_database_named(&name).await;
+}
+
+#[cfg(test)]
+pub(crate) async fn drop_test_database_named(name: &str) {
     sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
         .execute(&test_postgres_admin().await)
         .await

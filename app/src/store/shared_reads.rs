@@ -17,10 +17,11 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use sqlx::postgres::{PgPool, PgRow};
+use sqlx::postgres::PgRow;
 use tokio::sync::oneshot;
 
 use super::StoreError;
+use super::kept_connections::KeptConnections;
 
 /// Statements running at once. A second one serves the requests that arrive during the first;
 /// more split the waiting into smaller batches (GET /me, 64 connections, two cores: 2 at once
@@ -36,7 +37,7 @@ type Reply<T> = oneshot::Sender<Result<Option<T>, StoreError>>;
 /// One kind of point read by a text key, built from a statement without its WHERE clause
 /// (`select`) and the expression the key is compared with (`key`).
 pub(super) struct SharedReads<T> {
-    pool: PgPool,
+    connections: Arc<KeptConnections>,
     sql: String,
     state: Mutex<State<T>>,
     #[cfg(test)]
@@ -60,13 +61,17 @@ impl<T> SharedReads<T>
 where
     T: for<'r> sqlx::FromRow<'r, PgRow> + Clone + Send + Unpin + 'static,
 {
-    pub(super) fn new(pool: PgPool, select: &str, key: &str) -> Arc<SharedReads<T>> {
+    pub(super) fn new(
+        connections: Arc<KeptConnections>,
+        select: &str,
+        key: &str,
+    ) -> Arc<SharedReads<T>> {
         let (columns, from) = select
             .split_once(" FROM ")
             .expect("a SELECT has a FROM clause");
         let sql = format!("{columns}, {key} AS {KEY_COLUMN} FROM {from} WHERE {key} = ANY($1)");
         Arc::new(SharedReads {
-            pool,
+            connections,
             sql,
             state: Mutex::new(State {
                 running: 0,
@@ -108,9 +113,9 @@ where
         #[cfg(test)]
         self.statements
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let rows: Vec<Keyed<T>> = sqlx::query_as(&self.sql)
-            .bind(keys)
-            .fetch_all(&self.pool)
+        let rows: Vec<Keyed<T>> = self
+            .connections
+            .fetch_all(sqlx::query_as(&self.sql).bind(keys))
             .await?;
         Ok(rows.into_iter().map(|row| (row.key, row.row)).collect())
     }

@@ -302,7 +302,8 @@ settings! {
     }
     /// database pool size per instance (on SQLite, writes take turns and each request's own reads
     /// use connections of their own, so a few are enough; on PostgreSQL the order journal holds
-    /// one connection more, its own)
+    /// one connection more, its own, and up to half the pool is kept for the hot reads between
+    /// them)
     DATABASE_MAX_CONNECTIONS {
         default: Described("`4` on SQLite, `10` on PostgreSQL"),
         read_by: Config,
