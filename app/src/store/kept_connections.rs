@@ -13,7 +13,7 @@
 //! back to the pool, which checks it before handing it out again.
 
 use std::sync::{Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgArguments, PgPool, PgRow};
@@ -26,6 +26,8 @@ use super::{PING_IF_IDLE_FOR, StoreError};
 pub(super) struct KeptConnections {
     pool: PgPool,
     most: usize,
+    /// How long a connection is kept idle before it goes back to the pool.
+    idle_limit: Duration,
     /// Newest last, each with when it was kept.
     idle: Mutex<Vec<(PoolConnection<Postgres>, Instant)>>,
 }
@@ -36,6 +38,7 @@ impl KeptConnections {
         KeptConnections {
             pool,
             most,
+            idle_limit: PING_IF_IDLE_FOR,
             idle: Mutex::default(),
         }
     }
@@ -82,7 +85,7 @@ impl KeptConnections {
         let newest = {
             let mut idle = self.lock();
             // Dropped, they go back through the pool's check.
-            idle.retain(|(_, since)| since.elapsed() < PING_IF_IDLE_FOR);
+            idle.retain(|(_, since)| since.elapsed() < self.idle_limit);
             idle.pop()
         };
         match newest {
@@ -119,6 +122,7 @@ impl Drop for KeptConnections {
 mod tests {
     use std::time::Duration;
 
+    use super::KeptConnections;
     use crate::store::{Pool, PoolSettings, drop_test_database, test_database_on_postgres};
 
     const SETTINGS: PoolSettings = PoolSettings {
@@ -180,6 +184,37 @@ mod tests {
         drop(store);
         let runtime = tokio::runtime::Runtime::new().unwrap();
         runtime.block_on(crate::store::drop_test_database_named(&name));
+    }
+
+    #[tokio::test]
+    async fn a_connection_kept_idle_too_long_goes_back_to_the_pool() {
+        let store = test_database_on_postgres("kept_idle", SETTINGS).await;
+        let Pool::Postgres(pool) = store.pool() else {
+            unreachable!()
+        };
+        // A pool of its own, which opens connections only for these reads.
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(4)
+            .connect_lazy_with((*pool.connect_options()).clone());
+        let mut kept = KeptConnections::new(pool.clone());
+        kept.idle_limit = Duration::from_millis(50);
+        kept.fetch_optional(backend_pid()).await.unwrap();
+        assert_eq!((pool.size(), pool.num_idle(), kept.idle()), (1, 0, 1));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        kept.fetch_optional(backend_pid()).await.unwrap();
+        assert_eq!(kept.idle(), 1);
+        // The one kept too long is back in the pool once the pool has checked it.
+        let back = async {
+            while pool.num_idle() == 0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(2), back)
+            .await
+            .expect("the connection kept too long went back to the pool");
+        kept.release_all();
+        pool.close().await;
+        drop_test_database(store).await;
     }
 
     #[tokio::test]
