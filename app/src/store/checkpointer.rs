@@ -12,7 +12,16 @@
 //! commits and reads never leaves room for: the log grew by 40 MB a second. So once it is
 //! long, the checkpointer takes the writer's turn and restarts it: it copies the few pages
 //! added since its first pass, waits a moment for readers to finish, and starts the log afresh.
+//!
+//! A pass that leaves part of the log to copy does not flush the database file; only the
+//! restart does, and it then flushed every page copied since the restart before, under the
+//! writers' turn. That flush grew with the database: under paced real orders the restart held
+//! the writers about 1 ms on a 3 MB file and 12–22 ms once it reached 25–48 MB. So the
+//! checkpointer flushes the file itself before it takes the turn, and the restart's own flush
+//! finds little left (it then held the writers 1.7–3.8 ms).
 
+use std::fs::File;
+use std::mem::ManuallyDrop;
 use std::path::Path;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -45,12 +54,13 @@ pub(super) fn start(path: &Path, writer: &Arc<Mutex<()>>) -> std::io::Result<()>
 
 fn run(path: &Path, writer: &Weak<Mutex<()>>) {
     let mut connection = None;
+    let mut database_file = None;
     loop {
         std::thread::sleep(EVERY);
         let Some(writer) = writer.upgrade() else {
             return;
         };
-        if let Err(err) = checkpoint(&mut connection, path, &writer) {
+        if let Err(err) = checkpoint(&mut connection, &mut database_file, path, &writer) {
             // The next round opens the file afresh.
             connection = None;
             tracing::warn!("cannot checkpoint the database's write-ahead log: {err}");
@@ -58,21 +68,37 @@ fn run(path: &Path, writer: &Weak<Mutex<()>>) {
     }
 }
 
+/// The database file, opened once to be flushed (see `flush`) and never closed: closing any
+/// descriptor of a file drops every POSIX lock this process holds on it, the locks of its
+/// SQLite connections included.
+type DatabaseFile = Option<ManuallyDrop<File>>;
+
 fn checkpoint(
     connection: &mut Option<Connection>,
+    database_file: &mut DatabaseFile,
     path: &Path,
     writer: &Mutex<()>,
-) -> rusqlite::Result<()> {
+) -> Result<(), Box<dyn std::error::Error>> {
     let connection = match connection {
         Some(connection) => connection,
         None => connection.insert(open(path)?),
     };
     let pages = run_checkpoint(connection, "PASSIVE")?;
     if pages >= RESTART_FROM_PAGES {
+        flush(database_file, path)?;
         let _turn = writer.blocking_lock();
         run_checkpoint(connection, "RESTART")?;
     }
     Ok(())
+}
+
+/// Flushes what the passes copied into the database file, outside the writers' turn.
+fn flush(database_file: &mut DatabaseFile, path: &Path) -> std::io::Result<()> {
+    let file = match database_file {
+        Some(file) => file,
+        None => database_file.insert(ManuallyDrop::new(File::open(path)?)),
+    };
+    file.sync_data()
 }
 
 /// Runs a checkpoint: `PASSIVE` copies what no reader still needs and waits for no one;
@@ -129,7 +155,7 @@ mod tests {
         let observer = Connection::open(&path).unwrap();
         let before = log_pages(&observer);
         assert!(before > rows, "the writers checkpointed: {before} pages");
-        checkpoint(&mut None, &path, &Mutex::new(())).unwrap();
+        checkpoint(&mut None, &mut None, &path, &Mutex::new(())).unwrap();
         writer
             .execute("INSERT INTO pages VALUES (zeroblob(10))", [])
             .unwrap();
@@ -144,7 +170,32 @@ mod tests {
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
         }
         // A store closing after its file was removed does not bring it back.
-        assert!(checkpoint(&mut None, &path, &Mutex::new(())).is_err());
+        assert!(checkpoint(&mut None, &mut None, &path, &Mutex::new(())).is_err());
         assert!(!path.exists());
+    }
+
+    /// Its SQLite connections' locks on the file outlive the descriptor the flush opened.
+    #[test]
+    fn the_descriptor_the_flush_opens_is_never_closed() {
+        let path = std::env::temp_dir().join(format!(
+            "keywarden-checkpointer-flush-{}-{:?}.db",
+            std::process::id(),
+            std::time::SystemTime::now()
+        ));
+        std::fs::write(&path, b"pages").unwrap();
+        let open_on_file = || {
+            std::fs::read_dir("/proc/self/fd")
+                .unwrap()
+                .filter_map(|fd| std::fs::read_link(fd.unwrap().path()).ok())
+                .filter(|target| *target == path)
+                .count()
+        };
+        {
+            let mut database_file = None;
+            flush(&mut database_file, &path).unwrap();
+            flush(&mut database_file, &path).unwrap();
+        }
+        assert_eq!(open_on_file(), 1);
+        std::fs::remove_file(&path).unwrap();
     }
 }
