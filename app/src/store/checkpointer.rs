@@ -125,17 +125,21 @@ fn open(path: &Path) -> rusqlite::Result<Connection> {
 mod tests {
     use super::*;
 
+    fn temporary_path(name: &str) -> std::path::PathBuf {
+        std::env::temp_dir().join(format!(
+            "keywarden-checkpointer-{name}-{}-{:?}.db",
+            std::process::id(),
+            std::time::SystemTime::now()
+        ))
+    }
+
     fn log_pages(connection: &Connection) -> i64 {
         run_checkpoint(connection, "PASSIVE").unwrap()
     }
 
     #[test]
     fn writers_leave_the_log_to_the_checkpointer_which_starts_it_again() {
-        let path = std::env::temp_dir().join(format!(
-            "keywarden-checkpointer-{}-{:?}.db",
-            std::process::id(),
-            std::time::SystemTime::now()
-        ));
+        let path = temporary_path("restart");
         let writer = Connection::open(&path).unwrap();
         writer.pragma_update(None, "journal_mode", "wal").unwrap();
         let (name, value) = NO_AUTOMATIC_CHECKPOINTS;
@@ -177,11 +181,7 @@ mod tests {
     /// Its SQLite connections' locks on the file outlive the descriptor the flush opened.
     #[test]
     fn the_descriptor_the_flush_opens_is_never_closed() {
-        let path = std::env::temp_dir().join(format!(
-            "keywarden-checkpointer-flush-{}-{:?}.db",
-            std::process::id(),
-            std::time::SystemTime::now()
-        ));
+        let path = temporary_path("flush");
         std::fs::write(&path, b"pages").unwrap();
         let open_on_file = || {
             std::fs::read_dir("/proc/self/fd")
