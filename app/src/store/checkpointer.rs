@@ -78,14 +78,17 @@ fn checkpoint(
     database_file: &mut DatabaseFile,
     path: &Path,
     writer: &Mutex<()>,
-) -> Result<(), Box<dyn std::error::Error>> {
+) -> rusqlite::Result<()> {
     let connection = match connection {
         Some(connection) => connection,
         None => connection.insert(open(path)?),
     };
     let pages = run_checkpoint(connection, "PASSIVE")?;
     if pages >= RESTART_FROM_PAGES {
-        flush(database_file, path)?;
+        if let Err(err) = flush(database_file, path) {
+            // The restart's own flush does it then, under the turn.
+            tracing::warn!("cannot flush the database file before the log's restart: {err}");
+        }
         let _turn = writer.blocking_lock();
         run_checkpoint(connection, "RESTART")?;
     }
