@@ -127,14 +127,7 @@ fn open(path: &Path) -> rusqlite::Result<Connection> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn temporary_path(name: &str) -> std::path::PathBuf {
-        std::env::temp_dir().join(format!(
-            "keywarden-checkpointer-{name}-{}-{:?}.db",
-            std::process::id(),
-            std::time::SystemTime::now()
-        ))
-    }
+    use crate::store::{remove_test_sqlite_file, test_sqlite_path};
 
     fn log_pages(connection: &Connection) -> i64 {
         run_checkpoint(connection, "PASSIVE").unwrap()
@@ -142,7 +135,7 @@ mod tests {
 
     #[test]
     fn writers_leave_the_log_to_the_checkpointer_which_starts_it_again() {
-        let path = temporary_path("restart");
+        let path = test_sqlite_path("checkpointer-restart");
         let writer = Connection::open(&path).unwrap();
         writer.pragma_update(None, "journal_mode", "wal").unwrap();
         let (name, value) = NO_AUTOMATIC_CHECKPOINTS;
@@ -173,9 +166,7 @@ mod tests {
             .unwrap();
         assert_eq!(rows, RESTART_FROM_PAGES + 201);
         drop((writer, observer));
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-        }
+        remove_test_sqlite_file(&path);
         // A store closing after its file was removed does not bring it back.
         assert!(checkpoint(&mut None, &mut None, &path, &Mutex::new(())).is_err());
         assert!(!path.exists());
@@ -184,7 +175,7 @@ mod tests {
     /// Its SQLite connections' locks on the file outlive the descriptor the flush opened.
     #[test]
     fn the_descriptor_the_flush_opens_is_never_closed() {
-        let path = temporary_path("flush");
+        let path = test_sqlite_path("checkpointer-flush");
         std::fs::write(&path, b"pages").unwrap();
         let open_on_file = || {
             std::fs::read_dir("/proc/self/fd")

@@ -315,6 +315,26 @@ pub(crate) async fn drop_test_database_named(name: &str) {
         .unwrap();
 }
 
+/// A path of its own for a SQLite test file, in the temporary directory; `remove_test_sqlite_file`
+/// removes it.
+#[cfg(test)]
+pub(crate) fn test_sqlite_path(purpose: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!(
+        "keywarden-{purpose}-{}-{}.db",
+        std::process::id(),
+        chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
+    ))
+}
+
+/// Removes a SQLite test file with its log and shared memory.
+#[cfg(test)]
+pub(crate) fn remove_test_sqlite_file(path: impl AsRef<std::path::Path>) {
+    let path = path.as_ref().display();
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{path}{suffix}"));
+    }
+}
+
 #[cfg(test)]
 fn test_postgres_url() -> String {
     std::env::var("TEST_POSTGRES_URL")

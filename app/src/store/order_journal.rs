@@ -869,7 +869,10 @@ mod tests {
 
     use chrono::Utc;
 
-    use crate::store::{NewAuditEvent, Pool, PoolSettings, Store, on_pool};
+    use crate::store::{
+        NewAuditEvent, Pool, PoolSettings, Store, on_pool, remove_test_sqlite_file,
+        test_sqlite_path,
+    };
 
     /// On a SQLite file, attempts' requests write the batches (an async worker blocking in
     /// place).
@@ -877,7 +880,7 @@ mod tests {
     async fn concurrent_attempts_share_commits_and_each_counts_those_before_it() {
         let (store, path) = on_sqlite_file("group-commit").await;
         attempts_share_commits_and_count_those_before_them(store).await;
-        remove_sqlite_file(&path);
+        remove_test_sqlite_file(&path);
     }
 
     /// On a runtime of one thread, which cannot block in place, the journal's thread writes.
@@ -885,7 +888,7 @@ mod tests {
     async fn concurrent_attempts_share_commits_on_a_runtime_of_one_thread() {
         let (store, path) = on_sqlite_file("group-commit-one-thread").await;
         attempts_share_commits_and_count_those_before_them(store).await;
-        remove_sqlite_file(&path);
+        remove_test_sqlite_file(&path);
     }
 
     /// A caller that goes away before its turn to write comes leaves the turn to the next.
@@ -911,7 +914,7 @@ mod tests {
             assert_eq!(answer.unwrap(), None);
         }
         store.close().await;
-        remove_sqlite_file(&path);
+        remove_test_sqlite_file(&path);
     }
 
     /// A batch the file refuses answers its attempts at once; what waits behind them is tried
@@ -943,7 +946,7 @@ mod tests {
         assert_eq!(stored_outcomes(&store).await, 1);
         assert_eq!(store.order_events_lost(), 0);
         store.close().await;
-        remove_sqlite_file(&path);
+        remove_test_sqlite_file(&path);
     }
 
     #[tokio::test]
@@ -958,7 +961,7 @@ mod tests {
             .unwrap();
         assert_eq!(stored_outcomes(&store).await, 0);
         store.close().await;
-        remove_sqlite_file(&path);
+        remove_test_sqlite_file(&path);
     }
 
     /// A migrated store on a file that refuses every new event while the `refusals` table
@@ -997,22 +1000,11 @@ mod tests {
     }
 
     async fn on_sqlite_file(name: &str) -> (Store, String) {
-        let path = std::env::temp_dir().join(format!(
-            "keywarden-{name}-{}-{}.db",
-            std::process::id(),
-            Utc::now().timestamp_nanos_opt().unwrap_or_default()
-        ));
-        let path = path.display().to_string();
+        let path = test_sqlite_path(name).display().to_string();
         let store = Store::connect(&format!("sqlite://{path}"), SETTINGS)
             .await
             .unwrap();
         (store, path)
-    }
-
-    fn remove_sqlite_file(path: &str) {
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{path}{suffix}"));
-        }
     }
 
     /// The same through sqlx, on an in-memory SQLite (one event at a time).
@@ -1179,7 +1171,7 @@ mod tests {
         assert_eq!(stored_outcomes(&reopened).await, 150);
         assert_eq!(store.order_events_lost(), 0);
         reopened.close().await;
-        remove_sqlite_file(&path);
+        remove_test_sqlite_file(&path);
     }
 
     #[tokio::test]
