@@ -161,13 +161,10 @@ mod tests {
     use super::*;
     use crate::store::{remove_test_sqlite_file, test_sqlite_path};
 
-    fn log_pages(connection: &Connection) -> i64 {
-        run_checkpoint(connection, "PASSIVE").unwrap().pages
-    }
-
-    #[test]
-    fn writers_leave_the_log_to_the_checkpointer_which_starts_it_again() {
-        let path = test_sqlite_path("checkpointer-restart");
+    /// A new database file of one table, `pages`, and a connection that writes to it as the
+    /// store's writers do.
+    fn writer_leaving_checkpoints(purpose: &str) -> (std::path::PathBuf, Connection) {
+        let path = test_sqlite_path(purpose);
         let writer = Connection::open(&path).unwrap();
         writer.pragma_update(None, "journal_mode", "wal").unwrap();
         let (name, value) = NO_AUTOMATIC_CHECKPOINTS;
@@ -175,6 +172,16 @@ mod tests {
         writer
             .execute("CREATE TABLE pages (filler BLOB)", [])
             .unwrap();
+        (path, writer)
+    }
+
+    fn log_pages(connection: &Connection) -> i64 {
+        run_checkpoint(connection, "PASSIVE").unwrap().pages
+    }
+
+    #[test]
+    fn writers_leave_the_log_to_the_checkpointer_which_starts_it_again() {
+        let (path, writer) = writer_leaving_checkpoints("checkpointer-restart");
         // One page a row, past the length that restarts the log, in one transaction.
         let rows = RESTART_FROM_PAGES + 200;
         writer.execute_batch("BEGIN").unwrap();
@@ -233,14 +240,7 @@ mod tests {
 
     #[test]
     fn a_pass_that_copied_pages_flushes_the_file_and_one_that_copied_none_does_not() {
-        let path = test_sqlite_path("checkpointer-pass-flush");
-        let writer = Connection::open(&path).unwrap();
-        writer.pragma_update(None, "journal_mode", "wal").unwrap();
-        let (name, value) = NO_AUTOMATIC_CHECKPOINTS;
-        writer.pragma_update(None, name, value).unwrap();
-        writer
-            .execute("CREATE TABLE pages (filler BLOB)", [])
-            .unwrap();
+        let (path, writer) = writer_leaving_checkpoints("checkpointer-pass-flush");
         let mut checkpointer = Checkpointer::new(&path);
         let turn = Mutex::new(());
         checkpointer.checkpoint(&turn).unwrap();
