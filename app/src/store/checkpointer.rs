@@ -96,7 +96,7 @@ impl<'a> Checkpointer<'a> {
         if log.copied != self.flushed_through {
             match self.flush() {
                 Ok(()) => self.flushed_through = log.copied,
-                // The restart's own flush does it then, under the turn.
+                // The next pass tries again; a restart still flushes under the turn.
                 Err(err) => tracing::warn!("cannot flush the database file: {err}"),
             }
         }
